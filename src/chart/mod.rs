@@ -1,0 +1,160 @@
+//! The per-participant Helm chart: files under `chart-templates/` are compiled into the
+//! binary; `.hbs` files are rendered through Handlebars (strict, no HTML escaping) with the
+//! participant's values, everything else is copied byte for byte.
+
+pub mod context;
+mod yaml;
+
+use std::path::Path;
+use std::sync::LazyLock;
+
+use handlebars::{handlebars_helper, Handlebars};
+use serde_json::Value;
+
+pub use context::chart_context;
+
+use crate::error::{Error, Result};
+use crate::kit::Role;
+
+pub const CHART_DIR: &str = "helm_chart";
+pub const SERVER_CHART_NAME: &str = "nvflare-server";
+pub const CLIENT_CHART_NAME: &str = "nvflare-client";
+
+/// Which charts a template file belongs to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Applies {
+    Both,
+    Server,
+    Client,
+}
+
+macro_rules! embed {
+    ($applies:expr, $dir:literal, $path:literal) => {
+        (
+            $applies,
+            $path,
+            include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/chart-templates/", $dir, "/", $path)) as &[u8],
+        )
+    };
+}
+
+/// Every chart file: (charts it belongs to, path inside the chart, contents).
+static FILES: &[(Applies, &str, &[u8])] = &[
+    embed!(Applies::Both, "common", ".helmignore"),
+    embed!(Applies::Both, "common", "templates/_helpers.tpl"),
+    embed!(Applies::Both, "common", "templates/serviceaccount.yaml"),
+    embed!(Applies::Both, "common", "templates/role.yaml"),
+    embed!(Applies::Server, "server", "Chart.yaml.hbs"),
+    embed!(Applies::Server, "server", "values.yaml.hbs"),
+    embed!(Applies::Server, "server", "values.schema.json"),
+    embed!(Applies::Server, "server", "templates/NOTES.txt"),
+    embed!(Applies::Server, "server", "templates/server-deployment.yaml"),
+    embed!(Applies::Server, "server", "templates/server-service.yaml"),
+    embed!(Applies::Server, "server", "templates/server-tcp-services.yaml"),
+    embed!(Applies::Client, "client", "Chart.yaml.hbs"),
+    embed!(Applies::Client, "client", "values.yaml.hbs"),
+    embed!(Applies::Client, "client", "values.schema.json"),
+    embed!(Applies::Client, "client", "templates/NOTES.txt"),
+    embed!(Applies::Client, "client", "templates/client-deployment.yaml"),
+    embed!(Applies::Client, "client", "templates/service.yaml"),
+];
+
+handlebars_helper!(quoted: |value: Value| Value::String(value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string())).to_string());
+handlebars_helper!(yaml_after_key: |value: Value, indent: u64| yaml::after_key(&value, indent as usize));
+
+/// All helpers are registered here, once; templates are registered from `FILES`.
+static REGISTRY: LazyLock<Handlebars<'static>> = LazyLock::new(|| {
+    let mut hb = Handlebars::new();
+    hb.set_strict_mode(true);
+    hb.register_escape_fn(handlebars::no_escape);
+    hb.register_helper("quote", Box::new(quoted));
+    hb.register_helper("yaml", Box::new(yaml_after_key));
+    for (applies, path, bytes) in FILES {
+        if let Some(stripped) = path.strip_suffix(".hbs") {
+            let text = std::str::from_utf8(bytes).expect("chart templates are UTF-8");
+            hb.register_template_string(&template_key(*applies, stripped), text)
+                .unwrap_or_else(|err| panic!("chart template {path} does not compile: {err}"));
+        }
+    }
+    hb
+});
+
+fn template_key(applies: Applies, path: &str) -> String {
+    let prefix = match applies {
+        Applies::Both => "common",
+        Applies::Server => "server",
+        Applies::Client => "client",
+    };
+    format!("{prefix}/{path}")
+}
+
+fn applies_to(applies: Applies, role: Role) -> bool {
+    match applies {
+        Applies::Both => true,
+        Applies::Server => role == Role::Server,
+        Applies::Client => role != Role::Server,
+    }
+}
+
+/// The files of one participant's chart, as (path inside the chart, contents).
+pub fn render(role: Role, context: &Value) -> Result<Vec<(&'static str, Vec<u8>)>> {
+    let mut out = Vec::new();
+    for (applies, path, bytes) in FILES.iter().filter(|(a, _, _)| applies_to(*a, role)) {
+        match path.strip_suffix(".hbs") {
+            Some(stripped) => {
+                let text = REGISTRY.render(&template_key(*applies, stripped), context).map_err(|err| {
+                    Error::new(
+                        crate::error::Code::DeployPrepareFailed,
+                        format!("Failed to prepare deployment: rendering {path}: {err}"),
+                        "This is a bug in helm-nvflare; please report it with the runtime config.",
+                    )
+                })?;
+                out.push((stripped, text.into_bytes()));
+            }
+            None => out.push((*path, bytes.to_vec())),
+        }
+    }
+    Ok(out)
+}
+
+/// Writes the chart into `<kit_dir>/helm_chart/`, replacing whatever was there.
+pub fn write(kit_dir: &Path, role: Role, context: &Value) -> Result<()> {
+    let chart_dir = kit_dir.join(CHART_DIR);
+    if chart_dir.symlink_metadata().is_ok() {
+        std::fs::remove_dir_all(&chart_dir).map_err(|e| Error::prepare_io("remove", &chart_dir, e))?;
+    }
+    for (path, bytes) in render(role, context)? {
+        let target = chart_dir.join(path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::prepare_io("create", parent, e))?;
+        }
+        std::fs::write(&target, bytes).map_err(|e| Error::prepare_io("write", &target, e))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_embedded_template_compiles_and_renders() {
+        LazyLock::force(&REGISTRY);
+        for role in [Role::Server, Role::Client] {
+            let context = context::sample(role);
+            let files = render(role, &context).unwrap();
+            assert!(files.iter().any(|(p, _)| *p == "values.yaml"));
+            assert!(files.iter().any(|(p, _)| *p == "Chart.yaml"));
+            for (path, bytes) in &files {
+                let text = String::from_utf8(bytes.clone()).unwrap();
+                assert!(!text.contains("[object]"), "{path} rendered an object as text");
+                if path.ends_with(".json") {
+                    serde_json::from_str::<Value>(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+                }
+                if *path == "values.yaml" || *path == "Chart.yaml" {
+                    serde_saphyr::from_str::<Value>(&text).unwrap_or_else(|e| panic!("{path}: {e}\n{text}"));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! Command-line parsing (clap). Each subcommand's flags become a plain settings struct
+//! that the command module hands to the core; the core never sees clap.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, CommandFactory, Parser, Subcommand};
+
+use crate::cmd;
+use crate::error::{Error, EXIT_USER_ERROR};
+use crate::output::{self, Format};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "helm nvflare",
+    bin_name = "helm nvflare",
+    version,
+    about = "Prepare, package, publish, stage and verify NVIDIA FLARE deployments on Kubernetes",
+    long_about = "Prepare, package, publish, stage and verify NVIDIA FLARE deployments on Kubernetes.\n\n\
+        Turns the startup kits written by `nvflare provision` into per-participant Helm charts \
+        (or Docker start scripts), the way `nvflare deploy prepare` does.",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Prepare a server or client startup kit for the Kubernetes or Docker runtime.
+    Prepare(PrepareArgs),
+    /// Print the plugin version.
+    Version(VersionArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completion(CompletionArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PrepareArgs {
+    /// Startup kit folder (`<workspace>/<project>/prod_NN/<participant>`).
+    #[arg(value_name = "KIT")]
+    pub kit: Option<PathBuf>,
+    /// Startup kit folder, as a flag (give it once: positionally or here).
+    #[arg(long = "kit", value_name = "KIT")]
+    pub kit_flag: Option<PathBuf>,
+    /// Runtime config (k8s.yaml or a docker config) [default: <KIT>/config.yaml].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where to write the prepared kit [default: <KIT>/prepared/<runtime>].
+    #[arg(long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Txt)]
+    pub format: Format,
+}
+
+#[derive(Args, Debug)]
+pub struct VersionArgs {
+    #[arg(long, value_enum, default_value_t = Format::Txt)]
+    pub format: Format,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionArgs {
+    /// The shell to print completions for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+/// Parses the arguments and runs the command; returns the process exit code.
+pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(err, &args),
+    };
+    match cli.command {
+        Command::Prepare(args) => cmd::prepare::run(args),
+        Command::Version(args) => cmd::version::run(args),
+        Command::Completion(args) => cmd::completion::run(args),
+    }
+}
+
+/// Help and version go to stdout with exit 0; a usage error is INVALID_ARGS, exit 4.
+fn usage_error(err: clap::Error, args: &[OsString]) -> i32 {
+    use clap::error::ErrorKind;
+    if matches!(err.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+        let _ = err.print();
+        return 0;
+    }
+    if wants_json(args) {
+        let message = err.kind().as_str().unwrap_or("invalid arguments").to_string();
+        let detail = err.to_string();
+        let first = detail.lines().next().unwrap_or(&message).trim_start_matches("error: ").to_string();
+        output::print_error(Format::Json, &Error::invalid_args(first, "Run `helm nvflare --help` for usage."));
+    } else {
+        let _ = err.print();
+    }
+    EXIT_USER_ERROR
+}
+
+fn wants_json(args: &[OsString]) -> bool {
+    args.windows(2).any(|w| w[0] == "--format" && w[1] == "json") || args.iter().any(|a| a == "--format=json")
+}

@@ -1,0 +1,84 @@
+//! The one error type: a stable code, a message and a hint, as `nvflare` reports them.
+
+use std::fmt;
+use std::path::Path;
+
+/// Exit code for errors the user can fix (bad input), as `nvflare` uses.
+pub const EXIT_USER_ERROR: i32 = 4;
+
+/// Error codes shared with `nvflare deploy prepare`, plus the ones our other commands add.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    InvalidArgs,
+    InvalidKit,
+    InvalidConfig,
+    ConfigNotFound,
+    UnsupportedKit,
+    DeployPrepareFailed,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::InvalidArgs => "INVALID_ARGS",
+            Code::InvalidKit => "INVALID_KIT",
+            Code::InvalidConfig => "INVALID_CONFIG",
+            Code::ConfigNotFound => "CONFIG_NOT_FOUND",
+            Code::UnsupportedKit => "UNSUPPORTED_KIT",
+            Code::DeployPrepareFailed => "DEPLOY_PREPARE_FAILED",
+        }
+    }
+
+    pub fn exit_code(self) -> i32 {
+        // nvflare exits 4 for every deploy error, DEPLOY_PREPARE_FAILED included.
+        EXIT_USER_ERROR
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    pub code: Code,
+    pub message: String,
+    pub hint: String,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(code: Code, message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Error {
+            code,
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+
+    pub fn invalid_args(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self::new(Code::InvalidArgs, message, hint)
+    }
+
+    pub fn invalid_kit(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self::new(Code::InvalidKit, message, hint)
+    }
+
+    pub fn invalid_config(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self::new(Code::InvalidConfig, message, hint)
+    }
+
+    /// An I/O failure while writing the prepared kit; the path says where.
+    pub fn prepare_io(action: &str, path: &Path, err: std::io::Error) -> Self {
+        Self::new(
+            Code::DeployPrepareFailed,
+            format!("Failed to prepare deployment: cannot {action} {}: {err}", path.display()),
+            "Check the kit and runtime config, and that the output location is writable.",
+        )
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+impl std::error::Error for Error {}

@@ -1,0 +1,22 @@
+//! `helm-nvflare`: the binary behind `helm nvflare`.
+
+mod chart;
+mod cli;
+mod cmd;
+mod docker_script;
+mod error;
+mod fs_tree;
+mod image;
+mod json_file;
+mod kit;
+mod names;
+mod output;
+mod parent_process;
+mod patch;
+mod prepare;
+mod runtime_config;
+mod shell;
+
+fn main() {
+    std::process::exit(cli::run(std::env::args_os()));
+}

@@ -1,0 +1,149 @@
+//! Kubernetes and Helm name rules, and the seed's stable name derivation
+//! (`_stable_k8s_name`): sanitize, then append an 8-character sha256 prefix.
+//!
+//! Every check is a full match; the seed's `re.match(...$)` accepted `"site-1\n"`.
+
+use sha2::{Digest, Sha256};
+
+pub const DNS_LABEL_MAX: usize = 63;
+pub const SERVICE_NAME_MAX: usize = 63;
+pub const SUBDOMAIN_MAX: usize = 253;
+pub const RELEASE_NAME_MAX: usize = 53;
+
+/// DNS-1035 label: Service names. `^[a-z]([-a-z0-9]*[a-z0-9])?$`.
+pub fn is_dns1035_label(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    name.len() <= DNS_LABEL_MAX
+        && bytes.first().is_some_and(u8::is_ascii_lowercase)
+        && is_label_body(bytes)
+}
+
+/// DNS-1123 label: namespaces, container names. `^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`.
+pub fn is_dns1123_label(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    name.len() <= DNS_LABEL_MAX
+        && bytes.first().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && is_label_body(bytes)
+}
+
+/// DNS-1123 subdomain: Secrets, ConfigMaps, Deployments, ServiceAccounts, Pods.
+pub fn is_dns1123_subdomain(name: &str) -> bool {
+    name.len() <= SUBDOMAIN_MAX
+        && name.split('.').all(|label| {
+            let b = label.as_bytes();
+            b.first().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                && is_label_body(b)
+        })
+}
+
+#[cfg(test)]
+/// A label value: at most 63, `^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$`.
+pub fn is_label_value(value: &str) -> bool {
+    let b = value.as_bytes();
+    if b.is_empty() {
+        return true;
+    }
+    b.len() <= DNS_LABEL_MAX
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+}
+
+fn is_label_body(bytes: &[u8]) -> bool {
+    !bytes.is_empty()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes[bytes.len() - 1] != b'-'
+}
+
+/// The seed's `_stable_k8s_name`: the name itself when it is already a DNS-1035 label that
+/// fits, otherwise a sanitized head plus `-<sha256[:8]>` of the raw name.
+pub fn stable_k8s_name(raw: &str, max_length: usize) -> String {
+    if raw.len() <= max_length && is_dns1035_label(raw) {
+        return raw.to_string();
+    }
+    let mut normalized = String::with_capacity(raw.len());
+    for ch in raw.to_lowercase().chars() {
+        let ch = if ch.is_ascii_lowercase() || ch.is_ascii_digit() { ch } else { '-' };
+        if !(ch == '-' && normalized.ends_with('-')) {
+            normalized.push(ch);
+        }
+    }
+    let mut normalized = normalized.trim_matches('-').to_string();
+    if normalized.is_empty() {
+        normalized = "site".to_string();
+    }
+    if !normalized.as_bytes()[0].is_ascii_lowercase() {
+        normalized = format!("site-{normalized}");
+    }
+    let digest = sha256_hex(raw.as_bytes());
+    let digest = &digest[..8];
+    let head_max = max_length - digest.len() - 1;
+    let head = normalized[..normalized.len().min(head_max)].trim_end_matches('-');
+    let head = if head.is_empty() { "site" } else { head };
+    format!("{head}-{digest}")
+}
+
+/// The Helm release name for a participant (at most 53 characters).
+pub fn release_name(participant: &str) -> String {
+    stable_k8s_name(participant, RELEASE_NAME_MAX)
+}
+
+/// The Service name of a client's parent pod (at most 63 characters).
+pub fn client_service_name(participant: &str) -> String {
+    stable_k8s_name(participant, SERVICE_NAME_MAX)
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_names_are_kept() {
+        assert_eq!(stable_k8s_name("site-1", 63), "site-1");
+        assert_eq!(release_name("server"), "server");
+    }
+
+    // Expected values computed with the seed's Python `_stable_k8s_name`.
+    #[test]
+    fn matches_the_seed_for_names_that_need_sanitizing() {
+        assert_eq!(stable_k8s_name("Hospital_A", 63), "hospital-a-3822580f");
+        assert_eq!(stable_k8s_name("123site", 63), "site-123site-5f10c088");
+        assert_eq!(stable_k8s_name("fl.example.com", 53), "fl-example-com-e265d5eb");
+        assert_eq!(stable_k8s_name("___", 63), "site-bda25155");
+    }
+
+    #[test]
+    fn trailing_newline_is_not_a_valid_name() {
+        assert!(!is_dns1035_label("site-1\n"));
+        assert_ne!(stable_k8s_name("site-1\n", 63), "site-1\n");
+    }
+
+    #[test]
+    fn long_names_fit_their_limit() {
+        let name = "a".repeat(64);
+        let service = stable_k8s_name(&name, 63);
+        assert_eq!(service.len(), 63);
+        assert!(is_dns1035_label(&service));
+        assert!(release_name(&name).len() <= 53);
+    }
+
+    #[test]
+    fn name_rules() {
+        assert!(is_dns1123_subdomain("fl.example.com"));
+        assert!(!is_dns1123_label("fl.example.com"));
+        assert!(is_dns1123_label("123"));
+        assert!(!is_dns1035_label("123"));
+        assert!(!is_dns1123_subdomain("a..b"));
+        assert!(is_label_value("Hospital_A"));
+        assert!(!is_label_value("-a"));
+    }
+}

@@ -1,0 +1,68 @@
+//! What the user sees: `key: value` text by default, or one JSON envelope on stdout.
+//!
+//! Data goes to stdout, everything else (warnings, progress, errors in text mode) to
+//! stderr, so `--format json` output can always be piped.
+
+use std::io::Write;
+
+use serde_json::{json, Map, Value};
+
+use crate::error::Error;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    /// Human-readable `key: value` lines.
+    #[default]
+    Txt,
+    /// One JSON envelope: `{"status":"ok","data":{...}}` or `{"status":"error","error":{...}}`.
+    Json,
+}
+
+/// Prints a successful result.
+pub fn print_ok(format: Format, data: &Map<String, Value>) {
+    let mut out = std::io::stdout().lock();
+    let _ = match format {
+        Format::Json => writeln!(out, "{}", json!({"status": "ok", "data": data})),
+        Format::Txt => writeln!(out, "{}", text_lines(data)),
+    };
+}
+
+/// Prints an error the way the chosen format expects.
+pub fn print_error(format: Format, err: &Error) {
+    match format {
+        Format::Json => {
+            let envelope = json!({
+                "status": "error",
+                "error": {"code": err.code.as_str(), "message": err.message, "hint": err.hint},
+            });
+            let _ = writeln!(std::io::stdout().lock(), "{envelope}");
+        }
+        Format::Txt => {
+            let mut text = format!("error[{}]: {}", err.code.as_str(), err.message);
+            if !err.hint.is_empty() {
+                text.push_str(&format!("\n\nhint: {}", err.hint));
+            }
+            let _ = writeln!(std::io::stderr().lock(), "{text}");
+        }
+    }
+}
+
+/// A warning for the user; never part of stdout data.
+pub fn warn(message: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "Warning: {message}");
+}
+
+/// `key: value` lines; nested values are shown as compact JSON.
+pub fn text_lines(data: &Map<String, Value>) -> String {
+    data.iter()
+        .map(|(key, value)| match value {
+            Value::String(s) => format!("{key}: {s}"),
+            Value::Array(items) if items.iter().all(Value::is_string) => {
+                let items: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+                format!("{key}: {}", items.join(", "))
+            }
+            other => format!("{key}: {other}"),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -1,0 +1,39 @@
+//! Small files of a prepared kit: the study-data template, and start scripts that only make
+//! sense for a bare-metal run.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::kit::STUDY_DATA_YAML;
+
+pub const DOCKER_START_SH: &str = "start_docker.sh";
+const START_SCRIPTS: [&str; 5] = ["start.sh", "sub_start.sh", "stop_fl.sh", "docker.sh", DOCKER_START_SH];
+
+pub const STUDY_DATA_TEMPLATE: &str = "# Study data mapping used by Docker and Kubernetes job launchers.
+# Example:
+# default:
+#   training:
+#     source: /data/training    # Docker: host path; K8s: PVC claim name
+#     mode: ro                  # ro or rw
+{}
+";
+
+/// Writes `local/study_data.yaml` unless the kit already has one.
+pub fn ensure_study_data_template(kit_dir: &Path) -> Result<()> {
+    let path = kit_dir.join("local").join(STUDY_DATA_YAML);
+    if path.symlink_metadata().is_ok() {
+        return Ok(());
+    }
+    std::fs::write(&path, STUDY_DATA_TEMPLATE).map_err(|e| Error::prepare_io("write", &path, e))
+}
+
+/// Removes `startup/` start scripts, except those in `keep`.
+pub fn remove_start_scripts(kit_dir: &Path, keep: &[&str]) -> Result<()> {
+    for name in START_SCRIPTS.iter().filter(|n| !keep.contains(n)) {
+        let path = kit_dir.join("startup").join(name);
+        if path.symlink_metadata().is_ok() {
+            std::fs::remove_file(&path).map_err(|e| Error::prepare_io("remove", &path, e))?;
+        }
+    }
+    Ok(())
+}

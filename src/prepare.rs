@@ -1,0 +1,255 @@
+//! `prepare`: validate a kit and a runtime config, then write the prepared kit (patched
+//! `local/` and `startup/`, plus a Helm chart or a Docker start script).
+//!
+//! Nothing is written until every input check has passed, the work happens in a temporary
+//! folder beside the output, and the result replaces the output in one rename: on any
+//! error the previous output is untouched and no new output appears.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Map, Value};
+
+use crate::chart;
+use crate::docker_script;
+use crate::error::{Code, Error, Result};
+use crate::fs_tree;
+use crate::kit::{self, KitInfo, Role, RESOURCES_JSON_DEFAULT};
+use crate::names;
+use crate::parent_process::server_ports;
+use crate::patch::{comm_config, local_files, resources, Warnings};
+use crate::runtime_config::{self, DockerConfig, K8sConfig, RuntimeConfig, WORKSPACE_MOUNT_PATH};
+use crate::shell::quote;
+
+#[derive(Debug, Clone)]
+pub struct PrepareSettings {
+    pub kit: PathBuf,
+    /// Defaults to `<kit>/config.yaml`.
+    pub config: Option<PathBuf>,
+    /// Defaults to `<kit>/prepared/<runtime>`.
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub data: Map<String, Value>,
+    pub warnings: Warnings,
+}
+
+/// A kit and config that passed every check, ready to be written.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub kit: KitInfo,
+    pub config: RuntimeConfig,
+    pub output: PathBuf,
+}
+
+/// Runs every check `prepare` makes, without writing anything.
+pub fn plan(settings: &PrepareSettings) -> Result<Plan> {
+    let kit_dir = fs_tree::resolve(&settings.kit);
+    let config_path = settings
+        .config
+        .as_deref()
+        .map(fs_tree::resolve)
+        .unwrap_or_else(|| kit_dir.join("config.yaml"));
+    let config = runtime_config::load(&config_path)?;
+    let output = settings
+        .output
+        .as_deref()
+        .map(fs_tree::resolve)
+        .unwrap_or_else(|| kit_dir.join("prepared").join(config.runtime().as_str()));
+    let kit = kit::inspect(&kit_dir)?;
+    if kit.role == Role::Admin {
+        return Err(Error::new(
+            Code::UnsupportedKit,
+            "Admin startup kits are not supported by 'nvflare deploy prepare'.",
+            "Use a server or client startup kit.",
+        ));
+    }
+    if output == kit_dir || kit_dir.starts_with(&output) {
+        return Err(Error::invalid_args(
+            "--output must not be the same as --kit or contain it.",
+            "Choose a prepared-kit directory outside the kit, or use the default <kit>/prepared/<runtime>.",
+        ));
+    }
+    if output.exists() && !output.is_dir() {
+        return Err(Error::invalid_args(
+            format!("Output path exists and is not a directory: {}", output.display()),
+            "Choose a directory path.",
+        ));
+    }
+    if let RuntimeConfig::K8s(k8s) = &config {
+        check_port_clash(&kit, k8s)?;
+    }
+    Ok(Plan { kit, config, output })
+}
+
+/// The parent port shares the server's pod and Service with the FL and admin ports.
+fn check_port_clash(kit: &KitInfo, config: &K8sConfig) -> Result<()> {
+    if kit.role != Role::Server {
+        return Ok(());
+    }
+    let (fed, admin) = server_ports(kit);
+    let parent = config.parent.parent_port;
+    if parent == fed || Some(parent) == admin {
+        return Err(Error::invalid_config(
+            format!("parent.parent_port {parent} is also the server's FL or admin port."),
+            "Choose a different parent_port (the default is 8102).",
+        ));
+    }
+    Ok(())
+}
+
+pub fn prepare(settings: &PrepareSettings) -> Result<Prepared> {
+    let plan = plan(settings)?;
+    write(&plan)
+}
+
+/// Writes a checked plan: copy the kit beside the output, patch the copy, swap it in.
+pub fn write(plan: &Plan) -> Result<Prepared> {
+    let output = &plan.output;
+    let parent_dir = output.parent().ok_or_else(|| {
+        Error::invalid_args(format!("Output path has no parent: {}", output.display()), "Choose a directory path.")
+    })?;
+    let created = fs_tree::create_dir_all_tracked(parent_dir).map_err(|err| {
+        Error::invalid_args(
+            format!("Cannot create output parent directory: {}", parent_dir.display()),
+            format!("Check the path: {err}"),
+        )
+    })?;
+    let result = write_in(plan, parent_dir);
+    if result.is_err() {
+        if let Some(dir) = created {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+    result
+}
+
+fn write_in(plan: &Plan, parent_dir: &Path) -> Result<Prepared> {
+    let output = &plan.output;
+    let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let temp = tempfile::Builder::new()
+        .prefix(&format!(".{name}.prepare-"))
+        .tempdir_in(parent_dir)
+        .map_err(|e| Error::prepare_io("create a temporary folder in", parent_dir, e))?;
+    let work = temp.path().join(&name);
+    let kit_dir = &plan.kit.dir;
+    let exclude = [output.clone(), kit_dir.join("prepared"), temp.path().to_path_buf()];
+    fs_tree::copy_tree(kit_dir, &work, &exclude).map_err(|err| {
+        Error::new(
+            Code::DeployPrepareFailed,
+            format!("Failed to prepare deployment: cannot copy the kit: {err}"),
+            "Check the kit and runtime config.",
+        )
+    })?;
+    let mut warnings = Warnings::new();
+    let data = match &plan.config {
+        RuntimeConfig::K8s(config) => prepare_k8s(&plan.kit, &work, output, config, &mut warnings)?,
+        RuntimeConfig::Docker(config) => prepare_docker(&plan.kit, &work, output, config, &mut warnings)?,
+    };
+    fs_tree::replace_dir(&work, output, temp.path()).map_err(|e| Error::prepare_io("move into place", output, e))?;
+    Ok(Prepared { data, warnings })
+}
+
+fn prepare_k8s(
+    kit: &KitInfo,
+    work: &Path,
+    output: &Path,
+    config: &K8sConfig,
+    warnings: &mut Warnings,
+) -> Result<Map<String, Value>> {
+    let parent = &config.parent;
+    let launcher = &config.job_launcher;
+    let mount = &parent.workspace_mount_path;
+    let launcher_path = match kit.role {
+        Role::Server => resources::K8S_SERVER_LAUNCHER,
+        _ => resources::K8S_CLIENT_LAUNCHER,
+    };
+    let mut args = Map::new();
+    args.insert("config_file_path".into(), json!(launcher.config_file_path));
+    args.insert("study_data_pvc_file_path".into(), json!(format!("{mount}/local/{}", kit::STUDY_DATA_YAML)));
+    args.insert("namespace".into(), json!(config.namespace));
+    args.insert("default_python_path".into(), json!(launcher.default_python_path));
+    args.insert("workspace_mount_path".into(), json!(mount));
+    if let Some(timeout) = launcher.pending_timeout {
+        args.insert("pending_timeout".into(), json!(timeout));
+    }
+    if let Some(context) = launcher.job_pod_security_context.as_ref().filter(|c| !c.is_empty()) {
+        args.insert("security_context".into(), Value::Object(context.clone()));
+    }
+    if let Some(secrets) = &launcher.image_pull_secrets {
+        args.insert("image_pull_secrets".into(), json!(secrets));
+    }
+    resources::install_launcher(work, "k8s_launcher", launcher_path, args, warnings)?;
+    let service = chart::context::parent_service_name(kit, config);
+    comm_config::patch_for_k8s(work, &service, parent.parent_port)?;
+    local_files::ensure_study_data_template(work)?;
+    if kit.role == Role::Server {
+        resources::relocate_server_storage(work, mount, warnings)?;
+    }
+    local_files::remove_start_scripts(work, &[])?;
+    let work_kit = KitInfo { dir: work.to_path_buf(), ..kit.clone() };
+    chart::write(work, kit.role, &chart::chart_context(&work_kit, config))?;
+
+    let release = names::release_name(&kit.name);
+    let chart_dir = output.join(chart::CHART_DIR);
+    let mut data = Map::new();
+    data.insert("runtime".into(), json!("k8s"));
+    data.insert("role".into(), json!(kit.role.as_str()));
+    data.insert("name".into(), json!(kit.name));
+    data.insert("namespace".into(), json!(config.namespace));
+    data.insert("output".into(), json!(output.display().to_string()));
+    data.insert("helm_chart".into(), json!(chart_dir.display().to_string()));
+    data.insert(
+        "helm_command".into(),
+        json!(format!(
+            "helm upgrade --install {release} {} --namespace {}",
+            quote(&chart_dir.display().to_string()),
+            config.namespace
+        )),
+    );
+    data.insert("resources".into(), json!(output.join("local").join(RESOURCES_JSON_DEFAULT).display().to_string()));
+    data.insert("release".into(), json!(release));
+    data.insert("service".into(), json!(service));
+    Ok(data)
+}
+
+fn prepare_docker(
+    kit: &KitInfo,
+    work: &Path,
+    output: &Path,
+    config: &DockerConfig,
+    warnings: &mut Warnings,
+) -> Result<Map<String, Value>> {
+    let launcher_path = match kit.role {
+        Role::Server => resources::DOCKER_SERVER_LAUNCHER,
+        _ => resources::DOCKER_CLIENT_LAUNCHER,
+    };
+    let mut args = Map::new();
+    args.insert("network".into(), json!(config.network));
+    args.insert("default_python_path".into(), json!(config.default_python_path));
+    args.insert("default_job_container_kwargs".into(), Value::Object(config.default_job_container_kwargs.clone()));
+    args.insert("default_job_env".into(), Value::Object(config.default_job_env.clone()));
+    resources::install_launcher(work, "docker_launcher", launcher_path, args, warnings)?;
+    if kit.role == Role::Server {
+        resources::relocate_server_storage(work, WORKSPACE_MOUNT_PATH, warnings)?;
+    }
+    comm_config::patch_for_docker(work)?;
+    local_files::ensure_study_data_template(work)?;
+    local_files::remove_start_scripts(work, &[local_files::DOCKER_START_SH])?;
+    docker_script::write(kit, config, work)?;
+
+    let script = output.join("startup").join(local_files::DOCKER_START_SH);
+    let mut data = Map::new();
+    data.insert("runtime".into(), json!("docker"));
+    data.insert("role".into(), json!(kit.role.as_str()));
+    data.insert("name".into(), json!(kit.name));
+    data.insert("output".into(), json!(output.display().to_string()));
+    data.insert(
+        "start_command".into(),
+        json!(format!("cd {} && ./startup/{}", quote(&output.display().to_string()), local_files::DOCKER_START_SH)),
+    );
+    data.insert("start_script".into(), json!(script.display().to_string()));
+    data.insert("resources".into(), json!(output.join("local").join(RESOURCES_JSON_DEFAULT).display().to_string()));
+    Ok(data)
+}

@@ -1,0 +1,461 @@
+//! The runtime config (`k8s.yaml` or a docker config): loaded, checked key by key as the
+//! seed checks it, and turned into typed settings with the seed's defaults applied.
+//!
+//! Stricter than the seed where the seed lets bad values through to the cluster: a YAML
+//! boolean is not an integer, ports must be TCP ports, PVC names and image references must
+//! be valid, and the mount path must be absolute.
+
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use crate::error::{Code, Error, Result};
+use crate::image::ImageRef;
+use crate::names;
+
+pub const DEFAULT_NAMESPACE: &str = "default";
+pub const DEFAULT_SERVER_SERVICE_NAME: &str = "nvflare-server";
+pub const DEFAULT_PARENT_PORT: u16 = 8102;
+pub const DEFAULT_WORKSPACE_PVC: &str = "nvflws";
+pub const WORKSPACE_MOUNT_PATH: &str = "/var/tmp/nvflare/workspace";
+pub const PARENT_PYTHON_PATH: &str = "/usr/local/bin/python3";
+pub const DEFAULT_DOCKER_NETWORK: &str = "nvflare-network";
+/// The seed defaults the Docker launcher to `/usr/local/bin/python` while the parent and the
+/// K8s launcher use `python3`; images that only ship `python3` then fail every job.
+pub const DOCKER_JOB_PYTHON_PATH: &str = PARENT_PYTHON_PATH;
+
+const DOCKER_RESERVED_KWARGS: [&str; 9] = [
+    "command", "detach", "environment", "mounts", "name", "network", "user", "volumes", "working_dir",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    K8s,
+    Docker,
+}
+
+impl Runtime {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Runtime::K8s => "k8s",
+            Runtime::Docker => "docker",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum RuntimeConfig {
+    K8s(K8sConfig),
+    Docker(DockerConfig),
+}
+
+impl RuntimeConfig {
+    pub fn runtime(&self) -> Runtime {
+        match self {
+            RuntimeConfig::K8s(_) => Runtime::K8s,
+            RuntimeConfig::Docker(_) => Runtime::Docker,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct K8sConfig {
+    pub namespace: String,
+    pub server_service_name: String,
+    pub parent: K8sParent,
+    pub job_launcher: K8sJobLauncher,
+}
+
+#[derive(Debug, Clone)]
+pub struct K8sParent {
+    pub image: ImageRef,
+    pub parent_port: u16,
+    pub workspace_pvc: String,
+    pub workspace_mount_path: String,
+    pub python_path: String,
+    pub resources: Option<Map<String, Value>>,
+    pub pod_security_context: Option<Map<String, Value>>,
+    pub image_pull_secrets: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct K8sJobLauncher {
+    pub config_file_path: Option<String>,
+    pub pending_timeout: Option<i64>,
+    pub default_python_path: String,
+    pub job_pod_security_context: Option<Map<String, Value>>,
+    pub image_pull_secrets: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DockerConfig {
+    pub docker_image: String,
+    pub network: String,
+    pub default_python_path: String,
+    pub default_job_env: Map<String, Value>,
+    pub default_job_container_kwargs: Map<String, Value>,
+}
+
+fn fix_config() -> &'static str {
+    "Fix the runtime config."
+}
+
+/// Reads and checks a runtime config file.
+pub fn load(path: &Path) -> Result<RuntimeConfig> {
+    if !path.is_file() {
+        return Err(Error::new(
+            Code::ConfigNotFound,
+            format!("Config file not found: {}", path.display()),
+            "Provide a YAML runtime config file.",
+        ));
+    }
+    let text = std::fs::read_to_string(path).map_err(|err| {
+        Error::invalid_config(format!("Failed to parse config file: {err}"), "Ensure the file is valid YAML.")
+    })?;
+    let value: Option<Value> = serde_saphyr::from_str(&text).map_err(|err| {
+        Error::invalid_config(
+            format!("Failed to parse config file: {}", first_line(&err.to_string())),
+            "Ensure the file is valid YAML.",
+        )
+    })?;
+    let Some(Value::Object(config)) = value else {
+        return Err(Error::invalid_config(
+            "Runtime config must be a YAML mapping.",
+            "Add runtime: docker or runtime: k8s.",
+        ));
+    };
+    parse(&config)
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text)
+}
+
+/// Checks an already-parsed config mapping.
+pub fn parse(config: &Map<String, Value>) -> Result<RuntimeConfig> {
+    match config.get("runtime").and_then(Value::as_str) {
+        Some("k8s") => parse_k8s(config).map(RuntimeConfig::K8s),
+        Some("docker") => parse_docker(config).map(RuntimeConfig::Docker),
+        _ => Err(Error::invalid_config(
+            "Config must contain runtime: docker or runtime: k8s.",
+            "Set a supported runtime.",
+        )),
+    }
+}
+
+fn parse_docker(config: &Map<String, Value>) -> Result<DockerConfig> {
+    allowed_keys(config, &["runtime", "parent", "job_launcher"], "docker config")?;
+    let parent = mapping(config.get("parent"), "parent")?;
+    let job_launcher = optional_section(config, "job_launcher")?;
+    allowed_keys(parent, &["docker_image", "network"], "parent")?;
+    allowed_keys(
+        job_launcher,
+        &["default_python_path", "default_job_env", "default_job_container_kwargs"],
+        "job_launcher",
+    )?;
+    let docker_image = required_str(parent, "docker_image", "parent")?;
+    let network = match parent.get("network") {
+        Some(_) => required_str(parent, "network", "parent")?,
+        None => DEFAULT_DOCKER_NETWORK.to_string(),
+    };
+    let default_python_path =
+        optional_str(job_launcher, "default_python_path", "job_launcher")?.unwrap_or_else(|| DOCKER_JOB_PYTHON_PATH.into());
+    let default_job_env = optional_mapping(job_launcher, "default_job_env", "job_launcher")?.unwrap_or_default();
+    let kwargs = optional_mapping(job_launcher, "default_job_container_kwargs", "job_launcher")?.unwrap_or_default();
+    let reserved: Vec<&str> = DOCKER_RESERVED_KWARGS
+        .into_iter()
+        .filter(|key| kwargs.contains_key(*key))
+        .collect();
+    if !reserved.is_empty() {
+        return Err(Error::invalid_config(
+            format!("default_job_container_kwargs contains reserved keys: {}", py_list(&reserved)),
+            "Remove keys controlled by DockerJobLauncher.",
+        ));
+    }
+    Ok(DockerConfig {
+        docker_image,
+        network,
+        default_python_path,
+        default_job_env,
+        default_job_container_kwargs: kwargs,
+    })
+}
+
+fn parse_k8s(config: &Map<String, Value>) -> Result<K8sConfig> {
+    allowed_keys(
+        config,
+        &["runtime", "namespace", "server_service_name", "parent", "job_launcher"],
+        "k8s config",
+    )?;
+    let parent = mapping(config.get("parent"), "parent")?;
+    let job_launcher = optional_section(config, "job_launcher")?;
+    allowed_keys(
+        parent,
+        &[
+            "docker_image",
+            "parent_port",
+            "workspace_pvc",
+            "workspace_mount_path",
+            "python_path",
+            "resources",
+            "pod_security_context",
+            "image_pull_secrets",
+        ],
+        "parent",
+    )?;
+    allowed_keys(
+        job_launcher,
+        &[
+            "config_file_path",
+            "pending_timeout",
+            "default_python_path",
+            "job_pod_security_context",
+            "image_pull_secrets",
+        ],
+        "job_launcher",
+    )?;
+    let docker_image = required_str(parent, "docker_image", "parent")?;
+    let namespace = match config.get("namespace") {
+        Some(_) => k8s_namespace(config, "namespace", "k8s config")?,
+        None => DEFAULT_NAMESPACE.to_string(),
+    };
+    let server_service_name = match config.get("server_service_name") {
+        Some(_) => k8s_service_name(config, "server_service_name", "k8s config")?,
+        None => DEFAULT_SERVER_SERVICE_NAME.to_string(),
+    };
+    let parent_port = optional_port(parent, "parent_port", "parent")?.unwrap_or(DEFAULT_PARENT_PORT);
+    let workspace_pvc = optional_str(parent, "workspace_pvc", "parent")?.unwrap_or_else(|| DEFAULT_WORKSPACE_PVC.into());
+    if !names::is_dns1123_subdomain(&workspace_pvc) {
+        return Err(Error::invalid_config(
+            format!("parent.workspace_pvc must be a valid PersistentVolumeClaim name (DNS-1123 subdomain): {workspace_pvc:?}."),
+            "Use lower case alphanumeric characters, '-' or '.', start and end with an alphanumeric character, and keep length <= 253.",
+        ));
+    }
+    let workspace_mount_path =
+        optional_str(parent, "workspace_mount_path", "parent")?.unwrap_or_else(|| WORKSPACE_MOUNT_PATH.into());
+    if !workspace_mount_path.starts_with('/') || workspace_mount_path.split('/').any(|p| p == "..") || workspace_mount_path.contains(':') {
+        return Err(Error::invalid_config(
+            format!("parent.workspace_mount_path must be an absolute container path: {workspace_mount_path:?}."),
+            "Use an absolute path without '..' or ':', for example /var/tmp/nvflare/workspace.",
+        ));
+    }
+    let workspace_mount_path = trim_trailing_slashes(&workspace_mount_path);
+    let python_path = optional_str(parent, "python_path", "parent")?.unwrap_or_else(|| PARENT_PYTHON_PATH.into());
+    let resources = optional_mapping(parent, "resources", "parent")?;
+    let pod_security_context = optional_mapping(parent, "pod_security_context", "parent")?;
+    let image_pull_secrets =
+        optional_secret_names(parent, "image_pull_secrets", "parent image pull references")?.unwrap_or_default();
+
+    let config_file_path = optional_str(job_launcher, "config_file_path", "job_launcher")?;
+    let default_python_path =
+        optional_str(job_launcher, "default_python_path", "job_launcher")?.unwrap_or_else(|| PARENT_PYTHON_PATH.into());
+    let pending_timeout = optional_int(job_launcher, "pending_timeout", "job_launcher")?;
+    if let Some(timeout) = pending_timeout.filter(|t| *t < 0) {
+        return Err(Error::invalid_config(
+            format!("job_launcher.pending_timeout must not be negative: {timeout}."),
+            "Give the timeout in seconds, for example 300.",
+        ));
+    }
+    let job_pod_security_context = optional_mapping(job_launcher, "job_pod_security_context", "job_launcher")?;
+    let job_image_pull_secrets =
+        optional_secret_names(job_launcher, "image_pull_secrets", "job launcher image pull references")?;
+
+    let image = ImageRef::parse(&docker_image).map_err(|why| {
+        Error::invalid_config(
+            format!("parent.docker_image is not a valid image reference: {why}."),
+            "Use [registry[:port]/]repository[:tag][@digest], for example registry.example.com:5000/nvflare:2.9.0.",
+        )
+    })?;
+    Ok(K8sConfig {
+        namespace,
+        server_service_name,
+        parent: K8sParent {
+            image,
+            parent_port,
+            workspace_pvc,
+            workspace_mount_path,
+            python_path,
+            resources,
+            pod_security_context,
+            image_pull_secrets,
+        },
+        job_launcher: K8sJobLauncher {
+            config_file_path,
+            pending_timeout,
+            default_python_path,
+            job_pod_security_context,
+            image_pull_secrets: job_image_pull_secrets,
+        },
+    })
+}
+
+fn trim_trailing_slashes(path: &str) -> String {
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() { "/".into() } else { trimmed.into() }
+}
+
+/// Python's repr of a list of strings, as the seed's messages show them.
+fn py_list(items: &[&str]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| format!("'{s}'")).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+/// A section that may be left out (an empty mapping then), but not set to anything else.
+fn optional_section<'a>(config: &'a Map<String, Value>, key: &str) -> Result<&'a Map<String, Value>> {
+    static EMPTY: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
+    match config.get(key) {
+        None => Ok(&EMPTY),
+        value => mapping(value, key),
+    }
+}
+
+fn mapping<'a>(value: Option<&'a Value>, name: &str) -> Result<&'a Map<String, Value>> {
+    value
+        .and_then(Value::as_object)
+        .ok_or_else(|| Error::invalid_config(format!("{name} must be a YAML mapping."), fix_config()))
+}
+
+fn allowed_keys(data: &Map<String, Value>, allowed: &[&str], place: &str) -> Result<()> {
+    let mut unknown: Vec<&str> = data.keys().map(String::as_str).filter(|k| !allowed.contains(k)).collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    unknown.sort_unstable();
+    Err(Error::invalid_config(
+        format!("Unknown keys in {place}: {}", py_list(&unknown)),
+        "Remove or rename unsupported keys.",
+    ))
+}
+
+fn required_str(data: &Map<String, Value>, key: &str, place: &str) -> Result<String> {
+    match data.get(key) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        _ => Err(Error::invalid_config(format!("{place}.{key} must be a non-empty string."), fix_config())),
+    }
+}
+
+fn optional_str(data: &Map<String, Value>, key: &str, place: &str) -> Result<Option<String>> {
+    match data.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(_) => required_str(data, key, place).map(Some),
+    }
+}
+
+fn optional_mapping(data: &Map<String, Value>, key: &str, place: &str) -> Result<Option<Map<String, Value>>> {
+    match data.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(map)) => Ok(Some(map.clone())),
+        Some(_) => Err(Error::invalid_config(format!("{place}.{key} must be a mapping."), fix_config())),
+    }
+}
+
+/// An integer; `true`/`false` are not integers here (Python's `isinstance(True, int)` is).
+fn optional_int(data: &Map<String, Value>, key: &str, place: &str) -> Result<Option<i64>> {
+    match data.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) if n.as_i64().is_some() => Ok(n.as_i64()),
+        Some(_) => Err(Error::invalid_config(format!("{place}.{key} must be an integer."), fix_config())),
+    }
+}
+
+fn optional_port(data: &Map<String, Value>, key: &str, place: &str) -> Result<Option<u16>> {
+    match optional_int(data, key, place)? {
+        None => Ok(None),
+        Some(port) => match u16::try_from(port) {
+            Ok(port) if port > 0 => Ok(Some(port)),
+            _ => Err(Error::invalid_config(
+                format!("{place}.{key} must be a TCP port between 1 and 65535: {port}."),
+                fix_config(),
+            )),
+        },
+    }
+}
+
+fn k8s_namespace(data: &Map<String, Value>, key: &str, place: &str) -> Result<String> {
+    let value = required_str(data, key, place)?;
+    if names::is_dns1123_label(&value) {
+        return Ok(value);
+    }
+    Err(Error::invalid_config(
+        format!("{place}.{key} must be a valid Kubernetes namespace (DNS-1123 label): {value:?}."),
+        format!(
+            "Use lower case alphanumeric characters or '-', start and end with an alphanumeric character, and keep length <= {}.",
+            names::DNS_LABEL_MAX
+        ),
+    ))
+}
+
+fn k8s_service_name(data: &Map<String, Value>, key: &str, place: &str) -> Result<String> {
+    let value = required_str(data, key, place)?;
+    if names::is_dns1035_label(&value) {
+        return Ok(value);
+    }
+    Err(Error::invalid_config(
+        format!("{place}.{key} must be a valid Kubernetes Service name (DNS-1035 label): {value:?}."),
+        format!(
+            "Use lower case alphanumeric characters or '-', start with a letter, end with an alphanumeric character, and keep length <= {}.",
+            names::SERVICE_NAME_MAX
+        ),
+    ))
+}
+
+fn optional_secret_names(data: &Map<String, Value>, key: &str, label: &str) -> Result<Option<Vec<String>>> {
+    let items = match data.get(key) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            return Err(Error::invalid_config(
+                format!("{label} must be a list of Kubernetes object names."),
+                fix_config(),
+            ))
+        }
+    };
+    items
+        .iter()
+        .map(|item| match item.as_str() {
+            Some(name) if names::is_dns1123_subdomain(name) => Ok(name.to_string()),
+            _ => Err(Error::invalid_config(
+                format!("{label} must contain valid Kubernetes object names."),
+                "Use lower case alphanumeric characters, '-', or '.', start and end with an alphanumeric character, and keep length <= 253.",
+            )),
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn k8s(yaml: &str) -> Result<K8sConfig> {
+        let value: Value = serde_saphyr::from_str(yaml).unwrap();
+        match parse(value.as_object().unwrap())? {
+            RuntimeConfig::K8s(c) => Ok(c),
+            RuntimeConfig::Docker(_) => panic!("expected k8s"),
+        }
+    }
+
+    #[test]
+    fn defaults_follow_the_seed() {
+        let c = k8s("runtime: k8s\nparent:\n  docker_image: nvflare/nvflare:2.9.0\n").unwrap();
+        assert_eq!(c.namespace, "default");
+        assert_eq!(c.server_service_name, "nvflare-server");
+        assert_eq!(c.parent.parent_port, 8102);
+        assert_eq!(c.parent.workspace_pvc, "nvflws");
+        assert_eq!(c.parent.workspace_mount_path, WORKSPACE_MOUNT_PATH);
+        assert_eq!(c.job_launcher.default_python_path, "/usr/local/bin/python3");
+        assert!(c.job_launcher.image_pull_secrets.is_none());
+    }
+
+    #[test]
+    fn a_yaml_boolean_is_not_an_integer() {
+        let err = k8s("runtime: k8s\nparent:\n  docker_image: a\n  parent_port: true\n").unwrap_err();
+        assert_eq!(err.message, "parent.parent_port must be an integer.");
+    }
+
+    #[test]
+    fn unknown_keys_are_listed_sorted() {
+        let err = k8s("runtime: k8s\nzeta: 1\nalpha: 2\nparent:\n  docker_image: a\n").unwrap_err();
+        assert_eq!(err.message, "Unknown keys in k8s config: ['alpha', 'zeta']");
+    }
+}
