@@ -61,7 +61,7 @@ pub fn plan(settings: &PrepareSettings) -> Result<Plan> {
     if kit.role == Role::Admin {
         return Err(Error::new(
             Code::UnsupportedKit,
-            "Admin startup kits are not supported by 'nvflare deploy prepare'.",
+            "Admin startup kits are not supported by 'helm nvflare prepare'.",
             "Use a server or client startup kit.",
         ));
     }
