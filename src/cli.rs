@@ -88,15 +88,32 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
 /// Help and version go to stdout with exit 0; a usage error is INVALID_ARGS, exit 4.
 fn usage_error(err: clap::Error, args: &[OsString]) -> i32 {
     use clap::error::ErrorKind;
-    if matches!(err.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
         let _ = err.print();
         return 0;
     }
     if wants_json(args) {
-        let message = err.kind().as_str().unwrap_or("invalid arguments").to_string();
+        let message = err
+            .kind()
+            .as_str()
+            .unwrap_or("invalid arguments")
+            .to_string();
         let detail = err.to_string();
-        let first = detail.lines().next().unwrap_or(&message).trim_start_matches("error: ").to_string();
-        output::print_error(Format::Json, &Error::invalid_args(first, "Run `helm nvflare --help` for usage."));
+        let first = detail
+            .lines()
+            .next()
+            .unwrap_or(&message)
+            .trim_start_matches("error: ")
+            .to_string();
+        output::print_error(
+            Format::Json,
+            &Error::invalid_args(first, "Run `helm nvflare --help` for usage."),
+        );
     } else {
         let _ = err.print();
     }
@@ -104,5 +121,7 @@ fn usage_error(err: clap::Error, args: &[OsString]) -> i32 {
 }
 
 fn wants_json(args: &[OsString]) -> bool {
-    args.windows(2).any(|w| w[0] == "--format" && w[1] == "json") || args.iter().any(|a| a == "--format=json")
+    args.windows(2)
+        .any(|w| w[0] == "--format" && w[1] == "json")
+        || args.iter().any(|a| a == "--format=json")
 }

@@ -16,7 +16,11 @@ use crate::runtime_config::{DockerConfig, PARENT_PYTHON_PATH, WORKSPACE_MOUNT_PA
 use crate::shell::quote;
 
 pub fn render(kit: &KitInfo, config: &DockerConfig) -> String {
-    let role = if kit.role == Role::Server { "server" } else { "client" };
+    let role = if kit.role == Role::Server {
+        "server"
+    } else {
+        "client"
+    };
     let mut server_args = String::new();
     if kit.role == Role::Server {
         let (fed, admin) = server_ports(kit);

@@ -69,7 +69,10 @@ impl Error {
     pub fn prepare_io(action: &str, path: &Path, err: std::io::Error) -> Self {
         Self::new(
             Code::DeployPrepareFailed,
-            format!("Failed to prepare deployment: cannot {action} {}: {err}", path.display()),
+            format!(
+                "Failed to prepare deployment: cannot {action} {}: {err}",
+                path.display()
+            ),
             "Check the kit and runtime config, and that the output location is writable.",
         )
     }

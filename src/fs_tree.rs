@@ -22,7 +22,10 @@ pub fn copy_tree(src: &Path, dst: &Path, exclude: &[PathBuf]) -> io::Result<()> 
             if entry.file_type()?.is_symlink() {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
-                    format!("{} is a symlink to a folder; copy the folder itself into the kit", from.display()),
+                    format!(
+                        "{} is a symlink to a folder; copy the folder itself into the kit",
+                        from.display()
+                    ),
                 ));
             }
             copy_tree(&from, &to, exclude)?;
@@ -85,7 +88,10 @@ pub fn resolve(path: &Path) -> PathBuf {
     let mut existing = absolute.clone();
     let mut rest = Vec::new();
     while !existing.exists() {
-        match (existing.file_name().map(|n| n.to_os_string()), existing.parent()) {
+        match (
+            existing.file_name().map(|n| n.to_os_string()),
+            existing.parent(),
+        ) {
             (Some(name), Some(parent)) => {
                 rest.push(name);
                 existing = parent.to_path_buf();

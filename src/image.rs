@@ -23,18 +23,22 @@ static REFERENCE: LazyLock<Regex> = LazyLock::new(|| {
     let name = format!(r"(?:{domain}/)?{component}(?:/{component})*");
     let tag = r"[\w][\w.-]{0,127}";
     let digest = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}";
-    Regex::new(&format!(r"\A(?P<name>{name})(?::(?P<tag>{tag}))?(?:@(?P<digest>{digest}))?\z"))
-        .expect("image reference grammar is a valid regex")
+    Regex::new(&format!(
+        r"\A(?P<name>{name})(?::(?P<tag>{tag}))?(?:@(?P<digest>{digest}))?\z"
+    ))
+    .expect("image reference grammar is a valid regex")
 });
 
 impl ImageRef {
     pub fn parse(reference: &str) -> Result<ImageRef, String> {
-        let caps = REFERENCE.captures(reference).ok_or_else(|| {
-            format!("{reference:?} is not a valid image reference")
-        })?;
+        let caps = REFERENCE
+            .captures(reference)
+            .ok_or_else(|| format!("{reference:?} is not a valid image reference"))?;
         let repository = caps["name"].to_string();
         if repository.len() > 255 {
-            return Err(format!("{reference:?}: repository name is longer than 255 characters"));
+            return Err(format!(
+                "{reference:?}: repository name is longer than 255 characters"
+            ));
         }
         Ok(ImageRef {
             repository,
@@ -55,21 +59,43 @@ mod tests {
 
     #[test]
     fn registry_port_is_not_a_tag() {
-        assert_eq!(split("localhost:5000/nvflare"), ("localhost:5000/nvflare".into(), "".into(), "".into()));
-        assert_eq!(split("localhost:5000/nvflare:2.9"), ("localhost:5000/nvflare".into(), "2.9".into(), "".into()));
+        assert_eq!(
+            split("localhost:5000/nvflare"),
+            ("localhost:5000/nvflare".into(), "".into(), "".into())
+        );
+        assert_eq!(
+            split("localhost:5000/nvflare:2.9"),
+            ("localhost:5000/nvflare".into(), "2.9".into(), "".into())
+        );
     }
 
     #[test]
     fn tag_and_digest() {
         let d = format!("sha256:{}", "a".repeat(64));
-        assert_eq!(split(&format!("nvcr.io/nvidia/nvflare:2.9.0@{d}")), ("nvcr.io/nvidia/nvflare".into(), "2.9.0".into(), d.clone()));
-        assert_eq!(split(&format!("nvflare@{d}")), ("nvflare".into(), "".into(), d));
+        assert_eq!(
+            split(&format!("nvcr.io/nvidia/nvflare:2.9.0@{d}")),
+            ("nvcr.io/nvidia/nvflare".into(), "2.9.0".into(), d.clone())
+        );
+        assert_eq!(
+            split(&format!("nvflare@{d}")),
+            ("nvflare".into(), "".into(), d)
+        );
         assert_eq!(split("nvflare"), ("nvflare".into(), "".into(), "".into()));
     }
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["", "UPPER", "repo/Upper", "a b", "repo:", "repo:tag\n", "$(touch x)", "a//b", "repo@sha256:xyz"] {
+        for bad in [
+            "",
+            "UPPER",
+            "repo/Upper",
+            "a b",
+            "repo:",
+            "repo:tag\n",
+            "$(touch x)",
+            "a//b",
+            "repo@sha256:xyz",
+        ] {
             assert!(ImageRef::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }

@@ -18,7 +18,10 @@ pub fn load_object(path: &Path, label: &str) -> Result<Map<String, Value>> {
         ));
     }
     let text = std::fs::read_to_string(path).map_err(|err| {
-        Error::invalid_kit(format!("Failed to parse {label}: {err}"), "Fix the startup kit JSON.")
+        Error::invalid_kit(
+            format!("Failed to parse {label}: {err}"),
+            "Fix the startup kit JSON.",
+        )
     })?;
     match serde_json::from_str::<Value>(&text) {
         Ok(Value::Object(map)) => Ok(map),
@@ -143,6 +146,9 @@ mod tests {
 
     #[test]
     fn escapes_astral_characters_as_surrogate_pairs() {
-        assert_eq!(to_python_json(&Value::String("😀".into())), "\"\\ud83d\\ude00\"");
+        assert_eq!(
+            to_python_json(&Value::String("😀".into())),
+            "\"\\ud83d\\ude00\""
+        );
     }
 }

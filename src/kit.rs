@@ -57,7 +57,10 @@ pub struct KitInfo {
 pub fn inspect(kit_dir: &Path) -> Result<KitInfo> {
     if !kit_dir.is_dir() {
         return Err(Error::invalid_kit(
-            format!("Startup kit directory does not exist: {}", kit_dir.display()),
+            format!(
+                "Startup kit directory does not exist: {}",
+                kit_dir.display()
+            ),
             "Provide an existing kit directory.",
         ));
     }
@@ -81,7 +84,11 @@ pub fn inspect(kit_dir: &Path) -> Result<KitInfo> {
             let found = if roles.is_empty() {
                 "none".to_string()
             } else {
-                roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+                roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             };
             return Err(Error::invalid_kit(
                 format!("Expected exactly one role file in startup/, found: {found}"),
@@ -95,7 +102,11 @@ pub fn inspect(kit_dir: &Path) -> Result<KitInfo> {
         check_identity_files(&startup, role)?;
     }
     let name = detect_name(kit_dir, role, &role_config)?;
-    let org = if role == Role::Admin { name.clone() } else { detect_org(&startup, role)? };
+    let org = if role == Role::Admin {
+        name.clone()
+    } else {
+        detect_org(&startup, role)?
+    };
     let (fed_learn_port, admin_port) = detect_ports(role, &role_config)?;
     Ok(KitInfo {
         dir: kit_dir.to_path_buf(),
@@ -124,7 +135,11 @@ fn check_identity_files(startup: &Path, role: Role) -> Result<()> {
         return Ok(());
     }
     Err(Error::invalid_kit(
-        format!("Missing identity material in {}: {}", startup.display(), missing.join(", ")),
+        format!(
+            "Missing identity material in {}: {}",
+            startup.display(),
+            missing.join(", ")
+        ),
         "Use a fully provisioned or packaged startup kit.",
     ))
 }
@@ -156,7 +171,10 @@ fn first_truthy<'a>(candidates: impl IntoIterator<Item = Option<&'a Value>>) -> 
 }
 
 /// `servers[0]` of fed_server.json / fed_client.json, `{}` when absent, as the seed reads it.
-fn first_server<'a>(role_config: &'a Map<String, Value>, file: &str) -> Result<Option<&'a Map<String, Value>>> {
+fn first_server<'a>(
+    role_config: &'a Map<String, Value>,
+    file: &str,
+) -> Result<Option<&'a Map<String, Value>>> {
     match role_config.get("servers") {
         Some(v) if truthy(v) => match v.as_array().and_then(|a| a.first()) {
             Some(Value::Object(server)) => Ok(Some(server)),
@@ -197,7 +215,10 @@ fn detect_name(kit_dir: &Path, role: Role, role_config: &Map<String, Value>) -> 
     };
     if name.is_empty() {
         return Err(Error::invalid_kit(
-            format!("Cannot determine the participant name of {}.", kit_dir.display()),
+            format!(
+                "Cannot determine the participant name of {}.",
+                kit_dir.display()
+            ),
             "Use a provisioned startup kit.",
         ));
     }
@@ -207,16 +228,24 @@ fn detect_name(kit_dir: &Path, role: Role, role_config: &Map<String, Value>) -> 
 fn detect_org(startup: &Path, role: Role) -> Result<String> {
     let (cert_name, _) = identity_names(role);
     let parse_failed = |why: String| {
-        Error::invalid_kit(format!("Failed to parse {cert_name}: {why}"), "Use a valid provisioned startup kit.")
+        Error::invalid_kit(
+            format!("Failed to parse {cert_name}: {why}"),
+            "Use a valid provisioned startup kit.",
+        )
     };
-    let pem_bytes = std::fs::read(startup.join(cert_name)).map_err(|e| parse_failed(e.to_string()))?;
+    let pem_bytes =
+        std::fs::read(startup.join(cert_name)).map_err(|e| parse_failed(e.to_string()))?;
     let (_, pem) = parse_x509_pem(&pem_bytes).map_err(|e| parse_failed(e.to_string()))?;
     let cert = pem.parse_x509().map_err(|e| parse_failed(e.to_string()))?;
     let org = cert
         .subject()
         .iter_organization()
         .next()
-        .map(|attr| attr.as_str().map(str::to_string).map_err(|e| parse_failed(e.to_string())))
+        .map(|attr| {
+            attr.as_str()
+                .map(str::to_string)
+                .map_err(|e| parse_failed(e.to_string()))
+        })
         .transpose()?;
     match org {
         Some(org) if !org.is_empty() => Ok(org),
@@ -236,27 +265,38 @@ fn port_from_target(target: Option<&Value>) -> Option<u16> {
 fn json_port(value: Option<&Value>, file: &str, key: &str) -> Result<Option<u16>> {
     match value {
         // The seed takes any int; a port outside 1..65535 cannot be exposed, so say so now.
-        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => match n.as_u64().and_then(|p| u16::try_from(p).ok()) {
-            Some(port) if port > 0 => Ok(Some(port)),
-            _ => Err(Error::new(
-                Code::InvalidKit,
-                format!("{file}: {key} {n} is not a TCP port."),
-                "Use a port between 1 and 65535 and reprovision.",
-            )),
-        },
+        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => {
+            match n.as_u64().and_then(|p| u16::try_from(p).ok()) {
+                Some(port) if port > 0 => Ok(Some(port)),
+                _ => Err(Error::new(
+                    Code::InvalidKit,
+                    format!("{file}: {key} {n} is not a TCP port."),
+                    "Use a port between 1 and 65535 and reprovision.",
+                )),
+            }
+        }
         _ => Ok(None),
     }
 }
 
 /// The server's FL port (from `service.target`) and admin port, as the seed reads them:
 /// a missing admin port means it shares the FL port.
-fn detect_ports(role: Role, role_config: &Map<String, Value>) -> Result<(Option<u16>, Option<u16>)> {
+fn detect_ports(
+    role: Role,
+    role_config: &Map<String, Value>,
+) -> Result<(Option<u16>, Option<u16>)> {
     if role != Role::Server {
         return Ok((None, None));
     }
     let server = first_server(role_config, FED_SERVER_JSON)?;
-    let service = server.and_then(|s| s.get("service")).and_then(Value::as_object);
+    let service = server
+        .and_then(|s| s.get("service"))
+        .and_then(Value::as_object);
     let fed_port = port_from_target(service.and_then(|s| s.get("target")));
-    let admin_port = json_port(server.and_then(|s| s.get("admin_port")), FED_SERVER_JSON, "admin_port")?;
+    let admin_port = json_port(
+        server.and_then(|s| s.get("admin_port")),
+        FED_SERVER_JSON,
+        "admin_port",
+    )?;
     Ok((fed_port, admin_port.or(fed_port)))
 }

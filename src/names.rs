@@ -22,7 +22,9 @@ pub fn is_dns1035_label(name: &str) -> bool {
 pub fn is_dns1123_label(name: &str) -> bool {
     let bytes = name.as_bytes();
     name.len() <= DNS_LABEL_MAX
-        && bytes.first().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && bytes
+            .first()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         && is_label_body(bytes)
 }
 
@@ -31,7 +33,8 @@ pub fn is_dns1123_subdomain(name: &str) -> bool {
     name.len() <= SUBDOMAIN_MAX
         && name.split('.').all(|label| {
             let b = label.as_bytes();
-            b.first().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            b.first()
+                .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
                 && is_label_body(b)
         })
 }
@@ -46,7 +49,8 @@ pub fn is_label_value(value: &str) -> bool {
     b.len() <= DNS_LABEL_MAX
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
 fn is_label_body(bytes: &[u8]) -> bool {
@@ -65,7 +69,11 @@ pub fn stable_k8s_name(raw: &str, max_length: usize) -> String {
     }
     let mut normalized = String::with_capacity(raw.len());
     for ch in raw.to_lowercase().chars() {
-        let ch = if ch.is_ascii_lowercase() || ch.is_ascii_digit() { ch } else { '-' };
+        let ch = if ch.is_ascii_lowercase() || ch.is_ascii_digit() {
+            ch
+        } else {
+            '-'
+        };
         if !(ch == '-' && normalized.ends_with('-')) {
             normalized.push(ch);
         }
@@ -117,7 +125,10 @@ mod tests {
     fn matches_the_seed_for_names_that_need_sanitizing() {
         assert_eq!(stable_k8s_name("Hospital_A", 63), "hospital-a-3822580f");
         assert_eq!(stable_k8s_name("123site", 63), "site-123site-5f10c088");
-        assert_eq!(stable_k8s_name("fl.example.com", 53), "fl-example-com-e265d5eb");
+        assert_eq!(
+            stable_k8s_name("fl.example.com", 53),
+            "fl-example-com-e265d5eb"
+        );
         assert_eq!(stable_k8s_name("___", 63), "site-bda25155");
     }
 

@@ -8,8 +8,14 @@ pub const DEFAULT_FED_LEARN_PORT: u16 = 8002;
 
 fn module_and_config(role: Role) -> (&'static str, &'static str) {
     match role {
-        Role::Server => ("nvflare.private.fed.app.server.server_train", FED_SERVER_JSON),
-        _ => ("nvflare.private.fed.app.client.client_train", FED_CLIENT_JSON),
+        Role::Server => (
+            "nvflare.private.fed.app.server.server_train",
+            FED_SERVER_JSON,
+        ),
+        _ => (
+            "nvflare.private.fed.app.client.client_train",
+            FED_CLIENT_JSON,
+        ),
     }
 }
 
@@ -25,7 +31,11 @@ fn base_args(role: Role, workspace: &str) -> Vec<String> {
 /// site name stays one Helm value.
 pub fn chart_args(kit: &KitInfo, workspace: &str) -> Vec<String> {
     let mut args = base_args(kit.role, workspace);
-    args.extend(["secure_train=true".to_string(), "config_folder=config".into(), format!("org={}", kit.org)]);
+    args.extend([
+        "secure_train=true".to_string(),
+        "config_folder=config".into(),
+        format!("org={}", kit.org),
+    ]);
     args
 }
 

@@ -73,14 +73,21 @@ pub fn plan(settings: &PrepareSettings) -> Result<Plan> {
     }
     if output.exists() && !output.is_dir() {
         return Err(Error::invalid_args(
-            format!("Output path exists and is not a directory: {}", output.display()),
+            format!(
+                "Output path exists and is not a directory: {}",
+                output.display()
+            ),
             "Choose a directory path.",
         ));
     }
     if let RuntimeConfig::K8s(k8s) = &config {
         check_port_clash(&kit, k8s)?;
     }
-    Ok(Plan { kit, config, output })
+    Ok(Plan {
+        kit,
+        config,
+        output,
+    })
 }
 
 /// The parent port shares the server's pod and Service with the FL and admin ports.
@@ -108,11 +115,17 @@ pub fn prepare(settings: &PrepareSettings) -> Result<Prepared> {
 pub fn write(plan: &Plan) -> Result<Prepared> {
     let output = &plan.output;
     let parent_dir = output.parent().ok_or_else(|| {
-        Error::invalid_args(format!("Output path has no parent: {}", output.display()), "Choose a directory path.")
+        Error::invalid_args(
+            format!("Output path has no parent: {}", output.display()),
+            "Choose a directory path.",
+        )
     })?;
     let created = fs_tree::create_dir_all_tracked(parent_dir).map_err(|err| {
         Error::invalid_args(
-            format!("Cannot create output parent directory: {}", parent_dir.display()),
+            format!(
+                "Cannot create output parent directory: {}",
+                parent_dir.display()
+            ),
             format!("Check the path: {err}"),
         )
     })?;
@@ -127,14 +140,21 @@ pub fn write(plan: &Plan) -> Result<Prepared> {
 
 fn write_in(plan: &Plan, parent_dir: &Path) -> Result<Prepared> {
     let output = &plan.output;
-    let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let temp = tempfile::Builder::new()
         .prefix(&format!(".{name}.prepare-"))
         .tempdir_in(parent_dir)
         .map_err(|e| Error::prepare_io("create a temporary folder in", parent_dir, e))?;
     let work = temp.path().join(&name);
     let kit_dir = &plan.kit.dir;
-    let exclude = [output.clone(), kit_dir.join("prepared"), temp.path().to_path_buf()];
+    let exclude = [
+        output.clone(),
+        kit_dir.join("prepared"),
+        temp.path().to_path_buf(),
+    ];
     fs_tree::copy_tree(kit_dir, &work, &exclude).map_err(|err| {
         Error::new(
             Code::DeployPrepareFailed,
@@ -145,9 +165,12 @@ fn write_in(plan: &Plan, parent_dir: &Path) -> Result<Prepared> {
     let mut warnings = Warnings::new();
     let data = match &plan.config {
         RuntimeConfig::K8s(config) => prepare_k8s(&plan.kit, &work, output, config, &mut warnings)?,
-        RuntimeConfig::Docker(config) => prepare_docker(&plan.kit, &work, output, config, &mut warnings)?,
+        RuntimeConfig::Docker(config) => {
+            prepare_docker(&plan.kit, &work, output, config, &mut warnings)?
+        }
     };
-    fs_tree::replace_dir(&work, output, temp.path()).map_err(|e| Error::prepare_io("move into place", output, e))?;
+    fs_tree::replace_dir(&work, output, temp.path())
+        .map_err(|e| Error::prepare_io("move into place", output, e))?;
     Ok(Prepared { data, warnings })
 }
 
@@ -167,14 +190,24 @@ fn prepare_k8s(
     };
     let mut args = Map::new();
     args.insert("config_file_path".into(), json!(launcher.config_file_path));
-    args.insert("study_data_pvc_file_path".into(), json!(format!("{mount}/local/{}", kit::STUDY_DATA_YAML)));
+    args.insert(
+        "study_data_pvc_file_path".into(),
+        json!(format!("{mount}/local/{}", kit::STUDY_DATA_YAML)),
+    );
     args.insert("namespace".into(), json!(config.namespace));
-    args.insert("default_python_path".into(), json!(launcher.default_python_path));
+    args.insert(
+        "default_python_path".into(),
+        json!(launcher.default_python_path),
+    );
     args.insert("workspace_mount_path".into(), json!(mount));
     if let Some(timeout) = launcher.pending_timeout {
         args.insert("pending_timeout".into(), json!(timeout));
     }
-    if let Some(context) = launcher.job_pod_security_context.as_ref().filter(|c| !c.is_empty()) {
+    if let Some(context) = launcher
+        .job_pod_security_context
+        .as_ref()
+        .filter(|c| !c.is_empty())
+    {
         args.insert("security_context".into(), Value::Object(context.clone()));
     }
     if let Some(secrets) = &launcher.image_pull_secrets {
@@ -188,7 +221,10 @@ fn prepare_k8s(
         resources::relocate_server_storage(work, mount, warnings)?;
     }
     local_files::remove_start_scripts(work, &[])?;
-    let work_kit = KitInfo { dir: work.to_path_buf(), ..kit.clone() };
+    let work_kit = KitInfo {
+        dir: work.to_path_buf(),
+        ..kit.clone()
+    };
     chart::write(work, kit.role, &chart::chart_context(&work_kit, config))?;
 
     let release = names::release_name(&kit.name);
@@ -208,7 +244,14 @@ fn prepare_k8s(
             config.namespace
         )),
     );
-    data.insert("resources".into(), json!(output.join("local").join(RESOURCES_JSON_DEFAULT).display().to_string()));
+    data.insert(
+        "resources".into(),
+        json!(output
+            .join("local")
+            .join(RESOURCES_JSON_DEFAULT)
+            .display()
+            .to_string()),
+    );
     data.insert("release".into(), json!(release));
     data.insert("service".into(), json!(service));
     Ok(data)
@@ -227,9 +270,18 @@ fn prepare_docker(
     };
     let mut args = Map::new();
     args.insert("network".into(), json!(config.network));
-    args.insert("default_python_path".into(), json!(config.default_python_path));
-    args.insert("default_job_container_kwargs".into(), Value::Object(config.default_job_container_kwargs.clone()));
-    args.insert("default_job_env".into(), Value::Object(config.default_job_env.clone()));
+    args.insert(
+        "default_python_path".into(),
+        json!(config.default_python_path),
+    );
+    args.insert(
+        "default_job_container_kwargs".into(),
+        Value::Object(config.default_job_container_kwargs.clone()),
+    );
+    args.insert(
+        "default_job_env".into(),
+        Value::Object(config.default_job_env.clone()),
+    );
     resources::install_launcher(work, "docker_launcher", launcher_path, args, warnings)?;
     if kit.role == Role::Server {
         resources::relocate_server_storage(work, WORKSPACE_MOUNT_PATH, warnings)?;
@@ -247,9 +299,20 @@ fn prepare_docker(
     data.insert("output".into(), json!(output.display().to_string()));
     data.insert(
         "start_command".into(),
-        json!(format!("cd {} && ./startup/{}", quote(&output.display().to_string()), local_files::DOCKER_START_SH)),
+        json!(format!(
+            "cd {} && ./startup/{}",
+            quote(&output.display().to_string()),
+            local_files::DOCKER_START_SH
+        )),
     );
     data.insert("start_script".into(), json!(script.display().to_string()));
-    data.insert("resources".into(), json!(output.join("local").join(RESOURCES_JSON_DEFAULT).display().to_string()));
+    data.insert(
+        "resources".into(),
+        json!(output
+            .join("local")
+            .join(RESOURCES_JSON_DEFAULT)
+            .display()
+            .to_string()),
+    );
     Ok(data)
 }

@@ -25,7 +25,15 @@ pub const DEFAULT_DOCKER_NETWORK: &str = "nvflare-network";
 pub const DOCKER_JOB_PYTHON_PATH: &str = PARENT_PYTHON_PATH;
 
 const DOCKER_RESERVED_KWARGS: [&str; 9] = [
-    "command", "detach", "environment", "mounts", "name", "network", "user", "volumes", "working_dir",
+    "command",
+    "detach",
+    "environment",
+    "mounts",
+    "name",
+    "network",
+    "user",
+    "volumes",
+    "working_dir",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,11 +118,17 @@ pub fn load(path: &Path) -> Result<RuntimeConfig> {
         ));
     }
     let text = std::fs::read_to_string(path).map_err(|err| {
-        Error::invalid_config(format!("Failed to parse config file: {err}"), "Ensure the file is valid YAML.")
+        Error::invalid_config(
+            format!("Failed to parse config file: {err}"),
+            "Ensure the file is valid YAML.",
+        )
     })?;
     let value: Option<Value> = serde_saphyr::from_str(&text).map_err(|err| {
         Error::invalid_config(
-            format!("Failed to parse config file: {}", first_line(&err.to_string())),
+            format!(
+                "Failed to parse config file: {}",
+                first_line(&err.to_string())
+            ),
             "Ensure the file is valid YAML.",
         )
     })?;
@@ -144,13 +158,21 @@ pub fn parse(config: &Map<String, Value>) -> Result<RuntimeConfig> {
 }
 
 fn parse_docker(config: &Map<String, Value>) -> Result<DockerConfig> {
-    allowed_keys(config, &["runtime", "parent", "job_launcher"], "docker config")?;
+    allowed_keys(
+        config,
+        &["runtime", "parent", "job_launcher"],
+        "docker config",
+    )?;
     let parent = mapping(config.get("parent"), "parent")?;
     let job_launcher = optional_section(config, "job_launcher")?;
     allowed_keys(parent, &["docker_image", "network"], "parent")?;
     allowed_keys(
         job_launcher,
-        &["default_python_path", "default_job_env", "default_job_container_kwargs"],
+        &[
+            "default_python_path",
+            "default_job_env",
+            "default_job_container_kwargs",
+        ],
         "job_launcher",
     )?;
     let docker_image = required_str(parent, "docker_image", "parent")?;
@@ -158,17 +180,22 @@ fn parse_docker(config: &Map<String, Value>) -> Result<DockerConfig> {
         Some(_) => required_str(parent, "network", "parent")?,
         None => DEFAULT_DOCKER_NETWORK.to_string(),
     };
-    let default_python_path =
-        optional_str(job_launcher, "default_python_path", "job_launcher")?.unwrap_or_else(|| DOCKER_JOB_PYTHON_PATH.into());
-    let default_job_env = optional_mapping(job_launcher, "default_job_env", "job_launcher")?.unwrap_or_default();
-    let kwargs = optional_mapping(job_launcher, "default_job_container_kwargs", "job_launcher")?.unwrap_or_default();
+    let default_python_path = optional_str(job_launcher, "default_python_path", "job_launcher")?
+        .unwrap_or_else(|| DOCKER_JOB_PYTHON_PATH.into());
+    let default_job_env =
+        optional_mapping(job_launcher, "default_job_env", "job_launcher")?.unwrap_or_default();
+    let kwargs = optional_mapping(job_launcher, "default_job_container_kwargs", "job_launcher")?
+        .unwrap_or_default();
     let reserved: Vec<&str> = DOCKER_RESERVED_KWARGS
         .into_iter()
         .filter(|key| kwargs.contains_key(*key))
         .collect();
     if !reserved.is_empty() {
         return Err(Error::invalid_config(
-            format!("default_job_container_kwargs contains reserved keys: {}", py_list(&reserved)),
+            format!(
+                "default_job_container_kwargs contains reserved keys: {}",
+                py_list(&reserved)
+            ),
             "Remove keys controlled by DockerJobLauncher.",
         ));
     }
@@ -184,7 +211,13 @@ fn parse_docker(config: &Map<String, Value>) -> Result<DockerConfig> {
 fn parse_k8s(config: &Map<String, Value>) -> Result<K8sConfig> {
     allowed_keys(
         config,
-        &["runtime", "namespace", "server_service_name", "parent", "job_launcher"],
+        &[
+            "runtime",
+            "namespace",
+            "server_service_name",
+            "parent",
+            "job_launcher",
+        ],
         "k8s config",
     )?;
     let parent = mapping(config.get("parent"), "parent")?;
@@ -223,32 +256,39 @@ fn parse_k8s(config: &Map<String, Value>) -> Result<K8sConfig> {
         Some(_) => k8s_service_name(config, "server_service_name", "k8s config")?,
         None => DEFAULT_SERVER_SERVICE_NAME.to_string(),
     };
-    let parent_port = optional_port(parent, "parent_port", "parent")?.unwrap_or(DEFAULT_PARENT_PORT);
-    let workspace_pvc = optional_str(parent, "workspace_pvc", "parent")?.unwrap_or_else(|| DEFAULT_WORKSPACE_PVC.into());
+    let parent_port =
+        optional_port(parent, "parent_port", "parent")?.unwrap_or(DEFAULT_PARENT_PORT);
+    let workspace_pvc = optional_str(parent, "workspace_pvc", "parent")?
+        .unwrap_or_else(|| DEFAULT_WORKSPACE_PVC.into());
     if !names::is_dns1123_subdomain(&workspace_pvc) {
         return Err(Error::invalid_config(
             format!("parent.workspace_pvc must be a valid PersistentVolumeClaim name (DNS-1123 subdomain): {workspace_pvc:?}."),
             "Use lower case alphanumeric characters, '-' or '.', start and end with an alphanumeric character, and keep length <= 253.",
         ));
     }
-    let workspace_mount_path =
-        optional_str(parent, "workspace_mount_path", "parent")?.unwrap_or_else(|| WORKSPACE_MOUNT_PATH.into());
-    if !workspace_mount_path.starts_with('/') || workspace_mount_path.split('/').any(|p| p == "..") || workspace_mount_path.contains(':') {
+    let workspace_mount_path = optional_str(parent, "workspace_mount_path", "parent")?
+        .unwrap_or_else(|| WORKSPACE_MOUNT_PATH.into());
+    if !workspace_mount_path.starts_with('/')
+        || workspace_mount_path.split('/').any(|p| p == "..")
+        || workspace_mount_path.contains(':')
+    {
         return Err(Error::invalid_config(
             format!("parent.workspace_mount_path must be an absolute container path: {workspace_mount_path:?}."),
             "Use an absolute path without '..' or ':', for example /var/tmp/nvflare/workspace.",
         ));
     }
     let workspace_mount_path = trim_trailing_slashes(&workspace_mount_path);
-    let python_path = optional_str(parent, "python_path", "parent")?.unwrap_or_else(|| PARENT_PYTHON_PATH.into());
+    let python_path =
+        optional_str(parent, "python_path", "parent")?.unwrap_or_else(|| PARENT_PYTHON_PATH.into());
     let resources = optional_mapping(parent, "resources", "parent")?;
     let pod_security_context = optional_mapping(parent, "pod_security_context", "parent")?;
     let image_pull_secrets =
-        optional_secret_names(parent, "image_pull_secrets", "parent image pull references")?.unwrap_or_default();
+        optional_secret_names(parent, "image_pull_secrets", "parent image pull references")?
+            .unwrap_or_default();
 
     let config_file_path = optional_str(job_launcher, "config_file_path", "job_launcher")?;
-    let default_python_path =
-        optional_str(job_launcher, "default_python_path", "job_launcher")?.unwrap_or_else(|| PARENT_PYTHON_PATH.into());
+    let default_python_path = optional_str(job_launcher, "default_python_path", "job_launcher")?
+        .unwrap_or_else(|| PARENT_PYTHON_PATH.into());
     let pending_timeout = optional_int(job_launcher, "pending_timeout", "job_launcher")?;
     if let Some(timeout) = pending_timeout.filter(|t| *t < 0) {
         return Err(Error::invalid_config(
@@ -256,9 +296,13 @@ fn parse_k8s(config: &Map<String, Value>) -> Result<K8sConfig> {
             "Give the timeout in seconds, for example 300.",
         ));
     }
-    let job_pod_security_context = optional_mapping(job_launcher, "job_pod_security_context", "job_launcher")?;
-    let job_image_pull_secrets =
-        optional_secret_names(job_launcher, "image_pull_secrets", "job launcher image pull references")?;
+    let job_pod_security_context =
+        optional_mapping(job_launcher, "job_pod_security_context", "job_launcher")?;
+    let job_image_pull_secrets = optional_secret_names(
+        job_launcher,
+        "image_pull_secrets",
+        "job launcher image pull references",
+    )?;
 
     let image = ImageRef::parse(&docker_image).map_err(|why| {
         Error::invalid_config(
@@ -291,7 +335,11 @@ fn parse_k8s(config: &Map<String, Value>) -> Result<K8sConfig> {
 
 fn trim_trailing_slashes(path: &str) -> String {
     let trimmed = path.trim_end_matches('/');
-    if trimmed.is_empty() { "/".into() } else { trimmed.into() }
+    if trimmed.is_empty() {
+        "/".into()
+    } else {
+        trimmed.into()
+    }
 }
 
 /// Python's repr of a list of strings, as the seed's messages show them.
@@ -301,7 +349,10 @@ fn py_list(items: &[&str]) -> String {
 }
 
 /// A section that may be left out (an empty mapping then), but not set to anything else.
-fn optional_section<'a>(config: &'a Map<String, Value>, key: &str) -> Result<&'a Map<String, Value>> {
+fn optional_section<'a>(
+    config: &'a Map<String, Value>,
+    key: &str,
+) -> Result<&'a Map<String, Value>> {
     static EMPTY: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
     match config.get(key) {
         None => Ok(&EMPTY),
@@ -310,13 +361,17 @@ fn optional_section<'a>(config: &'a Map<String, Value>, key: &str) -> Result<&'a
 }
 
 fn mapping<'a>(value: Option<&'a Value>, name: &str) -> Result<&'a Map<String, Value>> {
-    value
-        .and_then(Value::as_object)
-        .ok_or_else(|| Error::invalid_config(format!("{name} must be a YAML mapping."), fix_config()))
+    value.and_then(Value::as_object).ok_or_else(|| {
+        Error::invalid_config(format!("{name} must be a YAML mapping."), fix_config())
+    })
 }
 
 fn allowed_keys(data: &Map<String, Value>, allowed: &[&str], place: &str) -> Result<()> {
-    let mut unknown: Vec<&str> = data.keys().map(String::as_str).filter(|k| !allowed.contains(k)).collect();
+    let mut unknown: Vec<&str> = data
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !allowed.contains(k))
+        .collect();
     if unknown.is_empty() {
         return Ok(());
     }
@@ -330,7 +385,10 @@ fn allowed_keys(data: &Map<String, Value>, allowed: &[&str], place: &str) -> Res
 fn required_str(data: &Map<String, Value>, key: &str, place: &str) -> Result<String> {
     match data.get(key) {
         Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
-        _ => Err(Error::invalid_config(format!("{place}.{key} must be a non-empty string."), fix_config())),
+        _ => Err(Error::invalid_config(
+            format!("{place}.{key} must be a non-empty string."),
+            fix_config(),
+        )),
     }
 }
 
@@ -341,11 +399,18 @@ fn optional_str(data: &Map<String, Value>, key: &str, place: &str) -> Result<Opt
     }
 }
 
-fn optional_mapping(data: &Map<String, Value>, key: &str, place: &str) -> Result<Option<Map<String, Value>>> {
+fn optional_mapping(
+    data: &Map<String, Value>,
+    key: &str,
+    place: &str,
+) -> Result<Option<Map<String, Value>>> {
     match data.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(map)) => Ok(Some(map.clone())),
-        Some(_) => Err(Error::invalid_config(format!("{place}.{key} must be a mapping."), fix_config())),
+        Some(_) => Err(Error::invalid_config(
+            format!("{place}.{key} must be a mapping."),
+            fix_config(),
+        )),
     }
 }
 
@@ -354,7 +419,10 @@ fn optional_int(data: &Map<String, Value>, key: &str, place: &str) -> Result<Opt
     match data.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) if n.as_i64().is_some() => Ok(n.as_i64()),
-        Some(_) => Err(Error::invalid_config(format!("{place}.{key} must be an integer."), fix_config())),
+        Some(_) => Err(Error::invalid_config(
+            format!("{place}.{key} must be an integer."),
+            fix_config(),
+        )),
     }
 }
 
@@ -399,7 +467,11 @@ fn k8s_service_name(data: &Map<String, Value>, key: &str, place: &str) -> Result
     ))
 }
 
-fn optional_secret_names(data: &Map<String, Value>, key: &str, label: &str) -> Result<Option<Vec<String>>> {
+fn optional_secret_names(
+    data: &Map<String, Value>,
+    key: &str,
+    label: &str,
+) -> Result<Option<Vec<String>>> {
     let items = match data.get(key) {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Array(items)) => items,
@@ -449,7 +521,8 @@ mod tests {
 
     #[test]
     fn a_yaml_boolean_is_not_an_integer() {
-        let err = k8s("runtime: k8s\nparent:\n  docker_image: a\n  parent_port: true\n").unwrap_err();
+        let err =
+            k8s("runtime: k8s\nparent:\n  docker_image: a\n  parent_port: true\n").unwrap_err();
         assert_eq!(err.message, "parent.parent_port must be an integer.");
     }
 

@@ -3,9 +3,9 @@
 
 use serde_json::{json, Value};
 
-use crate::parent_process::{chart_args, server_ports};
 use crate::kit::{KitInfo, Role};
 use crate::names;
+use crate::parent_process::{chart_args, server_ports};
 use crate::runtime_config::K8sConfig;
 
 /// The name of the parent Service job pods dial: the configured server Service, or the
@@ -22,7 +22,11 @@ pub fn chart_context(kit: &KitInfo, config: &K8sConfig) -> Value {
     let image = &parent.image;
     let mount = &parent.workspace_mount_path;
     let (fed_learn_port, admin_port) = server_ports(kit);
-    let role_word = if kit.role == Role::Server { "server" } else { "client deployment and service" };
+    let role_word = if kit.role == Role::Server {
+        "server"
+    } else {
+        "client deployment and service"
+    };
     json!({
         "chartName": if kit.role == Role::Server { super::SERVER_CHART_NAME } else { super::CLIENT_CHART_NAME },
         "description": format!("NVFlare federated learning {role_word} for {}", kit.name),
@@ -58,7 +62,11 @@ pub fn sample(role: Role) -> Value {
     let kit = KitInfo {
         dir: std::path::PathBuf::from("/kit"),
         role,
-        name: if role == Role::Server { "fl.example.com".into() } else { "Hospital_A".into() },
+        name: if role == Role::Server {
+            "fl.example.com".into()
+        } else {
+            "Hospital_A".into()
+        },
         org: "nvidia".into(),
         fed_learn_port: Some(8002),
         admin_port: Some(8003),

@@ -33,7 +33,13 @@ macro_rules! embed {
         (
             $applies,
             $path,
-            include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/chart-templates/", $dir, "/", $path)) as &[u8],
+            include_bytes!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/chart-templates/",
+                $dir,
+                "/",
+                $path
+            )) as &[u8],
         )
     };
 }
@@ -48,14 +54,26 @@ static FILES: &[(Applies, &str, &[u8])] = &[
     embed!(Applies::Server, "server", "values.yaml.hbs"),
     embed!(Applies::Server, "server", "values.schema.json"),
     embed!(Applies::Server, "server", "templates/NOTES.txt"),
-    embed!(Applies::Server, "server", "templates/server-deployment.yaml"),
+    embed!(
+        Applies::Server,
+        "server",
+        "templates/server-deployment.yaml"
+    ),
     embed!(Applies::Server, "server", "templates/server-service.yaml"),
-    embed!(Applies::Server, "server", "templates/server-tcp-services.yaml"),
+    embed!(
+        Applies::Server,
+        "server",
+        "templates/server-tcp-services.yaml"
+    ),
     embed!(Applies::Client, "client", "Chart.yaml.hbs"),
     embed!(Applies::Client, "client", "values.yaml.hbs"),
     embed!(Applies::Client, "client", "values.schema.json"),
     embed!(Applies::Client, "client", "templates/NOTES.txt"),
-    embed!(Applies::Client, "client", "templates/client-deployment.yaml"),
+    embed!(
+        Applies::Client,
+        "client",
+        "templates/client-deployment.yaml"
+    ),
     embed!(Applies::Client, "client", "templates/service.yaml"),
 ];
 
@@ -102,13 +120,15 @@ pub fn render(role: Role, context: &Value) -> Result<Vec<(&'static str, Vec<u8>)
     for (applies, path, bytes) in FILES.iter().filter(|(a, _, _)| applies_to(*a, role)) {
         match path.strip_suffix(".hbs") {
             Some(stripped) => {
-                let text = REGISTRY.render(&template_key(*applies, stripped), context).map_err(|err| {
-                    Error::new(
+                let text = REGISTRY
+                    .render(&template_key(*applies, stripped), context)
+                    .map_err(|err| {
+                        Error::new(
                         crate::error::Code::DeployPrepareFailed,
                         format!("Failed to prepare deployment: rendering {path}: {err}"),
                         "This is a bug in helm-nvflare; please report it with the runtime config.",
                     )
-                })?;
+                    })?;
                 out.push((stripped, text.into_bytes()));
             }
             None => out.push((*path, bytes.to_vec())),
@@ -121,7 +141,8 @@ pub fn render(role: Role, context: &Value) -> Result<Vec<(&'static str, Vec<u8>)
 pub fn write(kit_dir: &Path, role: Role, context: &Value) -> Result<()> {
     let chart_dir = kit_dir.join(CHART_DIR);
     if chart_dir.symlink_metadata().is_ok() {
-        std::fs::remove_dir_all(&chart_dir).map_err(|e| Error::prepare_io("remove", &chart_dir, e))?;
+        std::fs::remove_dir_all(&chart_dir)
+            .map_err(|e| Error::prepare_io("remove", &chart_dir, e))?;
     }
     for (path, bytes) in render(role, context)? {
         let target = chart_dir.join(path);
@@ -147,12 +168,16 @@ mod tests {
             assert!(files.iter().any(|(p, _)| *p == "Chart.yaml"));
             for (path, bytes) in &files {
                 let text = String::from_utf8(bytes.clone()).unwrap();
-                assert!(!text.contains("[object]"), "{path} rendered an object as text");
+                assert!(
+                    !text.contains("[object]"),
+                    "{path} rendered an object as text"
+                );
                 if path.ends_with(".json") {
                     serde_json::from_str::<Value>(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
                 }
                 if *path == "values.yaml" || *path == "Chart.yaml" {
-                    serde_saphyr::from_str::<Value>(&text).unwrap_or_else(|e| panic!("{path}: {e}\n{text}"));
+                    serde_saphyr::from_str::<Value>(&text)
+                        .unwrap_or_else(|e| panic!("{path}: {e}\n{text}"));
                 }
             }
         }

@@ -31,7 +31,9 @@ pub fn block(value: &Value, indent: usize) -> String {
                     let inner = block(item, indent + 2);
                     format!("{pad}- {}", &inner[indent + 2..])
                 }
-                Value::Array(list) if !list.is_empty() => format!("{pad}-\n{}", block(item, indent + 2)),
+                Value::Array(list) if !list.is_empty() => {
+                    format!("{pad}-\n{}", block(item, indent + 2))
+                }
                 other => format!("{pad}- {}", scalar(other)),
             })
             .collect::<Vec<_>>()
@@ -51,14 +53,25 @@ pub fn scalar(value: &Value) -> String {
 
 /// Keys stay bare only when no YAML reader could take them for anything but a string.
 fn key_text(key: &str) -> String {
-    let plain = key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && key.chars().all(|c| c.is_ascii_alphanumeric() || "_./-".contains(c))
+    let plain = key
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_./-".contains(c))
         && !is_yaml11_keyword(key);
-    if plain { key.to_string() } else { Value::String(key.to_string()).to_string() }
+    if plain {
+        key.to_string()
+    } else {
+        Value::String(key.to_string()).to_string()
+    }
 }
 
 fn is_yaml11_keyword(word: &str) -> bool {
-    const WORDS: [&str; 12] = ["y", "n", "yes", "no", "on", "off", "true", "false", "null", "nan", "inf", "infinity"];
+    const WORDS: [&str; 12] = [
+        "y", "n", "yes", "no", "on", "off", "true", "false", "null", "nan", "inf", "infinity",
+    ];
     WORDS.contains(&word.to_ascii_lowercase().trim_start_matches('.'))
 }
 

@@ -29,7 +29,10 @@ pub fn run(args: PrepareArgs) -> i32 {
 fn settings(args: &PrepareArgs) -> Result<PrepareSettings, Error> {
     let kit = match (&args.kit, &args.kit_flag) {
         (Some(_), Some(_)) => {
-            return Err(Error::invalid_args("Specify the startup kit only once.", "Use either positional kit or --kit."))
+            return Err(Error::invalid_args(
+                "Specify the startup kit only once.",
+                "Use either positional kit or --kit.",
+            ))
         }
         (Some(kit), None) | (None, Some(kit)) => kit.clone(),
         (None, None) => {

@@ -67,6 +67,8 @@ pub fn patch_for_docker(kit_dir: &Path) -> Result<()> {
     internal.insert("scheme".into(), json!("tcp"));
     let resources = internal_resources_mut(internal)?;
     resources.insert("host".into(), json!("0.0.0.0"));
-    resources.entry("connection_security").or_insert_with(|| json!("clear"));
+    resources
+        .entry("connection_security")
+        .or_insert_with(|| json!("clear"));
     json_file::write_pretty(&path, &comm)
 }

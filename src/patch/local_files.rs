@@ -7,9 +7,16 @@ use crate::error::{Error, Result};
 use crate::kit::STUDY_DATA_YAML;
 
 pub const DOCKER_START_SH: &str = "start_docker.sh";
-const START_SCRIPTS: [&str; 5] = ["start.sh", "sub_start.sh", "stop_fl.sh", "docker.sh", DOCKER_START_SH];
+const START_SCRIPTS: [&str; 5] = [
+    "start.sh",
+    "sub_start.sh",
+    "stop_fl.sh",
+    "docker.sh",
+    DOCKER_START_SH,
+];
 
-pub const STUDY_DATA_TEMPLATE: &str = "# Study data mapping used by Docker and Kubernetes job launchers.
+pub const STUDY_DATA_TEMPLATE: &str =
+    "# Study data mapping used by Docker and Kubernetes job launchers.
 # Example:
 # default:
 #   training:

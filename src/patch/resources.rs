@@ -12,14 +12,22 @@ use crate::kit::{RESOURCES_JSON, RESOURCES_JSON_DEFAULT};
 
 pub const PASSTHROUGH_RESOURCE_MANAGER: &str =
     "nvflare.app_common.resource_managers.passthrough_resource_manager.PassthroughResourceManager";
-const GPU_RESOURCE_MANAGER: &str = "nvflare.app_common.resource_managers.gpu_resource_manager.GPUResourceManager";
-pub const DOCKER_CLIENT_LAUNCHER: &str = "nvflare.app_opt.job_launcher.docker_launcher.ClientDockerJobLauncher";
-pub const DOCKER_SERVER_LAUNCHER: &str = "nvflare.app_opt.job_launcher.docker_launcher.ServerDockerJobLauncher";
-pub const K8S_CLIENT_LAUNCHER: &str = "nvflare.app_opt.job_launcher.k8s_launcher.ClientK8sJobLauncher";
-pub const K8S_SERVER_LAUNCHER: &str = "nvflare.app_opt.job_launcher.k8s_launcher.ServerK8sJobLauncher";
-const PROCESS_CLIENT_LAUNCHER: &str = "nvflare.app_common.job_launcher.client_process_launcher.ClientProcessJobLauncher";
-const PROCESS_SERVER_LAUNCHER: &str = "nvflare.app_common.job_launcher.server_process_launcher.ServerProcessJobLauncher";
-const GPU_RESOURCE_CONSUMER: &str = "nvflare.app_common.resource_consumers.gpu_resource_consumer.GPUResourceConsumer";
+const GPU_RESOURCE_MANAGER: &str =
+    "nvflare.app_common.resource_managers.gpu_resource_manager.GPUResourceManager";
+pub const DOCKER_CLIENT_LAUNCHER: &str =
+    "nvflare.app_opt.job_launcher.docker_launcher.ClientDockerJobLauncher";
+pub const DOCKER_SERVER_LAUNCHER: &str =
+    "nvflare.app_opt.job_launcher.docker_launcher.ServerDockerJobLauncher";
+pub const K8S_CLIENT_LAUNCHER: &str =
+    "nvflare.app_opt.job_launcher.k8s_launcher.ClientK8sJobLauncher";
+pub const K8S_SERVER_LAUNCHER: &str =
+    "nvflare.app_opt.job_launcher.k8s_launcher.ServerK8sJobLauncher";
+const PROCESS_CLIENT_LAUNCHER: &str =
+    "nvflare.app_common.job_launcher.client_process_launcher.ClientProcessJobLauncher";
+const PROCESS_SERVER_LAUNCHER: &str =
+    "nvflare.app_common.job_launcher.server_process_launcher.ServerProcessJobLauncher";
+const GPU_RESOURCE_CONSUMER: &str =
+    "nvflare.app_common.resource_consumers.gpu_resource_consumer.GPUResourceConsumer";
 
 const LAUNCHER_IDS: [&str; 3] = ["process_launcher", "docker_launcher", "k8s_launcher"];
 const RESOURCE_CONSUMER_IDS: [&str; 1] = ["resource_consumer"];
@@ -31,7 +39,8 @@ const BUILTIN_LAUNCHER_PATHS: [&str; 6] = [
     PROCESS_CLIENT_LAUNCHER,
     PROCESS_SERVER_LAUNCHER,
 ];
-const BUILTIN_RESOURCE_MANAGER_PATHS: [&str; 2] = [GPU_RESOURCE_MANAGER, PASSTHROUGH_RESOURCE_MANAGER];
+const BUILTIN_RESOURCE_MANAGER_PATHS: [&str; 2] =
+    [GPU_RESOURCE_MANAGER, PASSTHROUGH_RESOURCE_MANAGER];
 const BUILTIN_RESOURCE_CONSUMER_PATHS: [&str; 1] = [GPU_RESOURCE_CONSUMER];
 
 fn kit_error(message: impl Into<String>) -> Error {
@@ -57,10 +66,14 @@ fn components_mut(resources: &mut Map<String, Value>) -> Result<&mut Vec<Value>>
         .entry("components")
         .or_insert_with(|| Value::Array(Vec::new()));
     let Value::Array(list) = components else {
-        return Err(kit_error("resources.json.default components must be a list."));
+        return Err(kit_error(
+            "resources.json.default components must be a list.",
+        ));
     };
     if list.iter().any(|c| !c.is_object()) {
-        return Err(kit_error("resources.json.default components must be JSON objects."));
+        return Err(kit_error(
+            "resources.json.default components must be JSON objects.",
+        ));
     }
     Ok(list)
 }
@@ -89,7 +102,11 @@ fn has_custom_config(component: &Value, builtin_paths: &[&str]) -> bool {
     is_set(path) && !str_field(component, "path").is_some_and(|p| builtin_paths.contains(&p))
 }
 
-fn launcher_replacement_discards_config(component: &Value, launcher_id: &str, launcher_path: &str) -> bool {
+fn launcher_replacement_discards_config(
+    component: &Value,
+    launcher_id: &str,
+    launcher_path: &str,
+) -> bool {
     if is_set(component.get("args")) {
         return true;
     }
@@ -103,19 +120,32 @@ fn launcher_replacement_discards_config(component: &Value, launcher_id: &str, la
     !path.is_some_and(|p| BUILTIN_LAUNCHER_PATHS.contains(&p))
 }
 
-fn warn_for_replaced_components(components: &[Value], launcher_id: &str, launcher_path: &str, warnings: &mut Warnings) {
+fn warn_for_replaced_components(
+    components: &[Value],
+    launcher_id: &str,
+    launcher_path: &str,
+    warnings: &mut Warnings,
+) {
     for component in components {
-        let Some(id) = str_field(component, "id") else { continue };
-        if RESOURCE_CONSUMER_IDS.contains(&id) && has_custom_config(component, &BUILTIN_RESOURCE_CONSUMER_PATHS) {
+        let Some(id) = str_field(component, "id") else {
+            continue;
+        };
+        if RESOURCE_CONSUMER_IDS.contains(&id)
+            && has_custom_config(component, &BUILTIN_RESOURCE_CONSUMER_PATHS)
+        {
             warnings.push(format!(
                 "deploy prepare removes component '{id}' from resources.json.default; existing resource consumer configuration will not be used by the prepared runtime."
             ));
-        } else if id == "resource_manager" && has_custom_config(component, &BUILTIN_RESOURCE_MANAGER_PATHS) {
+        } else if id == "resource_manager"
+            && has_custom_config(component, &BUILTIN_RESOURCE_MANAGER_PATHS)
+        {
             warnings.push(
                 "deploy prepare replaces component 'resource_manager' with PassthroughResourceManager; existing resource manager path/args will not be used by the prepared runtime."
                     .to_string(),
             );
-        } else if LAUNCHER_IDS.contains(&id) && launcher_replacement_discards_config(component, launcher_id, launcher_path) {
+        } else if LAUNCHER_IDS.contains(&id)
+            && launcher_replacement_discards_config(component, launcher_id, launcher_path)
+        {
             warnings.push(format!(
                 "deploy prepare replaces component '{id}' with generated '{launcher_id}' configuration; existing launcher path/args will not be used by the prepared runtime."
             ));
@@ -138,16 +168,23 @@ pub fn install_launcher(
     warn_for_replaced_components(components, launcher_id, launcher_path, warnings);
     components.retain(|c| {
         let id = str_field(c, "id").unwrap_or_default();
-        !LAUNCHER_IDS.contains(&id) && !RESOURCE_CONSUMER_IDS.contains(&id) && id != "resource_manager"
+        !LAUNCHER_IDS.contains(&id)
+            && !RESOURCE_CONSUMER_IDS.contains(&id)
+            && id != "resource_manager"
     });
-    components.push(json!({"id": "resource_manager", "path": PASSTHROUGH_RESOURCE_MANAGER, "args": {}}));
+    components
+        .push(json!({"id": "resource_manager", "path": PASSTHROUGH_RESOURCE_MANAGER, "args": {}}));
     components.push(json!({"id": launcher_id, "path": launcher_path, "args": launcher_args}));
     save(&local, &resources)
 }
 
 /// Points the server's snapshot storage and job store at the workspace mount, so they live
 /// on the workspace volume instead of the container's ephemeral filesystem.
-pub fn relocate_server_storage(kit_dir: &Path, workspace_mount_path: &str, warnings: &mut Warnings) -> Result<()> {
+pub fn relocate_server_storage(
+    kit_dir: &Path,
+    workspace_mount_path: &str,
+    warnings: &mut Warnings,
+) -> Result<()> {
     let local = kit_dir.join("local");
     let mut resources = load(&local)?;
     if let Some(persistor) = resources.get_mut("snapshot_persistor") {
@@ -170,12 +207,21 @@ pub fn relocate_server_storage(kit_dir: &Path, workspace_mount_path: &str, warni
             if str_field(component, "id") != Some("job_manager") {
                 continue;
             }
-            let Some(component) = component.as_object_mut() else { continue };
-            let args = component.entry("args").or_insert_with(|| Value::Object(Map::new()));
-            let Some(args) = args.as_object_mut() else {
-                return Err(kit_error("resources.json.default job_manager args must be a JSON object."));
+            let Some(component) = component.as_object_mut() else {
+                continue;
             };
-            args.insert("uri_root".into(), Value::String(format!("{workspace_mount_path}/jobs-storage")));
+            let args = component
+                .entry("args")
+                .or_insert_with(|| Value::Object(Map::new()));
+            let Some(args) = args.as_object_mut() else {
+                return Err(kit_error(
+                    "resources.json.default job_manager args must be a JSON object.",
+                ));
+            };
+            args.insert(
+                "uri_root".into(),
+                Value::String(format!("{workspace_mount_path}/jobs-storage")),
+            );
         }
     }
     save(&local, &resources)

@@ -1,0 +1,150 @@
+//! Shared test support: provision-shaped kits with real X.509 certificates, running the
+//! binary, the real Helm 3 / Helm 4 / kubernetes-validate from `.tools/`, and Kubernetes'
+//! name rules for rendered manifests.
+#![allow(dead_code)]
+
+pub mod kits;
+pub mod manifests;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_helm-nvflare"))
+}
+
+/// A tool installed by `scripts/install-test-deps.sh`. Missing tools fail the test: a test
+/// that silently skips proves nothing.
+pub fn tool(name: &str) -> PathBuf {
+    let candidates = [
+        repo().join(".tools/bin").join(name),
+        repo().join(".tools/venv/bin").join(name),
+    ];
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .unwrap_or_else(|| panic!("{name} is missing: run scripts/install-test-deps.sh first"))
+}
+
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not one JSON document ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+
+    #[track_caller]
+    pub fn success(self) -> Self {
+        assert_eq!(
+            self.code, 0,
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+pub fn run_cmd(mut cmd: Command) -> Run {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs `helm-nvflare` with `args`.
+pub fn nvflare<I, S>(args: I) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut cmd = Command::new(bin());
+    cmd.args(args);
+    run_cmd(cmd)
+}
+
+/// Every file under `dir` with its bytes and mode, for "nothing was written" checks.
+pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let rel = path.strip_prefix(dir).unwrap().to_path_buf();
+            if meta.is_dir() {
+                out.insert(rel.join(""), (Vec::new(), meta.permissions().mode()));
+                stack.push(path);
+            } else {
+                out.insert(
+                    rel,
+                    (
+                        std::fs::read(&path).unwrap_or_default(),
+                        meta.permissions().mode(),
+                    ),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// A k8s.yaml like the guide's example, on a registry with a port.
+pub const K8S_CONFIG: &str = "runtime: k8s
+namespace: nvflare
+parent:
+  docker_image: localhost:5000/nvflare:2.9.0
+  image_pull_secrets:
+    - registry-credentials
+  parent_port: 8102
+  workspace_pvc: nvflws
+  workspace_mount_path: /var/tmp/nvflare/workspace
+  python_path: /usr/local/bin/python3
+  resources:
+    requests:
+      cpu: \"2\"
+      memory: 8Gi
+job_launcher:
+  config_file_path:
+  default_python_path: /usr/local/bin/python3
+  image_pull_secrets:
+    - job-registry-credentials
+  pending_timeout: 300
+";
+
+pub fn write(path: &Path, text: &str) -> PathBuf {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(path, text).unwrap();
+    path.to_path_buf()
+}
+
+pub fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
