@@ -97,26 +97,24 @@ fn usage_error(err: clap::Error, args: &[OsString]) -> i32 {
         let _ = err.print();
         return 0;
     }
-    if wants_json(args) {
-        let message = err
-            .kind()
-            .as_str()
-            .unwrap_or("invalid arguments")
-            .to_string();
-        let detail = err.to_string();
-        let first = detail
-            .lines()
-            .next()
-            .unwrap_or(&message)
-            .trim_start_matches("error: ")
-            .to_string();
-        output::print_error(
-            Format::Json,
-            &Error::invalid_args(first, "Run `helm nvflare --help` for usage."),
-        );
+    let rendered = err.render().to_string();
+    let message = rendered
+        .lines()
+        .next()
+        .unwrap_or("invalid arguments")
+        .trim_start_matches("error: ")
+        .to_string();
+    let usage = rendered
+        .lines()
+        .find(|l| l.starts_with("Usage: "))
+        .unwrap_or("Usage: helm nvflare <COMMAND>");
+    let hint = format!("{usage}. Run `helm nvflare --help` for every command and flag.");
+    let format = if wants_json(args) {
+        Format::Json
     } else {
-        let _ = err.print();
-    }
+        Format::Txt
+    };
+    output::print_error(format, &Error::invalid_args(message, hint));
     EXIT_USER_ERROR
 }
 

@@ -99,14 +99,12 @@ pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, u32)> {
             if meta.is_dir() {
                 out.insert(rel.join(""), (Vec::new(), meta.permissions().mode()));
                 stack.push(path);
+            } else if meta.is_file() {
+                let bytes = std::fs::read(&path).unwrap_or_default();
+                out.insert(rel, (bytes, meta.permissions().mode()));
             } else {
-                out.insert(
-                    rel,
-                    (
-                        std::fs::read(&path).unwrap_or_default(),
-                        meta.permissions().mode(),
-                    ),
-                );
+                // FIFOs and sockets are recorded, never read: opening a FIFO would block.
+                out.insert(rel, (b"<special>".to_vec(), meta.permissions().mode()));
             }
         }
     }
