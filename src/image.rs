@@ -21,7 +21,8 @@ static REFERENCE: LazyLock<Regex> = LazyLock::new(|| {
     let domain = format!(r"(?:{host_label}(?:\.{host_label})*|\[[0-9A-Fa-f:]+\])(?::[0-9]+)?");
     let component = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
     let name = format!(r"(?:{domain}/)?{component}(?:/{component})*");
-    let tag = r"[\w][\w.-]{0,127}";
+    // ASCII classes and no counted repetition: Unicode `\w{0,127}` compiles to megabytes.
+    let tag = r"[A-Za-z0-9_][A-Za-z0-9_.-]*";
     let digest = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}";
     Regex::new(&format!(
         r"\A(?P<name>{name})(?::(?P<tag>{tag}))?(?:@(?P<digest>{digest}))?\z"
