@@ -18,8 +18,7 @@ use crate::output::{self, Format};
     about = "Prepare, package, publish, stage and verify NVIDIA FLARE deployments on Kubernetes",
     long_about = "Prepare, package, publish, stage and verify NVIDIA FLARE deployments on Kubernetes.\n\n\
         Turns the startup kits written by `nvflare provision` into per-participant Helm charts \
-        (or Docker start scripts), the way `nvflare deploy prepare` does.",
-    propagate_version = true
+        (or Docker start scripts), the way `nvflare deploy prepare` does."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -30,6 +29,10 @@ pub struct Cli {
 pub enum Command {
     /// Prepare a server or client startup kit for the Kubernetes or Docker runtime.
     Prepare(PrepareArgs),
+    /// Package a prepared chart as a versioned, reproducible, key-free .tgz.
+    Package(PackageArgs),
+    /// Push chart archives to an OCI registry, each participant under its own path.
+    Push(PushArgs),
     /// Print the plugin version.
     Version(VersionArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -50,6 +53,65 @@ pub struct PrepareArgs {
     /// Where to write the prepared kit [default: <KIT>/prepared/<runtime>].
     #[arg(long, value_name = "DIR")]
     pub output: Option<PathBuf>,
+    /// Also package the chart, into <DIR> beside helm_chart/.
+    #[arg(long)]
+    pub package: bool,
+    #[command(flatten)]
+    pub versions: ChartVersionArgs,
+    #[arg(long, value_enum, default_value_t = Format::Txt)]
+    pub format: Format,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct ChartVersionArgs {
+    /// Chart version written into the archive's Chart.yaml (strict semver) [default: the chart's].
+    #[arg(long, value_name = "SEMVER")]
+    pub version: Option<String>,
+    /// appVersion written into the archive's Chart.yaml [default: the chart's].
+    #[arg(long, value_name = "VERSION")]
+    pub app_version: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PackageArgs {
+    /// A prepared kit (with helm_chart/) or a chart folder.
+    #[arg(value_name = "PREPARED_KIT|CHART_DIR")]
+    pub source: PathBuf,
+    #[command(flatten)]
+    pub versions: ChartVersionArgs,
+    /// Folder to write <chart>-<version>.tgz into.
+    #[arg(short, long, value_name = "DIR", default_value = ".")]
+    pub destination: PathBuf,
+    #[arg(long, value_enum, default_value_t = Format::Txt)]
+    pub format: Format,
+}
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// Chart archives (.tgz), then the registry location `oci://<registry>[:port]/<path>`.
+    #[arg(value_name = "CHART.tgz... oci://REGISTRY/PATH", num_args = 2.., required = true)]
+    pub targets: Vec<String>,
+    /// Talk plain HTTP to the registry.
+    #[arg(long)]
+    pub plain_http: bool,
+    /// CA certificate (PEM) to trust for the registry.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS.
+    #[arg(long, value_name = "FILE", requires = "key_file")]
+    pub cert_file: Option<PathBuf>,
+    /// Client key (PEM) for mutual TLS.
+    #[arg(long, value_name = "FILE", requires = "cert_file")]
+    pub key_file: Option<PathBuf>,
+    /// Skip TLS certificate checks (testing only).
+    #[arg(long)]
+    pub insecure_skip_tls_verify: bool,
+    /// Registry user name; the password is read from stdin (--password-stdin).
+    #[arg(long, value_name = "USER", requires = "password_stdin")]
+    pub username: Option<String>,
+    /// Read the registry password from stdin.
+    #[arg(long, requires = "username")]
+    pub password_stdin: bool,
     #[arg(long, value_enum, default_value_t = Format::Txt)]
     pub format: Format,
 }
@@ -80,6 +142,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     };
     match cli.command {
         Command::Prepare(args) => cmd::prepare::run(args),
+        Command::Package(args) => cmd::package::run(args),
+        Command::Push(args) => cmd::push::run(args),
         Command::Version(args) => cmd::version::run(args),
         Command::Completion(args) => cmd::completion::run(args),
     }
@@ -122,4 +186,12 @@ fn wants_json(args: &[OsString]) -> bool {
     args.windows(2)
         .any(|w| w[0] == "--format" && w[1] == "json")
         || args.iter().any(|a| a == "--format=json")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn clap_definition_is_consistent() {
+        super::command().debug_assert();
+    }
 }

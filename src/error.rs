@@ -5,6 +5,8 @@ use std::path::Path;
 
 /// Exit code for errors the user can fix (bad input), as `nvflare` uses.
 pub const EXIT_USER_ERROR: i32 = 4;
+/// Exit code for failures outside the user's input (an unreachable or failing service).
+pub const EXIT_FAILURE: i32 = 1;
 
 /// Error codes shared with `nvflare deploy prepare`, plus the ones our other commands add.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,6 +17,13 @@ pub enum Code {
     ConfigNotFound,
     UnsupportedKit,
     DeployPrepareFailed,
+    InvalidChart,
+    KeyMaterialInChart,
+    InvalidArchive,
+    RegistryUnreachable,
+    RegistryTls,
+    RegistryAuthFailed,
+    RegistryError,
 }
 
 impl Code {
@@ -26,12 +35,23 @@ impl Code {
             Code::ConfigNotFound => "CONFIG_NOT_FOUND",
             Code::UnsupportedKit => "UNSUPPORTED_KIT",
             Code::DeployPrepareFailed => "DEPLOY_PREPARE_FAILED",
+            Code::InvalidChart => "INVALID_CHART",
+            Code::KeyMaterialInChart => "KEY_MATERIAL_IN_CHART",
+            Code::InvalidArchive => "INVALID_ARCHIVE",
+            Code::RegistryUnreachable => "REGISTRY_UNREACHABLE",
+            Code::RegistryTls => "REGISTRY_TLS",
+            Code::RegistryAuthFailed => "REGISTRY_AUTH_FAILED",
+            Code::RegistryError => "REGISTRY_ERROR",
         }
     }
 
     pub fn exit_code(self) -> i32 {
-        // nvflare exits 4 for every deploy error, DEPLOY_PREPARE_FAILED included.
-        EXIT_USER_ERROR
+        match self {
+            // Not the input's fault: the registry is down or misbehaving; trying again may work.
+            Code::RegistryUnreachable | Code::RegistryError => EXIT_FAILURE,
+            // nvflare exits 4 for every deploy error, DEPLOY_PREPARE_FAILED included.
+            _ => EXIT_USER_ERROR,
+        }
     }
 }
 

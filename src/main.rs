@@ -11,11 +11,14 @@ mod json_file;
 mod kit;
 mod names;
 mod output;
+mod package;
 mod parent_process;
 mod patch;
 mod prepare;
+mod registry;
 mod runtime_config;
 mod shell;
+mod yaml_writer;
 
 fn main() {
     std::process::exit(cli::run(std::env::args_os()));

@@ -106,11 +106,6 @@ fn check_port_clash(kit: &KitInfo, config: &K8sConfig) -> Result<()> {
     Ok(())
 }
 
-pub fn prepare(settings: &PrepareSettings) -> Result<Prepared> {
-    let plan = plan(settings)?;
-    write(&plan)
-}
-
 /// Writes a checked plan: copy the kit beside the output, patch the copy, swap it in.
 pub fn write(plan: &Plan) -> Result<Prepared> {
     let output = &plan.output;

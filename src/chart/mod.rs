@@ -3,7 +3,6 @@
 //! participant's values, everything else is copied byte for byte.
 
 pub mod context;
-mod yaml;
 
 use std::path::Path;
 use std::sync::LazyLock;
@@ -78,7 +77,7 @@ static FILES: &[(Applies, &str, &[u8])] = &[
 ];
 
 handlebars_helper!(quoted: |value: Value| Value::String(value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string())).to_string());
-handlebars_helper!(yaml_after_key: |value: Value, indent: u64| yaml::after_key(&value, indent as usize));
+handlebars_helper!(yaml_after_key: |value: Value, indent: u64| crate::yaml_writer::after_key(&value, indent as usize));
 
 /// All helpers are registered here, once; templates are registered from `FILES`.
 static REGISTRY: LazyLock<Handlebars<'static>> = LazyLock::new(|| {

@@ -6,7 +6,7 @@ use crate::output;
 use crate::prepare::{self, PrepareSettings};
 
 pub fn run(args: PrepareArgs) -> i32 {
-    let result = settings(&args).and_then(|s| prepare::prepare(&s));
+    let result = settings(&args).and_then(|s| prepare_and_package(&args, &s));
     match result {
         Ok(prepared) => {
             for warning in &prepared.warnings {
@@ -24,6 +24,52 @@ pub fn run(args: PrepareArgs) -> i32 {
             err.code.exit_code()
         }
     }
+}
+
+/// Prepares, then packages the chart into the prepared folder when `--package` is given.
+/// The version flags are checked before anything is written.
+fn prepare_and_package(
+    args: &PrepareArgs,
+    settings: &PrepareSettings,
+) -> Result<prepare::Prepared, Error> {
+    let versions = &args.versions;
+    if !args.package && (versions.version.is_some() || versions.app_version.is_some()) {
+        return Err(Error::invalid_args(
+            "--version and --app-version need --package.",
+            "Add --package, or use `helm nvflare package`.",
+        ));
+    }
+    if let Some(v) = versions
+        .version
+        .as_deref()
+        .filter(|v| !crate::package::is_strict_semver(v))
+    {
+        return Err(Error::invalid_args(
+            format!("--version {v:?} is not a strict semantic version."),
+            "Use MAJOR.MINOR.PATCH with optional -prerelease and +build, without a leading v.",
+        ));
+    }
+    let plan = prepare::plan(settings)?;
+    if args.package && plan.config.runtime() != crate::runtime_config::Runtime::K8s {
+        return Err(Error::invalid_args(
+            "--package needs the k8s runtime: the docker runtime writes no chart.",
+            "Drop --package.",
+        ));
+    }
+    let mut prepared = prepare::write(&plan)?;
+    if args.package {
+        let package_settings =
+            super::package::settings(&plan.output, versions, Some(plan.output.clone()));
+        let packaged = crate::package::package(&package_settings)?;
+        prepared.data.insert(
+            "package".into(),
+            serde_json::json!(packaged.archive.display().to_string()),
+        );
+        prepared
+            .data
+            .insert("sha256".into(), serde_json::json!(packaged.sha256));
+    }
+    Ok(prepared)
 }
 
 fn settings(args: &PrepareArgs) -> Result<PrepareSettings, Error> {

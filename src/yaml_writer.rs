@@ -1,4 +1,4 @@
-//! A small YAML writer for values.yaml: block style, and every string double-quoted with
+//! A small YAML writer for values.yaml and Chart.yaml: block style, and every string double-quoted with
 //! JSON escapes. Quoting every string keeps values like `yes`, `on`, `0755` or `1e3` strings
 //! under Helm's YAML 1.1 reader, which would otherwise turn them into booleans and numbers.
 

@@ -1,0 +1,95 @@
+//! `helm nvflare push`.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use serde_json::{json, Map, Value};
+
+use crate::cli::PushArgs;
+use crate::error::Error;
+use crate::output::{self, Format};
+use crate::registry::credentials::Credentials;
+use crate::registry::{self, PushSettings, TlsSettings};
+
+pub fn run(args: PushArgs) -> i32 {
+    match settings(&args).and_then(|s| registry::push(&s)) {
+        Ok(pushed) => {
+            let charts: Vec<Value> = pushed
+                .iter()
+                .map(|p| {
+                    json!({
+                        "archive": p.archive.display().to_string(),
+                        "chart": p.chart,
+                        "version": p.version,
+                        "reference": p.reference,
+                        "digest": p.digest,
+                        "helm_command": p.helm_command,
+                    })
+                })
+                .collect();
+            match args.format {
+                Format::Json => {
+                    let mut data = Map::new();
+                    data.insert("charts".into(), Value::Array(charts));
+                    output::print_ok(Format::Json, &data);
+                }
+                Format::Txt => {
+                    let blocks: Vec<String> = charts
+                        .iter()
+                        .filter_map(Value::as_object)
+                        .map(output::text_lines)
+                        .collect();
+                    println!("{}", blocks.join("\n\n"));
+                }
+            }
+            0
+        }
+        Err(err) => {
+            output::print_error(args.format, &err);
+            err.code.exit_code()
+        }
+    }
+}
+
+fn settings(args: &PushArgs) -> Result<PushSettings, Error> {
+    let (remote, archives) = args
+        .targets
+        .split_last()
+        .expect("clap requires two or more targets");
+    let credentials = match &args.username {
+        Some(username) => {
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password).map_err(|e| {
+                Error::invalid_args(format!("Cannot read the password from stdin: {e}"), "Pipe the password: `echo \"$PASS\" | helm nvflare push ... --password-stdin`.")
+            })?;
+            let password = password.trim_end_matches(['\n', '\r']).to_string();
+            if password.is_empty() {
+                return Err(Error::invalid_args(
+                    "--password-stdin read an empty password.",
+                    "Pipe the password into the command.",
+                ));
+            }
+            Some(Credentials {
+                username: username.clone(),
+                password,
+            })
+        }
+        None => None,
+    };
+    Ok(PushSettings {
+        archives: archives.iter().map(PathBuf::from).collect(),
+        remote: remote.clone(),
+        tls: TlsSettings {
+            plain_http: args.plain_http,
+            ca_file: args.ca_file.clone(),
+            cert_file: args.cert_file.clone(),
+            key_file: args.key_file.clone(),
+            insecure_skip_tls_verify: args.insecure_skip_tls_verify,
+        },
+        credentials,
+        default_namespace: std::env::var("HELM_NAMESPACE")
+            .ok()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "default".into()),
+    })
+}

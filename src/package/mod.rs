@@ -1,0 +1,250 @@
+//! `package`: a prepared chart as a versioned, reproducible, key-free `.tgz`, laid out as
+//! `helm package` lays it out (one top folder named after the chart, `.helmignore` honoured).
+
+mod archive;
+mod helmignore;
+pub mod key_material;
+
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde_json::{Map, Value};
+
+use crate::chart::CHART_DIR;
+use crate::error::{Code, Error, Result};
+use crate::names::sha256_hex;
+use helmignore::HelmIgnore;
+
+#[derive(Debug, Clone, Default)]
+pub struct PackageSettings {
+    /// A chart folder, or a prepared kit holding `helm_chart/`.
+    pub source: PathBuf,
+    pub version: Option<String>,
+    pub app_version: Option<String>,
+    /// Defaults to the current folder, as for `helm package`.
+    pub destination: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Packaged {
+    pub archive: PathBuf,
+    pub name: String,
+    pub version: String,
+    pub app_version: Option<String>,
+    pub sha256: String,
+    pub size: usize,
+}
+
+static SEMVER: LazyLock<Regex> = LazyLock::new(|| {
+    let num = "(?:0|[1-9][0-9]*)";
+    let pre = "(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)";
+    Regex::new(&format!(
+        r"\A{num}\.{num}\.{num}(?:-{pre}(?:\.{pre})*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?\z"
+    ))
+    .expect("semver regex")
+});
+
+pub fn is_strict_semver(version: &str) -> bool {
+    SEMVER.is_match(version)
+}
+
+/// `<path>` itself when it holds Chart.yaml, else `<path>/helm_chart` of a prepared kit.
+pub fn chart_dir_of(source: &Path) -> Result<PathBuf> {
+    if source.join("Chart.yaml").is_file() {
+        return Ok(source.to_path_buf());
+    }
+    let nested = source.join(CHART_DIR);
+    if nested.join("Chart.yaml").is_file() {
+        return Ok(nested);
+    }
+    Err(Error::invalid_args(
+        format!(
+            "No chart in {}: neither Chart.yaml nor {CHART_DIR}/Chart.yaml.",
+            source.display()
+        ),
+        "Give a prepared kit (the --output of `helm nvflare prepare`) or a chart folder.",
+    ))
+}
+
+fn chart_error(chart_dir: &Path, why: impl std::fmt::Display) -> Error {
+    Error::new(
+        Code::InvalidChart,
+        format!("Invalid chart {}: {why}", chart_dir.display()),
+        "Prepare the kit again with `helm nvflare prepare`, or fix Chart.yaml.",
+    )
+}
+
+pub fn read_chart_yaml(chart_dir: &Path) -> Result<Map<String, Value>> {
+    let text = std::fs::read_to_string(chart_dir.join("Chart.yaml"))
+        .map_err(|e| chart_error(chart_dir, e))?;
+    match serde_saphyr::from_str::<Value>(&text) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(chart_error(chart_dir, "Chart.yaml is not a mapping")),
+        Err(e) => Err(chart_error(
+            chart_dir,
+            format!(
+                "Chart.yaml: {}",
+                e.to_string().lines().next().unwrap_or_default()
+            ),
+        )),
+    }
+}
+
+fn check_version(flag: &str, version: &str) -> Result<()> {
+    if is_strict_semver(version) {
+        return Ok(());
+    }
+    Err(Error::invalid_args(
+        format!("{flag} {version:?} is not a strict semantic version."),
+        "Use MAJOR.MINOR.PATCH with optional -prerelease and +build, without a leading v, e.g. 1.2.0 or 1.2.0-rc.1.",
+    ))
+}
+
+/// Every file of the chart that goes into the archive, in Helm's order, as (relative path,
+/// contents). Refuses charts holding key material.
+fn collect(chart_dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
+    let io_error = |e: std::io::Error| chart_error(chart_dir, e);
+    if let Some(why) = key_material::scan(chart_dir).map_err(io_error)? {
+        return Err(Error::new(
+            Code::KeyMaterialInChart,
+            format!("Refusing to package {}: {why}.", chart_dir.display()),
+            "Private keys and certificates belong in startup/, never in a chart; remove the file from the chart folder.",
+        ));
+    }
+    let ignore = HelmIgnore::load(chart_dir);
+    let mut files = Vec::new();
+    let mut stack = vec![(chart_dir.to_path_buf(), String::new())];
+    while let Some((dir, prefix)) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).map_err(io_error)? {
+            let entry = entry.map_err(io_error)?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let rel = if prefix.is_empty() {
+                name
+            } else {
+                format!("{prefix}/{name}")
+            };
+            let meta = std::fs::metadata(entry.path()).map_err(io_error)?;
+            if ignore.ignored(&rel, meta.is_dir()) {
+                continue;
+            }
+            if meta.is_dir() {
+                stack.push((entry.path(), rel));
+            } else if meta.is_file() {
+                files.push((rel, std::fs::read(entry.path()).map_err(io_error)?));
+            }
+        }
+    }
+    files.sort_by_key(|(rel, _)| archive::helm_order(rel));
+    Ok(files)
+}
+
+/// The archive's bytes and what they are, without writing anything.
+pub fn build(settings: &PackageSettings) -> Result<(Packaged, Vec<u8>)> {
+    if let Some(v) = &settings.version {
+        check_version("--version", v)?;
+    }
+    let chart_dir = chart_dir_of(&settings.source)?;
+    let mut chart = read_chart_yaml(&chart_dir)?;
+    let name = chart
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|n| {
+            !n.is_empty()
+                && n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        })
+        .ok_or_else(|| {
+            chart_error(
+                &chart_dir,
+                "Chart.yaml needs a name of letters, digits, '-', '_' or '.'",
+            )
+        })?
+        .to_string();
+    let mut files = collect(&chart_dir)?;
+    if settings.version.is_some() || settings.app_version.is_some() {
+        if let Some(v) = &settings.version {
+            chart.insert("version".into(), Value::String(v.clone()));
+        }
+        if let Some(v) = &settings.app_version {
+            chart.insert("appVersion".into(), Value::String(v.clone()));
+        }
+        let text = crate::yaml_writer::block(&Value::Object(chart.clone()), 0) + "\n";
+        if let Some(entry) = files.iter_mut().find(|(rel, _)| rel == "Chart.yaml") {
+            entry.1 = text.into_bytes();
+        }
+    }
+    let version = match chart.get("version") {
+        Some(Value::String(v)) => v.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => return Err(chart_error(&chart_dir, "Chart.yaml has no version")),
+    };
+    if !is_strict_semver(&version) {
+        return Err(chart_error(
+            &chart_dir,
+            format!("version {version:?} is not a strict semantic version; pass --version"),
+        ));
+    }
+    let entries: Vec<(String, Vec<u8>)> = files
+        .into_iter()
+        .map(|(rel, bytes)| (format!("{name}/{rel}"), bytes))
+        .collect();
+    let bytes = archive::tgz(&entries).map_err(|e| chart_error(&chart_dir, e))?;
+    let destination = settings
+        .destination
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("."));
+    let archive = crate::fs_tree::resolve(&destination).join(format!("{name}-{version}.tgz"));
+    let packaged = Packaged {
+        archive,
+        name,
+        version,
+        app_version: chart
+            .get("appVersion")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        sha256: sha256_hex(&bytes),
+        size: bytes.len(),
+    };
+    Ok((packaged, bytes))
+}
+
+/// Builds the archive and writes it atomically (temporary file beside it, then rename).
+pub fn package(settings: &PackageSettings) -> Result<Packaged> {
+    let (packaged, bytes) = build(settings)?;
+    write_atomically(&packaged.archive, &bytes)?;
+    Ok(packaged)
+}
+
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let io = |action: &str, e: std::io::Error| {
+        Error::new(
+            Code::InvalidArgs,
+            format!("Cannot {action} {}: {e}", path.display()),
+            "Choose a writable --destination.",
+        )
+    };
+    std::fs::create_dir_all(dir).map_err(|e| io("create the folder of", e))?;
+    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(|e| io("write", e))?;
+    std::io::Write::write_all(&mut temp, bytes).map_err(|e| io("write", e))?;
+    temp.persist(path).map_err(|e| io("write", e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_strict_semver;
+
+    #[test]
+    fn strict_semver() {
+        for ok in ["0.1.0", "1.2.3-rc.1", "1.0.0+build.5", "10.20.30-alpha-1+x"] {
+            assert!(is_strict_semver(ok), "{ok}");
+        }
+        for bad in [
+            "v1.0.0", "1.0", "01.0.0", "1.0.0-", "1.0.0+", "1.0.0-01", "1.0.0 ", "１.0.0",
+        ] {
+            assert!(!is_strict_semver(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! A small OCI distribution client: TLS options as Helm's, and Basic or Bearer-token
+//! authentication negotiated from the registry's `WWW-Authenticate` challenge.
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use base64::Engine;
+use ureq::http::Response;
+use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig};
+use ureq::{Agent, Body};
+
+use super::credentials::Credentials;
+use crate::error::{Code, Error, Result};
+
+#[derive(Debug, Clone, Default)]
+pub struct TlsSettings {
+    pub plain_http: bool,
+    pub ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    pub insecure_skip_tls_verify: bool,
+}
+
+pub struct Client {
+    agent: Agent,
+    base: String,
+    host: String,
+    credentials: Option<Credentials>,
+    authorization: RefCell<Option<String>>,
+}
+
+fn read(path: &PathBuf, what: &str) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| {
+        Error::invalid_args(
+            format!("Cannot read {what} {}: {e}", path.display()),
+            "Check the path given to the TLS flags.",
+        )
+    })
+}
+
+fn tls_config(settings: &TlsSettings) -> Result<TlsConfig> {
+    let mut builder = TlsConfig::builder().disable_verification(settings.insecure_skip_tls_verify);
+    if let Some(ca) = &settings.ca_file {
+        let pem = read(ca, "CA file")?;
+        let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(&pem)
+            .filter_map(|item| match item {
+                Ok(PemItem::Certificate(c)) => Some(c),
+                _ => None,
+            })
+            .collect();
+        if certs.is_empty() {
+            return Err(Error::invalid_args(
+                format!("No certificate in CA file {}.", ca.display()),
+                "Give a PEM file with the registry's CA certificate.",
+            ));
+        }
+        builder = builder.root_certs(RootCerts::new_with_certs(&certs));
+    }
+    match (&settings.cert_file, &settings.key_file) {
+        (Some(cert), Some(key)) => {
+            let chain: Vec<Certificate<'static>> =
+                ureq::tls::parse_pem(&read(cert, "certificate file")?)
+                    .filter_map(|item| match item {
+                        Ok(PemItem::Certificate(c)) => Some(c),
+                        _ => None,
+                    })
+                    .collect();
+            // The key's bytes never reach a message: only its path does.
+            let key_pem = read(key, "key file")?;
+            let key = PrivateKey::from_pem(&key_pem).map_err(|_| {
+                Error::invalid_args(
+                    format!("{} holds no usable PEM private key.", key.display()),
+                    "Give the client certificate's private key in PEM.",
+                )
+            })?;
+            builder = builder.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
+        }
+        (None, None) => {}
+        _ => {
+            return Err(Error::invalid_args(
+                "--cert-file and --key-file go together.",
+                "Give both or neither.",
+            ))
+        }
+    }
+    Ok(builder.build())
+}
+
+impl Client {
+    pub fn new(host: &str, tls: &TlsSettings, credentials: Option<Credentials>) -> Result<Client> {
+        let config = Agent::config_builder()
+            .tls_config(tls_config(tls)?)
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(10)))
+            .timeout_global(Some(Duration::from_secs(300)))
+            .user_agent(concat!("helm-nvflare/", env!("CARGO_PKG_VERSION")))
+            .build();
+        let scheme = if tls.plain_http { "http" } else { "https" };
+        Ok(Client {
+            agent: config.new_agent(),
+            base: format!("{scheme}://{host}"),
+            host: host.to_string(),
+            credentials,
+            authorization: RefCell::new(None),
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.base)
+        }
+    }
+
+    /// Sends a request, authenticating once when the registry challenges.
+    pub fn send(
+        &self,
+        method: &str,
+        url: &str,
+        content_type: Option<&str>,
+        body: Option<&[u8]>,
+        scope: &str,
+    ) -> Result<Response<Body>> {
+        let response = self.send_once(method, url, content_type, body)?;
+        if response.status() != 401 {
+            return Ok(response);
+        }
+        let challenge = response
+            .headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        self.authenticate(&challenge, scope)?;
+        let response = self.send_once(method, url, content_type, body)?;
+        if response.status() == 401 {
+            return Err(self.auth_refused());
+        }
+        Ok(response)
+    }
+
+    fn send_once(
+        &self,
+        method: &str,
+        url: &str,
+        content_type: Option<&str>,
+        body: Option<&[u8]>,
+    ) -> Result<Response<Body>> {
+        let auth = self.authorization.borrow().clone();
+        let result = match method {
+            "HEAD" | "GET" => {
+                let mut req = if method == "HEAD" {
+                    self.agent.head(url)
+                } else {
+                    self.agent.get(url)
+                };
+                if let Some(a) = &auth {
+                    req = req.header("Authorization", a);
+                }
+                req.call()
+            }
+            _ => {
+                let mut req = if method == "POST" {
+                    self.agent.post(url)
+                } else {
+                    self.agent.put(url)
+                };
+                if let Some(a) = &auth {
+                    req = req.header("Authorization", a);
+                }
+                if let Some(ct) = content_type {
+                    req = req.header("Content-Type", ct);
+                }
+                match body {
+                    Some(bytes) => req.send(bytes),
+                    None => req.send_empty(),
+                }
+            }
+        };
+        result.map_err(|e| self.transport_error(e))
+    }
+
+    fn basic(&self) -> Option<String> {
+        let c = self.credentials.as_ref()?;
+        let token = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", c.username, c.password));
+        Some(format!("Basic {token}"))
+    }
+
+    fn authenticate(&self, challenge: &str, scope: &str) -> Result<()> {
+        let lower = challenge.to_ascii_lowercase();
+        if lower.starts_with("bearer") {
+            let param = |name: &str| {
+                challenge.split([',', ' ']).find_map(|part| {
+                    let (k, v) = part.trim().split_once('=')?;
+                    (k.eq_ignore_ascii_case(name)).then(|| v.trim_matches('"').to_string())
+                })
+            };
+            let realm = param("realm")
+                .ok_or_else(|| self.protocol_error("a Bearer challenge without realm"))?;
+            let mut url = format!(
+                "{realm}?scope={}",
+                scope.replace(':', "%3A").replace(',', "%2C")
+            );
+            if let Some(service) = param("service") {
+                url.push_str(&format!("&service={service}"));
+            }
+            let mut req = self.agent.get(&url);
+            if let Some(b) = self.basic() {
+                req = req.header("Authorization", b);
+            }
+            let mut response = req.call().map_err(|e| self.transport_error(e))?;
+            if !response.status().is_success() {
+                return Err(self.auth_refused());
+            }
+            let text = response.body_mut().read_to_string().unwrap_or_default();
+            let body: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|_| self.protocol_error("a token response that is not JSON"))?;
+            let token = body
+                .get("token")
+                .or_else(|| body.get("access_token"))
+                .and_then(|t| t.as_str())
+                .ok_or_else(|| self.auth_refused())?;
+            *self.authorization.borrow_mut() = Some(format!("Bearer {token}"));
+            return Ok(());
+        }
+        match self.basic() {
+            Some(basic) => {
+                *self.authorization.borrow_mut() = Some(basic);
+                Ok(())
+            }
+            None => Err(Error::new(
+                Code::RegistryAuthFailed,
+                format!("Registry {} needs credentials.", self.host),
+                format!(
+                    "Run `helm registry login {}`, or pass --username and --password-stdin.",
+                    self.host
+                ),
+            )),
+        }
+    }
+
+    fn auth_refused(&self) -> Error {
+        let who = self
+            .credentials
+            .as_ref()
+            .map(|c| format!(" as {}", c.username))
+            .unwrap_or_default();
+        Error::new(
+            Code::RegistryAuthFailed,
+            format!("Registry {} refused the login{who}.", self.host),
+            format!("Check the username and password (`helm registry login {}`), and that the account may push here.", self.host),
+        )
+    }
+
+    pub fn protocol_error(&self, what: &str) -> Error {
+        Error::new(
+            Code::RegistryError,
+            format!("Registry {} answered with {what}.", self.host),
+            "Check that the address is an OCI registry (Docker Distribution v2 API).",
+        )
+    }
+
+    fn transport_error(&self, err: ureq::Error) -> Error {
+        let text = err.to_string();
+        let tls = matches!(
+            err,
+            ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_)
+        ) || text.to_ascii_lowercase().contains("certificate")
+            || text.contains("tls")
+            || text.contains("InvalidContentType");
+        if tls {
+            return Error::new(
+                Code::RegistryTls,
+                format!("TLS with registry {} failed: {text}", self.host),
+                "Pass the registry's CA with --ca-file, use --plain-http for a plain HTTP registry, or (testing only) --insecure-skip-tls-verify.",
+            );
+        }
+        Error::new(
+            Code::RegistryUnreachable,
+            format!("Cannot reach registry {}: {text}", self.host),
+            "Check the host and port, that the registry runs, and proxies or firewalls in between.",
+        )
+    }
+}

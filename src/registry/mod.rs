@@ -1,0 +1,334 @@
+//! `push`: chart archives to an OCI registry, as Helm pushes them (same media types,
+//! config and tag mapping), so `helm pull` / `helm install oci://...` work on them.
+//!
+//! Each participant's chart goes under its own sub-path (`<remote>/<release>/<chart>`):
+//! every client chart is named `nvflare-client`, and one site must never overwrite another.
+//! The manifest is a pure function of the archive, so pushing the same archive from any
+//! machine gives the same digest.
+
+mod client;
+pub mod credentials;
+mod reference;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Map, Value};
+
+use client::Client;
+pub use client::TlsSettings;
+use credentials::Credentials;
+pub use reference::Remote;
+
+use crate::error::{Code, Error, Result};
+use crate::names::sha256_hex;
+
+pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.cncf.helm.config.v1+json";
+pub const CHART_MEDIA_TYPE: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+/// A fixed creation time keeps the manifest digest independent of when and where it was pushed.
+const CREATED: &str = "1970-01-01T00:00:00Z";
+
+#[derive(Debug, Clone)]
+pub struct PushSettings {
+    pub archives: Vec<PathBuf>,
+    pub remote: String,
+    pub tls: TlsSettings,
+    /// From `--username` + `--password-stdin`; otherwise the stored login is used.
+    pub credentials: Option<Credentials>,
+    /// Namespace for the printed install command when the chart does not name one.
+    pub default_namespace: String,
+}
+
+/// A chart archive, read and checked, ready to push.
+#[derive(Debug, Clone)]
+pub struct ChartArchive {
+    pub path: PathBuf,
+    pub bytes: Vec<u8>,
+    pub chart: Map<String, Value>,
+    pub name: String,
+    pub version: String,
+}
+
+fn archive_error(path: &Path, why: impl std::fmt::Display) -> Error {
+    Error::new(
+        Code::InvalidArchive,
+        format!("{} is not a chart archive: {why}", path.display()),
+        "Give .tgz files written by `helm nvflare package` (or `helm package`).",
+    )
+}
+
+impl ChartArchive {
+    pub fn read(path: &Path) -> Result<ChartArchive> {
+        let bytes = std::fs::read(path).map_err(|e| {
+            Error::new(
+                Code::InvalidArchive,
+                format!("Cannot read chart archive {}: {e}", path.display()),
+                "Check the path; `helm nvflare package` writes <chart>-<version>.tgz.",
+            )
+        })?;
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes.as_slice()));
+        let mut chart_yaml = None;
+        for entry in archive.entries().map_err(|e| archive_error(path, e))? {
+            let mut entry = entry.map_err(|e| archive_error(path, e))?;
+            let entry_path = entry
+                .path()
+                .map_err(|e| archive_error(path, e))?
+                .to_string_lossy()
+                .into_owned();
+            let parts: Vec<&str> = entry_path.split('/').collect();
+            if parts.len() == 2 && parts[1] == "Chart.yaml" {
+                let mut text = String::new();
+                entry
+                    .read_to_string(&mut text)
+                    .map_err(|e| archive_error(path, e))?;
+                chart_yaml = Some(text);
+                break;
+            }
+        }
+        let text = chart_yaml.ok_or_else(|| archive_error(path, "no <chart>/Chart.yaml inside"))?;
+        let chart = match serde_saphyr::from_str::<Value>(&text) {
+            Ok(Value::Object(map)) => map,
+            _ => return Err(archive_error(path, "Chart.yaml is not a YAML mapping")),
+        };
+        let field = |key: &str| chart.get(key).and_then(Value::as_str).map(str::to_string);
+        let name = field("name").ok_or_else(|| archive_error(path, "Chart.yaml has no name"))?;
+        let version =
+            field("version").ok_or_else(|| archive_error(path, "Chart.yaml has no version"))?;
+        if !crate::package::is_strict_semver(&version) {
+            return Err(archive_error(
+                path,
+                format!("version {version:?} is not strict semver"),
+            ));
+        }
+        Ok(ChartArchive {
+            path: path.to_path_buf(),
+            bytes,
+            chart,
+            name,
+            version,
+        })
+    }
+
+    fn annotation(&self, key: &str) -> Option<&str> {
+        self.chart.get("annotations")?.get(key)?.as_str()
+    }
+
+    /// Helm's config blob: Chart.yaml's metadata as JSON, in Helm's field order.
+    pub fn config_json(&self) -> Vec<u8> {
+        const ORDER: [&str; 17] = [
+            "name",
+            "home",
+            "sources",
+            "version",
+            "description",
+            "keywords",
+            "maintainers",
+            "icon",
+            "apiVersion",
+            "condition",
+            "tags",
+            "appVersion",
+            "deprecated",
+            "annotations",
+            "kubeVersion",
+            "dependencies",
+            "type",
+        ];
+        let mut config = Map::new();
+        for key in ORDER {
+            match self.chart.get(key) {
+                None | Some(Value::Null) | Some(Value::Bool(false)) => {}
+                Some(Value::String(s)) if s.is_empty() => {}
+                Some(Value::Array(a)) if a.is_empty() => {}
+                Some(Value::Object(o)) if o.is_empty() => {}
+                // Go marshals maps with sorted keys.
+                Some(Value::Object(o)) => {
+                    let sorted: std::collections::BTreeMap<_, _> = o.iter().collect();
+                    config.insert(key.into(), json!(sorted));
+                }
+                Some(v) => {
+                    config.insert(key.into(), v.clone());
+                }
+            }
+        }
+        serde_json::to_vec(&config).expect("JSON values serialize")
+    }
+
+    /// The OCI image manifest as Helm writes it; its sha256 is the pushed digest.
+    pub fn manifest(&self) -> Vec<u8> {
+        let config = self.config_json();
+        let mut annotations = std::collections::BTreeMap::new();
+        annotations.insert("org.opencontainers.image.created", CREATED.to_string());
+        annotations.insert("org.opencontainers.image.title", self.name.clone());
+        annotations.insert("org.opencontainers.image.version", self.version.clone());
+        if let Some(d) = self
+            .chart
+            .get("description")
+            .and_then(Value::as_str)
+            .filter(|d| !d.is_empty())
+        {
+            annotations.insert("org.opencontainers.image.description", d.to_string());
+        }
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_MEDIA_TYPE,
+            "config": {"mediaType": CONFIG_MEDIA_TYPE, "digest": digest(&config), "size": config.len()},
+            "layers": [{"mediaType": CHART_MEDIA_TYPE, "digest": digest(&self.bytes), "size": self.bytes.len()}],
+            "annotations": annotations,
+        });
+        serde_json::to_vec(&manifest).expect("JSON values serialize")
+    }
+
+    /// The sub-path that keeps participants apart: the chart's release name, when it has one.
+    fn participant_path(&self) -> Option<&str> {
+        self.annotation("nvflare/release").filter(|r| {
+            !r.is_empty()
+                && r.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+    }
+}
+
+pub fn digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", sha256_hex(bytes))
+}
+
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    pub archive: PathBuf,
+    pub reference: String,
+    pub digest: String,
+    pub chart: String,
+    pub version: String,
+    pub helm_command: String,
+}
+
+fn status_error(
+    client: &Client,
+    what: &str,
+    mut response: ureq::http::Response<ureq::Body>,
+) -> Error {
+    let status = response.status();
+    let body = response.body_mut().read_to_string().unwrap_or_default();
+    let body: String = body.chars().take(300).collect();
+    client.protocol_error(&format!("HTTP {status} to {what}: {}", body.trim()))
+}
+
+fn upload_blob(client: &Client, repo: &str, bytes: &[u8], scope: &str) -> Result<()> {
+    let blob_digest = digest(bytes);
+    let head = client.send(
+        "HEAD",
+        &client.url(&format!("/v2/{repo}/blobs/{blob_digest}")),
+        None,
+        None,
+        scope,
+    )?;
+    if head.status() == 200 {
+        return Ok(());
+    }
+    let start = client.send(
+        "POST",
+        &client.url(&format!("/v2/{repo}/blobs/uploads/")),
+        None,
+        None,
+        scope,
+    )?;
+    if start.status() != 202 {
+        return Err(status_error(client, "start a blob upload", start));
+    }
+    let location = start
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| client.protocol_error("a blob upload without Location"))?
+        .to_string();
+    let separator = if location.contains('?') { '&' } else { '?' };
+    let url = client.url(&format!("{location}{separator}digest={blob_digest}"));
+    let put = client.send(
+        "PUT",
+        &url,
+        Some("application/octet-stream"),
+        Some(bytes),
+        scope,
+    )?;
+    if put.status() != 201 && put.status() != 204 {
+        return Err(status_error(client, "upload a blob", put));
+    }
+    Ok(())
+}
+
+/// Reads and checks every archive first: nothing is pushed unless all of them are good.
+pub fn push(settings: &PushSettings) -> Result<Vec<Pushed>> {
+    let remote = Remote::parse(&settings.remote)?;
+    if settings.archives.is_empty() {
+        return Err(Error::invalid_args(
+            "No chart archive to push.",
+            "helm nvflare push <chart.tgz>... oci://<registry>/<path>",
+        ));
+    }
+    let archives = settings
+        .archives
+        .iter()
+        .map(|p| ChartArchive::read(p))
+        .collect::<Result<Vec<_>>>()?;
+    let credentials = settings
+        .credentials
+        .clone()
+        .or_else(|| credentials::stored(&remote.host));
+    let client = Client::new(&remote.host, &settings.tls, credentials)?;
+    let mut pushed = Vec::new();
+    for archive in &archives {
+        let repo = remote.repository(archive.participant_path(), &archive.name);
+        let scope = format!("repository:{repo}:pull,push");
+        let config = archive.config_json();
+        upload_blob(&client, &repo, &config, &scope)?;
+        upload_blob(&client, &repo, &archive.bytes, &scope)?;
+        let manifest = archive.manifest();
+        let manifest_digest = digest(&manifest);
+        let tag = reference::tag_for_version(&archive.version);
+        let url = client.url(&format!("/v2/{repo}/manifests/{tag}"));
+        let response = client.send(
+            "PUT",
+            &url,
+            Some(MANIFEST_MEDIA_TYPE),
+            Some(&manifest),
+            &scope,
+        )?;
+        if response.status() != 201 && response.status() != 200 {
+            return Err(status_error(&client, "store the manifest", response));
+        }
+        if let Some(answered) = response
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+        {
+            if answered != manifest_digest {
+                return Err(client.protocol_error(&format!(
+                    "digest {answered} for a manifest whose digest is {manifest_digest}"
+                )));
+            }
+        }
+        let release = archive
+            .annotation("nvflare/release")
+            .map(str::to_string)
+            .unwrap_or_else(|| archive.name.clone());
+        let namespace = archive
+            .annotation("nvflare/namespace")
+            .unwrap_or(&settings.default_namespace)
+            .to_string();
+        let oci = format!("oci://{}/{repo}", remote.host);
+        pushed.push(Pushed {
+            archive: archive.path.clone(),
+            reference: format!("{}/{repo}:{tag}", remote.host),
+            digest: manifest_digest,
+            chart: archive.name.clone(),
+            version: archive.version.clone(),
+            helm_command: format!(
+                "helm upgrade --install {release} {oci} --version {} --namespace {namespace}",
+                archive.version
+            ),
+        });
+    }
+    Ok(pushed)
+}
