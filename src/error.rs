@@ -24,6 +24,7 @@ pub enum Code {
     RegistryTls,
     RegistryAuthFailed,
     RegistryError,
+    InvalidFederation,
 }
 
 impl Code {
@@ -42,6 +43,7 @@ impl Code {
             Code::RegistryTls => "REGISTRY_TLS",
             Code::RegistryAuthFailed => "REGISTRY_AUTH_FAILED",
             Code::RegistryError => "REGISTRY_ERROR",
+            Code::InvalidFederation => "INVALID_FEDERATION",
         }
     }
 
@@ -60,6 +62,16 @@ pub struct Error {
     pub code: Code,
     pub message: String,
     pub hint: String,
+    /// One entry per underlying problem, when an error gathers several (a federation).
+    pub details: Vec<Detail>,
+}
+
+/// One problem among several: where it is, and its own code and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detail {
+    pub place: String,
+    pub code: Code,
+    pub message: String,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -70,6 +82,7 @@ impl Error {
             code,
             message: message.into(),
             hint: hint.into(),
+            details: Vec::new(),
         }
     }
 

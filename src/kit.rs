@@ -52,6 +52,13 @@ pub struct KitInfo {
     pub admin_port: Option<u16>,
 }
 
+/// True when `dir` looks like one participant's kit (it has `startup/` with a role file).
+pub fn has_role_file(dir: &Path) -> bool {
+    [Role::Server, Role::Client, Role::Admin]
+        .iter()
+        .any(|role| dir.join("startup").join(role.role_file()).is_file())
+}
+
 /// Validates a kit and reads who it is for. Admin kits are read too; refusing them is the
 /// caller's decision (`UNSUPPORTED_KIT`).
 pub fn inspect(kit_dir: &Path) -> Result<KitInfo> {

@@ -5,6 +5,7 @@ mod cli;
 mod cmd;
 mod docker_script;
 mod error;
+mod federation;
 mod fs_tree;
 mod image;
 mod json_file;

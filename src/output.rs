@@ -31,14 +31,28 @@ pub fn print_ok(format: Format, data: &Map<String, Value>) {
 pub fn print_error(format: Format, err: &Error) {
     match format {
         Format::Json => {
-            let envelope = json!({
-                "status": "error",
-                "error": {"code": err.code.as_str(), "message": err.message, "hint": err.hint},
-            });
+            let mut error =
+                json!({"code": err.code.as_str(), "message": err.message, "hint": err.hint});
+            if !err.details.is_empty() {
+                error["details"] = err
+                    .details
+                    .iter()
+                    .map(|d| json!({"kit": d.place, "code": d.code.as_str(), "message": d.message}))
+                    .collect();
+            }
+            let envelope = json!({"status": "error", "error": error});
             let _ = writeln!(std::io::stdout().lock(), "{envelope}");
         }
         Format::Txt => {
             let mut text = format!("error[{}]: {}", err.code.as_str(), err.message);
+            for d in &err.details {
+                text.push_str(&format!(
+                    "\n  {}: {}: {}",
+                    d.place,
+                    d.code.as_str(),
+                    d.message
+                ));
+            }
             if !err.hint.is_empty() {
                 text.push_str(&format!("\n\nhint: {}", err.hint));
             }
@@ -62,6 +76,28 @@ pub fn text_lines(data: &Map<String, Value>) -> String {
                 format!("{key}: {}", items.join(", "))
             }
             other => format!("{key}: {other}"),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A plain text table: a header row, then rows, columns padded to their widest cell.
+pub fn table<const N: usize>(header: &[String; N], rows: &[[String; N]]) -> String {
+    let mut widths: [usize; N] = std::array::from_fn(|i| header[i].len());
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    std::iter::once(header)
+        .chain(rows)
+        .map(|row| {
+            let cells: Vec<String> = row
+                .iter()
+                .zip(widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect();
+            cells.join("  ").trim_end().to_string()
         })
         .collect::<Vec<_>>()
         .join("\n")

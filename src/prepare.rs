@@ -43,21 +43,31 @@ pub struct Plan {
     pub output: PathBuf,
 }
 
-/// Runs every check `prepare` makes, without writing anything.
-pub fn plan(settings: &PrepareSettings) -> Result<Plan> {
-    let kit_dir = fs_tree::resolve(&settings.kit);
+/// The runtime config a run uses: `--config`, or `<kit>/config.yaml`.
+pub fn load_config(settings: &PrepareSettings, kit_dir: &Path) -> Result<RuntimeConfig> {
     let config_path = settings
         .config
         .as_deref()
         .map(fs_tree::resolve)
         .unwrap_or_else(|| kit_dir.join("config.yaml"));
-    let config = runtime_config::load(&config_path)?;
+    runtime_config::load(&config_path)
+}
+
+/// Runs every check `prepare` makes, without writing anything.
+pub fn plan(settings: &PrepareSettings) -> Result<Plan> {
+    let kit_dir = fs_tree::resolve(&settings.kit);
+    let config = load_config(settings, &kit_dir)?;
     let output = settings
         .output
         .as_deref()
         .map(fs_tree::resolve)
         .unwrap_or_else(|| kit_dir.join("prepared").join(config.runtime().as_str()));
-    let kit = kit::inspect(&kit_dir)?;
+    check_kit(&kit_dir, config, output)
+}
+
+/// The checks on one kit and its output, for a config that is already loaded.
+pub fn check_kit(kit_dir: &Path, config: RuntimeConfig, output: PathBuf) -> Result<Plan> {
+    let kit = kit::inspect(kit_dir)?;
     if kit.role == Role::Admin {
         return Err(Error::new(
             Code::UnsupportedKit,
@@ -108,7 +118,16 @@ fn check_port_clash(kit: &KitInfo, config: &K8sConfig) -> Result<()> {
 
 /// Writes a checked plan: copy the kit beside the output, patch the copy, swap it in.
 pub fn write(plan: &Plan) -> Result<Prepared> {
-    let output = &plan.output;
+    write_atomically(&plan.output, |work, temp| build(plan, work, temp))
+}
+
+/// Runs `build(work, temp)` to fill the new folder `work` inside a temporary folder `temp`
+/// beside `output`, then moves `work` to `output` in one rename. On error, the temporary
+/// folder and any parent folders created for `output` are removed again.
+pub fn write_atomically<T>(
+    output: &Path,
+    build: impl FnOnce(&Path, &Path) -> Result<T>,
+) -> Result<T> {
     let parent_dir = output.parent().ok_or_else(|| {
         Error::invalid_args(
             format!("Output path has no parent: {}", output.display()),
@@ -124,7 +143,21 @@ pub fn write(plan: &Plan) -> Result<Prepared> {
             format!("Check the path: {err}"),
         )
     })?;
-    let result = write_in(plan, parent_dir);
+    let result = (|| {
+        let name = output
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let temp = tempfile::Builder::new()
+            .prefix(&format!(".{name}.prepare-"))
+            .tempdir_in(parent_dir)
+            .map_err(|e| Error::prepare_io("create a temporary folder in", parent_dir, e))?;
+        let work = temp.path().join(&name);
+        let value = build(&work, temp.path())?;
+        fs_tree::replace_dir(&work, output, temp.path())
+            .map_err(|e| Error::prepare_io("move into place", output, e))?;
+        Ok(value)
+    })();
     if result.is_err() {
         if let Some(dir) = created {
             let _ = std::fs::remove_dir_all(dir);
@@ -133,24 +166,13 @@ pub fn write(plan: &Plan) -> Result<Prepared> {
     result
 }
 
-fn write_in(plan: &Plan, parent_dir: &Path) -> Result<Prepared> {
+/// Copies the kit into the new folder `work` and patches it there; the result describes
+/// it at its final place, `plan.output`. `temp` is excluded from the copy.
+pub fn build(plan: &Plan, work: &Path, temp: &Path) -> Result<Prepared> {
     let output = &plan.output;
-    let name = output
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = tempfile::Builder::new()
-        .prefix(&format!(".{name}.prepare-"))
-        .tempdir_in(parent_dir)
-        .map_err(|e| Error::prepare_io("create a temporary folder in", parent_dir, e))?;
-    let work = temp.path().join(&name);
     let kit_dir = &plan.kit.dir;
-    let exclude = [
-        output.clone(),
-        kit_dir.join("prepared"),
-        temp.path().to_path_buf(),
-    ];
-    fs_tree::copy_tree(kit_dir, &work, &exclude).map_err(|err| {
+    let exclude = [output.clone(), kit_dir.join("prepared"), temp.to_path_buf()];
+    fs_tree::copy_tree(kit_dir, work, &exclude).map_err(|err| {
         Error::new(
             Code::DeployPrepareFailed,
             format!("Failed to prepare deployment: cannot copy the kit: {err}"),
@@ -159,13 +181,11 @@ fn write_in(plan: &Plan, parent_dir: &Path) -> Result<Prepared> {
     })?;
     let mut warnings = Warnings::new();
     let data = match &plan.config {
-        RuntimeConfig::K8s(config) => prepare_k8s(&plan.kit, &work, output, config, &mut warnings)?,
+        RuntimeConfig::K8s(config) => prepare_k8s(&plan.kit, work, output, config, &mut warnings)?,
         RuntimeConfig::Docker(config) => {
-            prepare_docker(&plan.kit, &work, output, config, &mut warnings)?
+            prepare_docker(&plan.kit, work, output, config, &mut warnings)?
         }
     };
-    fs_tree::replace_dir(&work, output, temp.path())
-        .map_err(|e| Error::prepare_io("move into place", output, e))?;
     Ok(Prepared { data, warnings })
 }
 

@@ -51,6 +51,52 @@ pub fn run(args: PushArgs) -> i32 {
     }
 }
 
+/// Archives as given; a folder stands for the .tgz files in it and in its subfolders (a
+/// packaged federation: `<dir>/<participant>/<chart>-<version>.tgz`).
+fn expand_archives(args: &[String]) -> Result<Vec<PathBuf>, Error> {
+    let mut archives = Vec::new();
+    for arg in args {
+        let path = PathBuf::from(arg);
+        if !path.is_dir() {
+            archives.push(path);
+            continue;
+        }
+        let mut found = Vec::new();
+        let entries = |dir: &std::path::Path| -> Vec<PathBuf> {
+            std::fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .collect()
+        };
+        for entry in entries(&path) {
+            if entry.is_dir() {
+                found.extend(
+                    entries(&entry)
+                        .into_iter()
+                        .filter(|p| p.extension().is_some_and(|e| e == "tgz")),
+                );
+            } else if entry.extension().is_some_and(|e| e == "tgz") {
+                found.push(entry);
+            }
+        }
+        if found.is_empty() {
+            return Err(Error::new(
+                crate::error::Code::InvalidArchive,
+                format!(
+                    "No chart archive (.tgz) in {} or its subfolders.",
+                    path.display()
+                ),
+                "Package first: `helm nvflare package <prepared-dir> -d <dir>`.",
+            ));
+        }
+        found.sort();
+        archives.extend(found);
+    }
+    Ok(archives)
+}
+
 fn settings(args: &PushArgs) -> Result<PushSettings, Error> {
     let (remote, archives) = args
         .targets
@@ -77,7 +123,7 @@ fn settings(args: &PushArgs) -> Result<PushSettings, Error> {
         None => None,
     };
     Ok(PushSettings {
-        archives: archives.iter().map(PathBuf::from).collect(),
+        archives: expand_archives(archives)?,
         remote: remote.clone(),
         tls: TlsSettings {
             plain_http: args.plain_http,

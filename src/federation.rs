@@ -1,0 +1,248 @@
+//! A whole provisioned federation (`prod_NN/`) in one command: every server and client kit
+//! is checked first, then all are prepared in parallel into `<output>/<participant>/`,
+//! which replaces `<output>` in one rename. Admin kits are listed as skipped.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use crate::error::{Code, Detail, Error, Result};
+use crate::fs_tree;
+use crate::kit;
+use crate::package::{self, PackageSettings};
+use crate::prepare::{self, Plan, PrepareSettings, Prepared};
+
+/// True when `dir` is no kit itself but holds participant kits (a `prod_NN/` folder).
+pub fn is_federation(dir: &Path) -> bool {
+    !kit::has_role_file(dir) && participant_dirs(dir).iter().any(|d| kit::has_role_file(d))
+}
+
+/// Subfolders of `dir`, sorted by name.
+fn participant_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+fn folder_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+#[derive(Debug)]
+pub struct FederationPlan {
+    pub output: PathBuf,
+    /// (participant folder name, its plan), sorted by name.
+    pub kits: Vec<(String, Plan)>,
+    /// (participant folder name, why it is skipped).
+    pub skipped: Vec<(String, String)>,
+}
+
+/// Checks every kit of the federation; all problems are reported together.
+pub fn plan(settings: &PrepareSettings) -> Result<FederationPlan> {
+    let root = fs_tree::resolve(&settings.kit);
+    let config = prepare::load_config(settings, &root)?;
+    let output = settings
+        .output
+        .as_deref()
+        .map(fs_tree::resolve)
+        .unwrap_or_else(|| root.join("prepared").join(config.runtime().as_str()));
+    if output == root || root.starts_with(&output) {
+        return Err(Error::invalid_args(
+            "--output must not be the same as the provisioned folder or contain it.",
+            "Choose an output folder outside it.",
+        ));
+    }
+    if output.exists() && !output.is_dir() {
+        return Err(Error::invalid_args(
+            format!(
+                "Output path exists and is not a directory: {}",
+                output.display()
+            ),
+            "Choose a directory path.",
+        ));
+    }
+    let mut kits = Vec::new();
+    let mut skipped = Vec::new();
+    let mut problems = Vec::new();
+    for dir in participant_dirs(&root)
+        .into_iter()
+        .filter(|d| kit::has_role_file(d) && !output.starts_with(d))
+    {
+        let name = folder_name(&dir);
+        match prepare::check_kit(&dir, config.clone(), output.join(&name)) {
+            Ok(plan) => kits.push((name, plan)),
+            Err(err) if err.code == Code::UnsupportedKit => {
+                skipped.push((name, "admin kit".to_string()))
+            }
+            Err(err) => problems.push(Detail {
+                place: name,
+                code: err.code,
+                message: err.message,
+            }),
+        }
+    }
+    if !problems.is_empty() {
+        let mut err = Error::new(
+            Code::InvalidFederation,
+            format!(
+                "{} of {} kits in {} cannot be prepared; nothing was written.",
+                problems.len(),
+                problems.len() + kits.len(),
+                root.display()
+            ),
+            "Fix or remove the kits listed, then run prepare again.",
+        );
+        err.details = problems;
+        return Err(err);
+    }
+    if kits.is_empty() {
+        return Err(Error::invalid_kit(
+            format!("No server or client kit in {}.", root.display()),
+            "Give a kit folder, or a prod_NN folder written by `nvflare provision`.",
+        ));
+    }
+    Ok(FederationPlan {
+        output,
+        kits,
+        skipped,
+    })
+}
+
+/// Runs `job` on every item with one worker per core; results keep the items' order.
+pub fn parallel_map<T: Sync, R: Send>(items: &[T], job: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len().max(1));
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(i) else { break };
+                let result = job(item);
+                results
+                    .lock()
+                    .expect("no worker panics while holding the lock")[i] = Some(result);
+            });
+        }
+    });
+    results
+        .into_inner()
+        .expect("workers finished")
+        .into_iter()
+        .map(|r| r.expect("every item ran"))
+        .collect()
+}
+
+#[derive(Debug)]
+pub struct PreparedKit {
+    pub participant: String,
+    pub prepared: Prepared,
+}
+
+/// Prepares every kit into `<output>/<participant>/`, and packages each chart there when
+/// `package` holds the version flags.
+pub fn write(plan: &FederationPlan, package: Option<&PackageSettings>) -> Result<Vec<PreparedKit>> {
+    prepare::write_atomically(&plan.output, |work, temp| {
+        std::fs::create_dir(work).map_err(|e| Error::prepare_io("create", work, e))?;
+        let results = parallel_map(&plan.kits, |(name, kit_plan)| -> Result<PreparedKit> {
+            let kit_work = work.join(name);
+            let mut prepared = prepare::build(kit_plan, &kit_work, temp)?;
+            if let Some(versions) = package {
+                let settings = PackageSettings {
+                    source: kit_work.clone(),
+                    destination: Some(kit_plan.output.clone()),
+                    ..versions.clone()
+                };
+                let (packaged, bytes) = package::build(&settings)?;
+                let file = kit_work.join(
+                    packaged
+                        .archive
+                        .file_name()
+                        .expect("archive has a file name"),
+                );
+                std::fs::write(&file, bytes).map_err(|e| Error::prepare_io("write", &file, e))?;
+                prepared.data.insert(
+                    "package".into(),
+                    serde_json::json!(packaged.archive.display().to_string()),
+                );
+                prepared
+                    .data
+                    .insert("sha256".into(), serde_json::json!(packaged.sha256));
+            }
+            Ok(PreparedKit {
+                participant: name.clone(),
+                prepared,
+            })
+        });
+        results.into_iter().collect()
+    })
+}
+
+/// Packages every chart of a prepared federation into `<destination>/<participant>/`:
+/// all archives are built (and checked for key material) before any is written.
+pub fn package_all(
+    dir: &Path,
+    settings: &PackageSettings,
+) -> Result<Vec<(String, package::Packaged)>> {
+    let charts = prepared_charts(dir);
+    let destination = fs_tree::resolve(settings.destination.as_deref().unwrap_or(Path::new(".")));
+    let built = parallel_map(&charts, |(name, kit_dir)| {
+        let one = PackageSettings {
+            source: kit_dir.clone(),
+            destination: Some(destination.join(name)),
+            ..settings.clone()
+        };
+        package::build(&one).map(|built| (name.clone(), built))
+    });
+    let mut ok = Vec::new();
+    let mut problems = Vec::new();
+    for (result, (name, _)) in built.into_iter().zip(&charts) {
+        match result {
+            Ok(done) => ok.push(done),
+            Err(err) => problems.push(Detail {
+                place: name.clone(),
+                code: err.code,
+                message: err.message,
+            }),
+        }
+    }
+    if !problems.is_empty() {
+        let mut err = Error::new(
+            Code::InvalidFederation,
+            format!(
+                "{} of {} charts in {} cannot be packaged; nothing was written.",
+                problems.len(),
+                charts.len(),
+                dir.display()
+            ),
+            "Fix the charts listed (or prepare them again), then package again.",
+        );
+        err.details = problems;
+        return Err(err);
+    }
+    ok.into_iter()
+        .map(|(name, (packaged, bytes))| {
+            package::write_atomically(&packaged.archive, &bytes)?;
+            Ok((name, packaged))
+        })
+        .collect()
+}
+
+/// The charts of a prepared federation: `<dir>/<participant>/helm_chart/`, by name.
+pub fn prepared_charts(dir: &Path) -> Vec<(String, PathBuf)> {
+    participant_dirs(dir)
+        .into_iter()
+        .filter(|d| d.join(crate::chart::CHART_DIR).join("Chart.yaml").is_file())
+        .map(|d| (folder_name(&d), d))
+        .collect()
+}
