@@ -4,6 +4,8 @@
 # The non-secret files come from tests/fixtures/provisioned-kit; the root CA, certificates
 # and private keys are made here with openssl, so no key is ever committed.
 # Usage: scripts/example-kit.sh [DEST]   (default: target/example)
+# Environment: CLIENTS (client names, default "site-1 Hospital_A"), KEY_ALG (rsa or ec,
+# default rsa as nvflare provision uses; ec is faster for benchmarks of large federations).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,16 +26,21 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 365 -sha256 -subj "/CN=$project"
   -addext "basicConstraints=critical,CA:TRUE" \
   -addext "keyUsage=critical,digitalSignature,keyCertSign,cRLSign" 2>/dev/null
 
+case "${KEY_ALG:-rsa}" in
+  rsa) newkey=(-newkey rsa:2048) ;;
+  ec) newkey=(-newkey ec -pkeyopt ec_paramgen_curve:P-256) ;;
+  *) echo "example-kit: KEY_ALG must be rsa or ec" >&2; exit 1 ;;
+esac
+
 # $1 kit folder, $2 common name, $3 cert/key base name (server or client)
 issue() {
-  local dir="$1" cn="$2" base="$3" ext
-  ext="$(mktemp)"
-  printf 'subjectAltName=DNS:%s\n' "$cn" >"$ext"
-  openssl req -new -newkey rsa:2048 -nodes -subj "/CN=$cn/O=$org" \
-    -keyout "$dir/startup/$base.key" -out "$dir/startup/$base.csr" 2>/dev/null
-  openssl x509 -req -in "$dir/startup/$base.csr" -CA "$ca/rootCA.pem" -CAkey "$ca/rootCA.key" \
-    -CAcreateserial -days 365 -sha256 -extfile "$ext" -out "$dir/startup/$base.crt" 2>/dev/null
-  rm -f "$dir/startup/$base.csr" "$ext"
+  local dir="$1" cn="$2" base="$3" san=()
+  # DNS names cannot hold '_' or '@'; provision leaves such names out of the SAN too.
+  case "$cn" in *[_@]*) ;; *) san=(-addext "subjectAltName=DNS:$cn") ;; esac
+  openssl req -x509 "${newkey[@]}" -nodes -sha256 -days 365 -subj "/CN=$cn/O=$org" \
+    -CA "$ca/rootCA.pem" -CAkey "$ca/rootCA.key" "${san[@]}" \
+    -addext "basicConstraints=critical,CA:FALSE" \
+    -keyout "$dir/startup/$base.key" -out "$dir/startup/$base.crt" 2>/dev/null
   chmod 600 "$dir/startup/$base.key"
   cp "$ca/rootCA.pem" "$dir/startup/rootCA.pem"
 }
@@ -53,7 +60,8 @@ kit() {
 }
 
 kit server "$server"
-kit client site-1
-kit client Hospital_A
+for client in ${CLIENTS:-site-1 Hospital_A}; do
+  kit client "$client"
+done
 kit admin admin@nvidia.com
 echo "$prod"
