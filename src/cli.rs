@@ -33,6 +33,10 @@ pub enum Command {
     Package(PackageArgs),
     /// Push chart archives to an OCI registry, each participant under its own path.
     Push(PushArgs),
+    /// Put a prepared kit's startup/ and local/ where the parent pod reads them.
+    Stage(StageArgs),
+    /// Remove what `stage` put in the cluster.
+    Unstage(UnstageArgs),
     /// Print the plugin version.
     Version(VersionArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -116,6 +120,98 @@ pub struct PushArgs {
     pub format: Format,
 }
 
+/// Which cluster to talk to. Helm takes `-n` and `--kube-context` itself and passes them
+/// as HELM_NAMESPACE and HELM_KUBECONTEXT; these flags are for running the binary directly.
+#[derive(Args, Debug, Clone)]
+pub struct ClusterArgs {
+    /// Namespace [default: HELM_NAMESPACE (helm's -n), else the kit's].
+    #[arg(long, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// kubeconfig context [default: HELM_KUBECONTEXT (helm's --kube-context)].
+    #[arg(long, value_name = "CONTEXT")]
+    pub context: Option<String>,
+    /// kubectl to run: a name on PATH (kubectl, oc) or a path [default: KUBECTL, else kubectl].
+    #[arg(long, value_name = "CMD")]
+    pub kubectl: Option<String>,
+    /// Print every kubectl command and manifest instead of running them.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct StageArgs {
+    /// A kit prepared for the k8s runtime (the --output of prepare).
+    #[arg(value_name = "PREPARED_KIT")]
+    pub kit: PathBuf,
+    /// pvc: copy onto the workspace PVC; configmap: local/ as a ConfigMap, startup/ as a Secret.
+    #[arg(long, value_enum, default_value = "pvc")]
+    pub method: crate::stage::Method,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Workspace PVC [default: the chart's persistence.workspace.claimName].
+    #[arg(long, value_name = "NAME")]
+    pub pvc: Option<String>,
+    /// Create the PVC when it is missing.
+    #[arg(long)]
+    pub create_pvc: bool,
+    /// Size of a PVC made by --create-pvc.
+    #[arg(long, value_name = "QUANTITY", default_value = "10Gi")]
+    pub size: String,
+    /// storageClassName of a PVC made by --create-pvc [default: the cluster's default class].
+    #[arg(long, value_name = "CLASS")]
+    pub storage_class: Option<String>,
+    /// Helper pod image; it needs tar (kubectl cp).
+    #[arg(long, value_name = "IMAGE", default_value = "busybox:1.36")]
+    pub image: String,
+    /// How long to wait for the helper pod, e.g. 90s, 5m.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub timeout: u64,
+    /// UID of the helper pod [default: the chart's securityContext.runAsUser, an OpenShift
+    /// namespace's UID range, else 65534].
+    #[arg(long, value_name = "UID")]
+    pub run_as_user: Option<i64>,
+    #[arg(long, value_enum, default_value_t = Format::Txt)]
+    pub format: Format,
+}
+
+#[derive(Args, Debug)]
+pub struct UnstageArgs {
+    /// A kit staged with `helm nvflare stage`.
+    #[arg(value_name = "PREPARED_KIT")]
+    pub kit: PathBuf,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Helper pod image (pvc method).
+    #[arg(long, value_name = "IMAGE", default_value = "busybox:1.36")]
+    pub image: String,
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub timeout: u64,
+    #[arg(long, value_enum, default_value_t = Format::Txt)]
+    pub format: Format,
+}
+
+/// `90`, `90s`, `5m`, `1h` → seconds.
+pub fn parse_duration(text: &str) -> Result<u64, String> {
+    let (number, unit) = text.trim().split_at(
+        text.trim()
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.trim().len()),
+    );
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 90s, 5m or 1h"))?;
+    let seconds = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("{text:?} is not a duration like 90s, 5m or 1h")),
+    };
+    if seconds == 0 {
+        return Err("the timeout must be more than 0s".into());
+    }
+    Ok(seconds)
+}
+
 #[derive(Args, Debug)]
 pub struct VersionArgs {
     #[arg(long, value_enum, default_value_t = Format::Txt)]
@@ -144,6 +240,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         Command::Prepare(args) => cmd::prepare::run(args),
         Command::Package(args) => cmd::package::run(args),
         Command::Push(args) => cmd::push::run(args),
+        Command::Stage(args) => cmd::stage::run_stage(args),
+        Command::Unstage(args) => cmd::stage::run_unstage(args),
         Command::Version(args) => cmd::version::run(args),
         Command::Completion(args) => cmd::completion::run(args),
     }

@@ -25,6 +25,16 @@ pub enum Code {
     RegistryAuthFailed,
     RegistryError,
     InvalidFederation,
+    KubectlNotFound,
+    KubectlFailed,
+    Interrupted,
+    NotPrepared,
+    NamespaceMismatch,
+    PvcNotFound,
+    StageTimeout,
+    StageTooLarge,
+    StageIncomplete,
+    OutputStaged,
 }
 
 impl Code {
@@ -44,13 +54,29 @@ impl Code {
             Code::RegistryAuthFailed => "REGISTRY_AUTH_FAILED",
             Code::RegistryError => "REGISTRY_ERROR",
             Code::InvalidFederation => "INVALID_FEDERATION",
+            Code::KubectlNotFound => "KUBECTL_NOT_FOUND",
+            Code::KubectlFailed => "KUBECTL_FAILED",
+            Code::Interrupted => "INTERRUPTED",
+            Code::NotPrepared => "NOT_PREPARED",
+            Code::NamespaceMismatch => "NAMESPACE_MISMATCH",
+            Code::PvcNotFound => "PVC_NOT_FOUND",
+            Code::StageTimeout => "STAGE_TIMEOUT",
+            Code::StageTooLarge => "STAGE_TOO_LARGE",
+            Code::StageIncomplete => "STAGE_INCOMPLETE",
+            Code::OutputStaged => "OUTPUT_STAGED",
         }
     }
 
     pub fn exit_code(self) -> i32 {
         match self {
             // Not the input's fault: the registry is down or misbehaving; trying again may work.
-            Code::RegistryUnreachable | Code::RegistryError => EXIT_FAILURE,
+            Code::RegistryUnreachable
+            | Code::RegistryError
+            | Code::KubectlFailed
+            | Code::StageTimeout
+            | Code::StageIncomplete => EXIT_FAILURE,
+            // As a shell reports a command stopped by SIGINT.
+            Code::Interrupted => 130,
             // nvflare exits 4 for every deploy error, DEPLOY_PREPARE_FAILED included.
             _ => EXIT_USER_ERROR,
         }

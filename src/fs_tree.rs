@@ -109,3 +109,26 @@ pub fn resolve(path: &Path) -> PathBuf {
     }
     out
 }
+
+/// Relative paths (slash-separated) of the regular files under `dir`, sorted.
+pub fn walk_files(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![(dir.to_path_buf(), String::new())];
+    while let Some((d, prefix)) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let rel = if prefix.is_empty() {
+                name
+            } else {
+                format!("{prefix}/{name}")
+            };
+            match std::fs::metadata(entry.path()) {
+                Ok(m) if m.is_dir() => stack.push((entry.path(), rel)),
+                Ok(m) if m.is_file() => out.push(rel),
+                _ => {}
+            }
+        }
+    }
+    out.sort();
+    out
+}

@@ -10,6 +10,7 @@ mod fs_tree;
 mod image;
 mod json_file;
 mod kit;
+mod kubectl;
 mod names;
 mod output;
 mod package;
@@ -19,6 +20,7 @@ mod prepare;
 mod registry;
 mod runtime_config;
 mod shell;
+mod stage;
 mod yaml_writer;
 
 fn main() {

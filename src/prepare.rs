@@ -90,6 +90,7 @@ pub fn check_kit(kit_dir: &Path, config: RuntimeConfig, output: PathBuf) -> Resu
             "Choose a directory path.",
         ));
     }
+    crate::stage::record::refuse_if_staged(&output)?;
     if let RuntimeConfig::K8s(k8s) = &config {
         check_port_clash(&kit, k8s)?;
     }

@@ -4,4 +4,5 @@ pub mod completion;
 pub mod package;
 pub mod prepare;
 pub mod push;
+pub mod stage;
 pub mod version;

@@ -1,0 +1,285 @@
+//! Staging as current NVFlare does: `local/` as a ConfigMap, `startup/` as a Secret, and
+//! the chart's `workspaceConfig` naming both (written before anything is applied), so the
+//! Deployment mounts them read-only over `<mountPath>/local` and `<mountPath>/startup`.
+
+use std::path::Path;
+
+use base64::Engine;
+use serde_json::{json, Map, Value};
+
+use super::manifests;
+use super::prepared_kit::PreparedKit;
+use super::record::{self, Record};
+use super::{ensure_namespace, record_for, Session};
+use crate::error::{Code, Error, Result};
+use crate::kubectl::args;
+
+/// Kubernetes refuses ConfigMaps and Secrets over 1 MiB of data.
+pub const OBJECT_LIMIT: usize = 1024 * 1024;
+/// Warn from 90% of it on: the next reprovisioning may not fit.
+const WARN_AT: usize = OBJECT_LIMIT * 9 / 10;
+
+fn is_valid_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 253
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+        && key != "."
+        && key != ".."
+}
+
+/// The files of `startup/` or `local/`: regular files only, no symlinks, no subfolders.
+fn collect(dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let refuse = |why: String| {
+        Error::new(
+            Code::InvalidArgs,
+            format!(
+                "Cannot stage {name}/ as a {}: {why}",
+                if name == "startup" {
+                    "Secret"
+                } else {
+                    "ConfigMap"
+                }
+            ),
+            "Use --method pvc for this kit, or make the folder flat with regular files only.",
+        )
+    };
+    if std::fs::symlink_metadata(dir)
+        .map_err(|e| refuse(e.to_string()))?
+        .file_type()
+        .is_symlink()
+    {
+        return Err(refuse(format!("{} is a symlink", dir.display())));
+    }
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| refuse(e.to_string()))? {
+        let entry = entry.map_err(|e| refuse(e.to_string()))?;
+        let key = entry.file_name().to_string_lossy().into_owned();
+        let kind = entry.file_type().map_err(|e| refuse(e.to_string()))?;
+        if kind.is_symlink() {
+            return Err(refuse(format!("{name}/{key} is a symlink")));
+        }
+        if !kind.is_file() {
+            return Err(refuse(format!("{name}/{key} is not a regular file")));
+        }
+        if !is_valid_key(&key) {
+            return Err(refuse(format!(
+                "{key:?} is not a valid ConfigMap/Secret key"
+            )));
+        }
+        files.push((
+            key,
+            std::fs::read(entry.path()).map_err(|e| refuse(e.to_string()))?,
+        ));
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn check_size(
+    what: &str,
+    files: &[(String, Vec<u8>)],
+    warnings: &mut Vec<String>,
+) -> Result<usize> {
+    let size: usize = files.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if size > OBJECT_LIMIT {
+        return Err(Error::new(
+            Code::StageTooLarge,
+            format!("{what} would hold {size} bytes; Kubernetes allows {OBJECT_LIMIT} (1 MiB) per object."),
+            "Use --method pvc, or remove large files from the kit.",
+        ));
+    }
+    if size > WARN_AT {
+        warnings.push(format!(
+            "{what} holds {size} bytes, close to Kubernetes' 1 MiB object limit."
+        ));
+    }
+    Ok(size)
+}
+
+fn items(files: &[(String, Vec<u8>)]) -> Value {
+    files
+        .iter()
+        .map(|(k, _)| json!({"key": k, "path": k}))
+        .collect()
+}
+
+/// Rewrites the `workspaceConfig:` block of the chart's values.yaml (the last top-level
+/// key `prepare` writes), keeping every comment and other value as it is.
+pub fn set_workspace_config(kit: &PreparedKit, config: &Value) -> Result<()> {
+    let path = kit.dir.join(crate::chart::CHART_DIR).join("values.yaml");
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::prepare_io("read", &path, e))?;
+    let block = format!(
+        "workspaceConfig:{}\n",
+        crate::yaml_writer::after_key(config, 2)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.iter().position(|l| l.starts_with("workspaceConfig:"));
+    let new_text = match start {
+        Some(start) => {
+            let end = lines[start + 1..]
+                .iter()
+                .position(|l| !l.is_empty() && !l.starts_with(' ') && !l.starts_with('#'))
+                .map_or(lines.len(), |p| start + 1 + p);
+            let mut out: Vec<String> = lines[..start].iter().map(|l| l.to_string()).collect();
+            out.push(block.trim_end().to_string());
+            out.extend(lines[end..].iter().map(|l| l.to_string()));
+            out.join("\n") + "\n"
+        }
+        None => format!(
+            "{text}{}{block}",
+            if text.ends_with('\n') { "" } else { "\n" }
+        ),
+    };
+    crate::package::write_atomically(&path, new_text.as_bytes())
+}
+
+fn empty_workspace_config() -> Value {
+    json!({"namespace": "", "local": {"configMapName": "", "items": []}, "startup": {"secretName": "", "items": []}})
+}
+
+pub fn stage(
+    s: &mut Session,
+    kit: &PreparedKit,
+    existing: Option<&Record>,
+    context: Option<String>,
+) -> Result<Map<String, Value>> {
+    let namespace = s.namespace.clone();
+    let local = collect(&kit.dir.join("local"))?;
+    let startup = collect(&kit.dir.join("startup"))?;
+    // Restaging reuses the recorded names.
+    let (cm_name, secret_name) = match existing {
+        Some(rec) if rec.method == "configmap" => (
+            rec.config_map
+                .clone()
+                .unwrap_or_else(|| format!("{}-local", kit.release)),
+            rec.secret
+                .clone()
+                .unwrap_or_else(|| format!("{}-startup", kit.release)),
+        ),
+        Some(rec) => {
+            return Err(Error::new(
+                Code::InvalidArgs,
+                format!(
+                    "{} is staged with --method {}; unstage it before staging another way.",
+                    kit.dir.display(),
+                    rec.method
+                ),
+                format!("Run `helm nvflare unstage {}` first.", kit.dir.display()),
+            ))
+        }
+        None => (
+            format!("{}-local", kit.release),
+            format!("{}-startup", kit.release),
+        ),
+    };
+    let mut warnings = Vec::new();
+    check_size(&format!("ConfigMap {cm_name}"), &local, &mut warnings)?;
+    // Secret data travels base64-encoded; the limit applies to the decoded bytes.
+    check_size(&format!("Secret {secret_name}"), &startup, &mut warnings)?;
+    for w in &warnings {
+        crate::output::warn(w);
+    }
+
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let mut data = Map::new();
+    let mut binary = Map::new();
+    for (key, bytes) in &local {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => data.insert(key.clone(), json!(text)),
+            Err(_) => binary.insert(key.clone(), json!(b64(bytes))),
+        };
+    }
+    let config_map = manifests::config_map(
+        &cm_name,
+        &kit.release,
+        Value::Object(data),
+        Value::Object(binary),
+    );
+    let secret_data: Map<String, Value> = startup
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(b64(v))))
+        .collect();
+    let secret = manifests::secret(&secret_name, &kit.release, Value::Object(secret_data));
+
+    let workspace_config = json!({
+        "namespace": namespace,
+        "local": {"configMapName": cm_name, "items": items(&local)},
+        "startup": {"secretName": secret_name, "items": items(&startup)},
+    });
+    if !s.dry_run() {
+        record::write(
+            &kit.dir,
+            &Record {
+                config_map: Some(cm_name.clone()),
+                secret: Some(secret_name.clone()),
+                ..record_for("configmap", &namespace, context)
+            },
+        )?;
+        set_workspace_config(kit, &workspace_config)?;
+    }
+    ensure_namespace(s, &namespace)?;
+    s.progress(&format!(
+        "applying ConfigMap {cm_name} and Secret {secret_name}"
+    ));
+    let list = json!({"apiVersion": "v1", "kind": "List", "items": [config_map, secret]});
+    // Server-side apply: client-side apply would copy the whole Secret into an annotation.
+    s.run(
+        &args([
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=helm-nvflare",
+            "-f",
+            "-",
+        ]),
+        Some(&list),
+    )?;
+    let mut out = Map::new();
+    out.insert("method".into(), json!("configmap"));
+    out.insert("participant".into(), json!(kit.participant));
+    out.insert("namespace".into(), json!(namespace));
+    out.insert("config_map".into(), json!(cm_name));
+    out.insert("secret".into(), json!(secret_name));
+    out.insert(
+        "local_items".into(),
+        json!(local.iter().map(|(k, _)| k).collect::<Vec<_>>()),
+    );
+    out.insert(
+        "startup_items".into(),
+        json!(startup.iter().map(|(k, _)| k).collect::<Vec<_>>()),
+    );
+    if !warnings.is_empty() {
+        out.insert("warnings".into(), json!(warnings));
+    }
+    Ok(out)
+}
+
+pub fn unstage(s: &mut Session, kit: &PreparedKit, rec: &Record) -> Result<Map<String, Value>> {
+    let cm = rec.config_map.clone().unwrap_or_default();
+    let secret = rec.secret.clone().unwrap_or_default();
+    s.progress(&format!("deleting ConfigMap {cm} and Secret {secret}"));
+    s.run(
+        &vec![
+            "delete".into(),
+            format!("configmap/{cm}"),
+            format!("secret/{secret}"),
+            "--ignore-not-found=true".into(),
+        ],
+        None,
+    )?;
+    if !s.dry_run() {
+        set_workspace_config(kit, &empty_workspace_config())?;
+    }
+    let mut out = Map::new();
+    out.insert("method".into(), json!("configmap"));
+    out.insert("namespace".into(), json!(rec.namespace));
+    out.insert("config_map".into(), json!(cm));
+    out.insert("secret".into(), json!(secret));
+    Ok(out)
+}

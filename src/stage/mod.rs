@@ -1,0 +1,305 @@
+//! `stage` and `unstage`: put a prepared kit's `startup/` and `local/` where the parent pod
+//! reads them, and take them away again. Two ways, as NVFlare documents them:
+//! - `pvc`: at the root of the workspace PVC, through a short-lived helper pod and
+//!   `kubectl cp`; the helper pod is deleted whatever happens, Ctrl-C included.
+//! - `configmap`: `local/` as a ConfigMap and `startup/` as a Secret, recorded in the
+//!   chart's `workspaceConfig` so the Deployment mounts them read-only.
+
+mod configmap;
+pub mod manifests;
+pub mod prepared_kit;
+mod pvc;
+pub mod record;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use serde_json::{json, Map, Value};
+
+use crate::error::{Code, Error, Result};
+use crate::kubectl::{self, ClusterSettings, Failure, Kubectl};
+use prepared_kit::PreparedKit;
+use record::Record;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Method {
+    Pvc,
+    Configmap,
+}
+
+#[derive(Debug, Clone)]
+pub struct StageSettings {
+    pub kit: PathBuf,
+    pub method: Method,
+    pub cluster: ClusterSettings,
+    /// Workspace PVC; defaults to the chart's `persistence.workspace.claimName`.
+    pub pvc: Option<String>,
+    pub create_pvc: bool,
+    pub size: String,
+    pub storage_class: Option<String>,
+    pub image: String,
+    pub timeout_seconds: u64,
+    /// UID for the helper pod; defaults to the chart's runAsUser, the namespace's OpenShift
+    /// UID range, or 65534.
+    pub run_as_user: Option<i64>,
+}
+
+/// Runs kubectl for a stage or unstage, showing progress on stderr; with `--dry-run`
+/// records each call (Secret data redacted) instead of running it.
+pub struct Session {
+    kubectl: Kubectl,
+    namespace: String,
+    pub plan: Vec<Value>,
+    quiet: bool,
+}
+
+impl Session {
+    fn new(kubectl: Kubectl, namespace: &str, quiet: bool) -> Session {
+        Session {
+            kubectl,
+            namespace: namespace.to_string(),
+            plan: Vec::new(),
+            quiet,
+        }
+    }
+
+    pub fn dry_run(&self) -> bool {
+        self.kubectl.dry_run
+    }
+
+    fn progress(&self, message: &str) {
+        if !self.quiet {
+            let _ = writeln!(std::io::stderr(), "==> {message}");
+        }
+    }
+
+    fn namespaced(&self, args: &[String]) -> Vec<String> {
+        let mut all = vec![format!("--namespace={}", self.namespace)];
+        all.extend(args.iter().cloned());
+        all
+    }
+
+    fn record_plan(&mut self, args: &[String], manifest: Option<&Value>, note: Option<&str>) {
+        let mut step = Map::new();
+        step.insert("command".into(), json!(self.kubectl.display(args)));
+        if let Some(m) = manifest {
+            step.insert("stdin".into(), manifests::redacted(m));
+        }
+        if let Some(n) = note {
+            step.insert("note".into(), json!(n));
+        }
+        self.plan.push(Value::Object(step));
+    }
+
+    /// A call that must succeed; `manifest` goes to stdin as JSON.
+    pub fn run(&mut self, args: &[String], manifest: Option<&Value>) -> Result<String> {
+        let args = self.namespaced(args);
+        if self.dry_run() {
+            self.record_plan(&args, manifest, None);
+            return Ok(String::new());
+        }
+        let input = manifest.map(|m| serde_json::to_vec(m).expect("manifests serialize"));
+        self.kubectl.run(&args, input.as_deref())
+    }
+
+    /// A call whose failure the caller handles (NotFound, timeouts). In a dry run it is
+    /// recorded with `note` and treated as succeeding with `dry_answer`.
+    pub fn query(
+        &mut self,
+        args: &[String],
+        note: &str,
+        dry_answer: &str,
+    ) -> Result<std::result::Result<String, Failure>> {
+        let args = self.namespaced(args);
+        if self.dry_run() {
+            self.record_plan(&args, None, Some(note));
+            return Ok(Ok(dry_answer.to_string()));
+        }
+        if kubectl::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(kubectl::interrupted());
+        }
+        self.kubectl.call(&args, None, false)
+    }
+
+    /// Cleanup: runs even after an error or Ctrl-C, in its own process group.
+    pub fn cleanup(&mut self, args: &[String]) -> Result<()> {
+        let args = self.namespaced(args);
+        if self.dry_run() {
+            self.record_plan(
+                &args,
+                None,
+                Some("always, also when a step fails or on Ctrl-C"),
+            );
+            return Ok(());
+        }
+        match self.kubectl.call(&args, None, true)? {
+            Ok(_) => Ok(()),
+            Err(failure) => Err(failure.into_error()),
+        }
+    }
+}
+
+/// The namespace: `--namespace` or Helm's `HELM_NAMESPACE`, else the kit's. It must be the
+/// one the kit was prepared for: its job launcher creates job pods there.
+fn resolve_namespace(kit: &PreparedKit, cluster: &ClusterSettings) -> Result<String> {
+    let Some(requested) = kubectl::requested_namespace(cluster) else {
+        return Ok(kit.namespace.clone());
+    };
+    if requested == kit.namespace {
+        return Ok(requested);
+    }
+    let source = if cluster.namespace.is_some() {
+        "--namespace"
+    } else {
+        "HELM_NAMESPACE (helm's -n or the kubeconfig context)"
+    };
+    Err(Error::new(
+        Code::NamespaceMismatch,
+        format!(
+            "{} was prepared for namespace {:?}, but {source} is {requested:?}.",
+            kit.dir.display(),
+            kit.namespace
+        ),
+        format!(
+            "Use -n {} (Helm passes it on), or prepare again with `namespace: {requested}` in k8s.yaml.",
+            kit.namespace
+        ),
+    ))
+}
+
+fn context_of(cluster: &ClusterSettings) -> Option<String> {
+    cluster.context.clone().or_else(|| {
+        std::env::var("HELM_KUBECONTEXT")
+            .ok()
+            .filter(|c| !c.is_empty())
+    })
+}
+
+/// Creates the namespace when it is missing; returns the first UID of its OpenShift UID
+/// range when it has one.
+fn ensure_namespace(s: &mut Session, namespace: &str) -> Result<Option<i64>> {
+    s.progress(&format!("namespace {namespace}"));
+    let get = kubectl::args(["get", "namespace", namespace, "-o", "json"]);
+    match s.query(&get, "if it is missing: kubectl create namespace", "{}")? {
+        Ok(json) => {
+            let ns: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
+            let range = ns["metadata"]["annotations"]["openshift.io/sa.scc.uid-range"]
+                .as_str()
+                .unwrap_or("");
+            Ok(range.split('/').next().and_then(|uid| uid.parse().ok()))
+        }
+        Err(f) if f.is_not_found() => {
+            s.progress(&format!("creating namespace {namespace}"));
+            s.run(&kubectl::args(["create", "namespace", namespace]), None)?;
+            Ok(None)
+        }
+        Err(f) => Err(f.into_error()),
+    }
+}
+
+fn progress_done(data: &mut Map<String, Value>, s: &Session) {
+    if s.dry_run() {
+        data.insert("dry_run".into(), json!(true));
+        data.insert("plan".into(), Value::Array(s.plan.clone()));
+    }
+}
+
+pub fn stage(settings: &StageSettings, quiet: bool) -> Result<Map<String, Value>> {
+    let kit = PreparedKit::open(&settings.kit)?;
+    let namespace = resolve_namespace(&kit, &settings.cluster)?;
+    let existing = record::read(&kit.dir)?;
+    if let Some(previous) = &existing {
+        if previous.namespace != namespace {
+            return Err(Error::new(
+                Code::NamespaceMismatch,
+                format!(
+                    "{} is staged in namespace {:?}; refusing to stage it in {namespace:?} too.",
+                    kit.dir.display(),
+                    previous.namespace
+                ),
+                format!("Run `helm nvflare unstage {}` first.", kit.dir.display()),
+            ));
+        }
+    }
+    let mut session = Session::new(Kubectl::new(&settings.cluster), &namespace, quiet);
+    let context = context_of(&settings.cluster);
+    let mut data = match settings.method {
+        Method::Pvc => pvc::stage(&mut session, &kit, settings, context)?,
+        Method::Configmap => configmap::stage(&mut session, &kit, existing.as_ref(), context)?,
+    };
+    let chart = kit.dir.join(crate::chart::CHART_DIR);
+    data.insert(
+        "helm_command".into(),
+        json!(format!(
+            "helm upgrade --install {} {} --namespace {namespace}",
+            kit.release,
+            crate::shell::quote(&chart.display().to_string())
+        )),
+    );
+    progress_done(&mut data, &session);
+    Ok(data)
+}
+
+#[derive(Debug, Clone)]
+pub struct UnstageSettings {
+    pub kit: PathBuf,
+    pub cluster: ClusterSettings,
+    pub image: String,
+    pub timeout_seconds: u64,
+}
+
+/// Deletes exactly what the record names; keeps the record when the delete fails.
+pub fn unstage(settings: &UnstageSettings, quiet: bool) -> Result<Map<String, Value>> {
+    let kit = PreparedKit::open(&settings.kit)?;
+    let Some(rec) = record::read(&kit.dir)? else {
+        let mut data = Map::new();
+        data.insert("unstaged".into(), json!(false));
+        data.insert(
+            "message".into(),
+            json!(format!(
+                "{} is not staged; nothing to do.",
+                kit.dir.display()
+            )),
+        );
+        return Ok(data);
+    };
+    if let Some(ns) = &settings.cluster.namespace {
+        if *ns != rec.namespace {
+            return Err(Error::new(
+                Code::NamespaceMismatch,
+                format!(
+                    "{} is staged in namespace {:?}, not {ns:?}.",
+                    kit.dir.display(),
+                    rec.namespace
+                ),
+                "Leave out --namespace: unstage uses the namespace it was staged in.",
+            ));
+        }
+    }
+    let mut cluster = settings.cluster.clone();
+    if cluster.context.is_none() {
+        cluster.context = rec.context.clone();
+    }
+    let mut session = Session::new(Kubectl::new(&cluster), &rec.namespace, quiet);
+    let mut data = match rec.method.as_str() {
+        "configmap" => configmap::unstage(&mut session, &kit, &rec)?,
+        _ => pvc::unstage(&mut session, &kit, &rec, settings)?,
+    };
+    if !session.dry_run() {
+        record::remove(&kit.dir)?;
+    }
+    data.insert("unstaged".into(), json!(true));
+    progress_done(&mut data, &session);
+    Ok(data)
+}
+
+fn record_for(method: &str, namespace: &str, context: Option<String>) -> Record {
+    Record {
+        method: method.into(),
+        namespace: namespace.into(),
+        context,
+        pvc: None,
+        config_map: None,
+        secret: None,
+    }
+}

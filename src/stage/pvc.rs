@@ -1,0 +1,314 @@
+//! Staging onto the workspace PVC through a helper pod, as the guide does by hand:
+//! namespace, PVC, helper pod, wait, replace `startup/` and `local/` at the PVC root,
+//! `transfer/` for the server, list, delete the helper pod (always).
+
+use std::path::Path;
+
+use serde_json::{json, Map, Value};
+
+use super::manifests::{self, Identity, WORKSPACE};
+use super::prepared_kit::PreparedKit;
+use super::record::{self, Record};
+use super::{ensure_namespace, record_for, Session, StageSettings, UnstageSettings};
+use crate::error::{Code, Error, Result};
+use crate::kubectl::{self, args};
+
+fn check_claim(claim: &str) -> Result<()> {
+    if crate::names::is_dns1123_subdomain(claim) {
+        return Ok(());
+    }
+    Err(Error::invalid_args(
+        format!("{claim:?} is not a valid PersistentVolumeClaim name."),
+        "Use lower case letters, digits, '-' and '.'.",
+    ))
+}
+
+fn ensure_pvc(s: &mut Session, claim: &str, settings: &StageSettings, release: &str) -> Result<()> {
+    let get = args(["get", "pvc", claim, "-o", "jsonpath={.status.phase}"]);
+    match s.query(&get, "if it is missing: created with --create-pvc, an error otherwise", "Bound")? {
+        // Pending is normal for WaitForFirstConsumer storage: the helper pod binds it.
+        Ok(phase) => {
+            s.progress(&format!("PVC {claim}: {}", if phase.is_empty() { "found" } else { &phase }));
+            Ok(())
+        }
+        Err(f) if f.is_not_found() && settings.create_pvc => {
+            s.progress(&format!("creating PVC {claim} ({})", settings.size));
+            let pvc = manifests::workspace_pvc(claim, release, &settings.size, settings.storage_class.as_deref());
+            s.run(&args(["apply", "-f", "-"]), Some(&pvc)).map(|_| ())
+        }
+        Err(f) if f.is_not_found() => Err(Error::new(
+            Code::PvcNotFound,
+            format!("PersistentVolumeClaim {claim} does not exist in namespace {}.", s.namespace),
+            "Create it (see the guide's workspace-pvc.yaml), or pass --create-pvc [--size 10Gi] [--storage-class SC].",
+        )),
+        Err(f) => Err(f.into_error()),
+    }
+}
+
+fn identity(
+    settings: Option<&StageSettings>,
+    kit: &PreparedKit,
+    openshift_uid: Option<i64>,
+) -> Identity {
+    let chart_uid = kit.security_context["runAsUser"].as_i64();
+    let chart_group = kit.security_context["fsGroup"].as_i64();
+    let uid = settings
+        .and_then(|s| s.run_as_user)
+        .or(chart_uid)
+        .or(openshift_uid)
+        .unwrap_or(65534);
+    Identity {
+        run_as_user: Some(uid),
+        fs_group: chart_group.or(openshift_uid).or(Some(uid)),
+    }
+}
+
+/// Starts the helper pod and waits for it; the caller deletes it.
+fn start_helper(s: &mut Session, pod: &Value, name: &str, timeout: u64) -> Result<()> {
+    s.run(
+        &args([
+            "delete",
+            "pod",
+            name,
+            "--ignore-not-found=true",
+            "--wait=true",
+        ]),
+        None,
+    )?;
+    s.progress(&format!("starting helper pod {name}"));
+    s.run(&args(["apply", "-f", "-"]), Some(pod))?;
+    let wait = vec![
+        "wait".to_string(),
+        "--for=condition=Ready".into(),
+        format!("pod/{name}"),
+        format!("--timeout={timeout}s"),
+    ];
+    match s.query(&wait, "waits until the helper pod is ready", "")? {
+        Ok(_) => Ok(()),
+        Err(failure) => {
+            let events = args([
+                "get",
+                "events",
+                "--field-selector",
+                &format!("involvedObject.name={name}"),
+                "-o",
+                "custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message",
+                "--no-headers",
+            ]);
+            let events = match s.query(&events, "", "")? {
+                Ok(text) if !text.trim().is_empty() => {
+                    text.trim().lines().collect::<Vec<_>>().join("; ")
+                }
+                _ => "no events".to_string(),
+            };
+            Err(Error::new(
+                Code::StageTimeout,
+                format!("Helper pod {name} was not ready within {timeout}s: {}", failure.stderr),
+                format!("Pod events: {events}. Check the image ({}), pull secrets and that the PVC can bind (kubectl describe pvc).", pod["spec"]["containers"][0]["image"].as_str().unwrap_or("?")),
+            ))
+        }
+    }
+}
+
+/// Every file of `dir`, relative to its parent (`startup/fed_client.json`).
+fn files(dir: &Path) -> Vec<String> {
+    let base = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    crate::fs_tree::walk_files(dir)
+        .into_iter()
+        .map(|rel| format!("{base}/{rel}"))
+        .collect()
+}
+
+fn copy_in(s: &mut Session, kit: &PreparedKit, name: &str) -> Result<Vec<String>> {
+    s.progress("replacing startup/ and local/ at the PVC root");
+    let remove = vec![
+        "exec".to_string(),
+        name.into(),
+        "-c".into(),
+        "stage".into(),
+        "--".into(),
+        "rm".into(),
+        "-rf".into(),
+        format!("{WORKSPACE}/startup"),
+        format!("{WORKSPACE}/local"),
+    ];
+    s.run(&remove, None)?;
+    for sub in ["startup", "local"] {
+        let local = kubectl::local_path(&kit.dir.join(sub))?;
+        s.run(
+            &vec![
+                "cp".into(),
+                "-c".into(),
+                "stage".into(),
+                local,
+                format!("{name}:{WORKSPACE}/{sub}"),
+            ],
+            None,
+        )?;
+    }
+    if kit.is_server() {
+        let mkdir = vec![
+            "exec".to_string(),
+            name.into(),
+            "-c".into(),
+            "stage".into(),
+            "--".into(),
+            "mkdir".into(),
+            "-p".into(),
+            format!("{WORKSPACE}/transfer"),
+        ];
+        s.run(&mkdir, None)?;
+    }
+    let list = vec![
+        "exec".to_string(),
+        name.into(),
+        "-c".into(),
+        "stage".into(),
+        "--".into(),
+        "find".into(),
+        format!("{WORKSPACE}/startup"),
+        format!("{WORKSPACE}/local"),
+        "-type".into(),
+        "f".into(),
+    ];
+    let listing = s.run(&list, None)?;
+    let staged: Vec<String> = listing
+        .lines()
+        .filter_map(|l| {
+            l.trim()
+                .strip_prefix(&format!("{WORKSPACE}/"))
+                .map(str::to_string)
+        })
+        .collect();
+    if s.dry_run() {
+        return Ok(Vec::new());
+    }
+    let mut expected = files(&kit.dir.join("startup"));
+    expected.extend(files(&kit.dir.join("local")));
+    let missing: Vec<&String> = expected.iter().filter(|f| !staged.contains(f)).collect();
+    if !missing.is_empty() {
+        return Err(Error::new(
+            Code::StageIncomplete,
+            format!("After copying, the PVC lacks {} file(s): {}", missing.len(), missing.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ")),
+            "Check the PVC's free space and that the helper pod may write to it (--run-as-user, fsGroup).",
+        ));
+    }
+    let mut sorted = staged;
+    sorted.sort();
+    Ok(sorted)
+}
+
+pub fn stage(
+    s: &mut Session,
+    kit: &PreparedKit,
+    settings: &StageSettings,
+    context: Option<String>,
+) -> Result<Map<String, Value>> {
+    let claim = settings
+        .pvc
+        .clone()
+        .unwrap_or_else(|| kit.claim_name.clone());
+    check_claim(&claim)?;
+    let namespace = s.namespace.clone();
+    let openshift_uid = ensure_namespace(s, &namespace)?;
+    ensure_pvc(s, &claim, settings, &kit.release)?;
+    if !s.dry_run() {
+        record::write(
+            &kit.dir,
+            &Record {
+                pvc: Some(claim.clone()),
+                ..record_for("pvc", &namespace, context)
+            },
+        )?;
+    }
+    let name = manifests::helper_pod_name(&kit.release);
+    let pod = manifests::helper_pod(
+        &name,
+        &kit.release,
+        &claim,
+        &settings.image,
+        &kit.pull_secrets,
+        &identity(Some(settings), kit, openshift_uid),
+    );
+    let result = start_helper(s, &pod, &name, settings.timeout_seconds)
+        .and_then(|()| copy_in(s, kit, &name));
+    s.progress(&format!("deleting helper pod {name}"));
+    let cleanup = s.cleanup(&args([
+        "delete",
+        "pod",
+        &name,
+        "--ignore-not-found=true",
+        "--wait=false",
+    ]));
+    let staged = result?;
+    cleanup?;
+    let mut data = Map::new();
+    data.insert("method".into(), json!("pvc"));
+    data.insert("participant".into(), json!(kit.participant));
+    data.insert("namespace".into(), json!(namespace));
+    data.insert("pvc".into(), json!(claim));
+    data.insert("helper_pod".into(), json!(name));
+    data.insert("files".into(), json!(staged));
+    Ok(data)
+}
+
+pub fn unstage(
+    s: &mut Session,
+    kit: &PreparedKit,
+    rec: &Record,
+    settings: &UnstageSettings,
+) -> Result<Map<String, Value>> {
+    let claim = rec.pvc.clone().unwrap_or_else(|| kit.claim_name.clone());
+    let mut data = Map::new();
+    data.insert("method".into(), json!("pvc"));
+    data.insert("namespace".into(), json!(rec.namespace));
+    data.insert("pvc".into(), json!(claim));
+    let get = args(["get", "pvc", &claim, "-o", "jsonpath={.status.phase}"]);
+    match s.query(
+        &get,
+        "if the PVC is gone there is nothing to remove",
+        "Bound",
+    )? {
+        Ok(_) => {}
+        Err(f) if f.is_not_found() => return Ok(data),
+        Err(f) => return Err(f.into_error()),
+    }
+    let name = manifests::helper_pod_name(&kit.release);
+    let pod = manifests::helper_pod(
+        &name,
+        &kit.release,
+        &claim,
+        &settings.image,
+        &kit.pull_secrets,
+        &identity(None, kit, None),
+    );
+    let result = start_helper(s, &pod, &name, settings.timeout_seconds).and_then(|()| {
+        s.progress("removing startup/ and local/ from the PVC");
+        let remove = vec![
+            "exec".to_string(),
+            name.clone(),
+            "-c".into(),
+            "stage".into(),
+            "--".into(),
+            "rm".into(),
+            "-rf".into(),
+            format!("{WORKSPACE}/startup"),
+            format!("{WORKSPACE}/local"),
+        ];
+        s.run(&remove, None).map(|_| ())
+    });
+    let cleanup = s.cleanup(&args([
+        "delete",
+        "pod",
+        &name,
+        "--ignore-not-found=true",
+        "--wait=false",
+    ]));
+    result?;
+    cleanup?;
+    data.insert("removed".into(), json!(["startup/", "local/"]));
+    Ok(data)
+}
