@@ -3,6 +3,7 @@
 //! name rules for rendered manifests.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod kits;
 pub mod manifests;
 pub mod registry;

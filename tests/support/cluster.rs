@@ -1,0 +1,133 @@
+//! A stand-in `kubectl`: logs every call's arguments and stdin, and answers like a cluster
+//! would, failures included, as the test's environment variables ask:
+//! - `STUB_NAMESPACE_EXISTS=0`: the namespace is missing.
+//! - `STUB_PVC=missing|Pending|Bound`: the PVC's state.
+//! - `STUB_WAIT=timeout`, `STUB_WAIT_SLEEP=N`: the helper pod never gets ready / takes N s.
+//! - `STUB_FAIL=<text>`: any call whose arguments contain `<text>` fails.
+//! - `STUB_NS_ANNOTATIONS`: JSON members for the namespace's annotations.
+
+use std::path::{Path, PathBuf};
+
+use super::write;
+
+const SCRIPT: &str = r#"#!/usr/bin/env bash
+n=$(find "$STUB_LOG_DIR" -maxdepth 1 -name '*.args' | wc -l)
+seq=$(printf '%04d' "$n")
+printf '%s\0' "$@" > "$STUB_LOG_DIR/$seq.args"
+all=" $* "
+case "$all" in *" -f - "*) cat > "$STUB_LOG_DIR/$seq.stdin" ;; esac
+if [ -n "${STUB_FAIL:-}" ] && [[ "$all" == *"$STUB_FAIL"* ]]; then
+  echo "error: stub failure for '$STUB_FAIL'" >&2
+  exit 1
+fi
+case "$all" in
+  *" get namespace "*)
+    if [ "${STUB_NAMESPACE_EXISTS:-1}" = 1 ]; then
+      echo "{\"metadata\":{\"name\":\"ns\",\"annotations\":{${STUB_NS_ANNOTATIONS:-}}}}"
+    else
+      echo 'Error from server (NotFound): namespaces "ns" not found' >&2; exit 1
+    fi ;;
+  *" get pvc "*)
+    if [ "${STUB_PVC:-Bound}" = missing ]; then
+      echo 'Error from server (NotFound): persistentvolumeclaims "nvflws" not found' >&2; exit 1
+    fi
+    printf '%s' "${STUB_PVC:-Bound}" ;;
+  *" wait "*)
+    [ -n "${STUB_WAIT_SLEEP:-}" ] && sleep "$STUB_WAIT_SLEEP"
+    if [ "${STUB_WAIT:-ok}" = timeout ]; then
+      echo 'error: timed out waiting for the condition on pods/nvflare-stage' >&2; exit 1
+    fi
+    echo "pod/nvflare-stage condition met" ;;
+  *" get events "*)
+    echo 'Warning   Failed   Failed to pull image "busybox:1.36": not found' ;;
+  *" cp "*)
+    prev=""; for a in "$@"; do
+      if [ "$prev" = stage ] && [ -d "$a" ]; then echo "$a" >> "$STUB_LOG_DIR/copied"; fi
+      prev="$a"
+    done ;;
+  *" find "*)
+    if [ -f "$STUB_LOG_DIR/copied" ]; then
+      while read -r d; do
+        base=$(basename "$d")
+        (cd "$d" && find . -type f | sed "s|^\./|/workspace/$base/|")
+      done < "$STUB_LOG_DIR/copied"
+    fi ;;
+  *) echo "ok" ;;
+esac
+"#;
+
+pub struct StubCluster {
+    pub bin_dir: PathBuf,
+    pub log: PathBuf,
+}
+
+impl StubCluster {
+    pub fn new(root: &Path) -> StubCluster {
+        use std::os::unix::fs::PermissionsExt;
+        let bin_dir = root.join("stub-bin");
+        let script = write(&bin_dir.join("kubectl"), SCRIPT);
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let log = root.join("kubectl-log");
+        std::fs::create_dir_all(&log).unwrap();
+        StubCluster { bin_dir, log }
+    }
+
+    /// PATH with the stand-in first.
+    pub fn path(&self) -> String {
+        format!(
+            "{}:{}",
+            self.bin_dir.display(),
+            std::env::var("PATH").unwrap()
+        )
+    }
+
+    /// Every call so far: (arguments, stdin).
+    pub fn calls(&self) -> Vec<(Vec<String>, Option<String>)> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.log)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "args"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|p| {
+                let args = std::fs::read_to_string(p)
+                    .unwrap()
+                    .split_terminator('\0')
+                    .map(str::to_string)
+                    .collect();
+                let stdin = std::fs::read_to_string(p.with_extension("stdin")).ok();
+                (args, stdin)
+            })
+            .collect()
+    }
+
+    /// Each call reduced to its verb and object: flags (`--x`, and `--` itself) left out.
+    pub fn summary(&self) -> Vec<String> {
+        self.calls()
+            .iter()
+            .map(|(args, _)| {
+                let words: Vec<&str> = args
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|a| !a.starts_with("--"))
+                    .collect();
+                match words.as_slice() {
+                    ["exec", _, "-c", "stage", rest @ ..] => format!("exec {}", rest.join(" ")),
+                    ["cp", "-c", "stage", from, to] => format!(
+                        "cp {} {}",
+                        Path::new(from).file_name().unwrap().to_string_lossy(),
+                        to
+                    ),
+                    other => other.iter().take(3).copied().collect::<Vec<_>>().join(" "),
+                }
+            })
+            .collect()
+    }
+
+    pub fn reset(&self) {
+        std::fs::remove_dir_all(&self.log).unwrap();
+        std::fs::create_dir_all(&self.log).unwrap();
+    }
+}
