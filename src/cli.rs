@@ -37,6 +37,8 @@ pub enum Command {
     Stage(StageArgs),
     /// Remove what `stage` put in the cluster.
     Unstage(UnstageArgs),
+    /// Check a deployment and a prepared kit, and say what is wrong.
+    Verify(VerifyArgs),
     /// Print the plugin version.
     Version(VersionArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -213,6 +215,40 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
 }
 
 #[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// The prepared kit the release was installed from.
+    #[arg(value_name = "PREPARED_KIT")]
+    pub kit: PathBuf,
+    #[command(flatten)]
+    pub cluster: VerifyClusterArgs,
+    /// Helm release [default: the release prepare named].
+    #[arg(long, value_name = "NAME")]
+    pub release: Option<String>,
+    /// How long to wait for the rollout.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub timeout: u64,
+    /// Only the checks that need no cluster.
+    #[arg(long)]
+    pub offline: bool,
+    #[arg(long, value_enum, default_value_t = Format::Txt)]
+    pub format: Format,
+}
+
+/// As ClusterArgs, without --dry-run: verify only reads.
+#[derive(Args, Debug, Clone)]
+pub struct VerifyClusterArgs {
+    /// Namespace [default: HELM_NAMESPACE (helm's -n), else the kit's].
+    #[arg(long, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// kubeconfig context [default: HELM_KUBECONTEXT].
+    #[arg(long, value_name = "CONTEXT")]
+    pub context: Option<String>,
+    /// kubectl to run [default: KUBECTL, else kubectl].
+    #[arg(long, value_name = "CMD")]
+    pub kubectl: Option<String>,
+}
+
+#[derive(Args, Debug)]
 pub struct VersionArgs {
     #[arg(long, value_enum, default_value_t = Format::Txt)]
     pub format: Format,
@@ -242,6 +278,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         Command::Push(args) => cmd::push::run(args),
         Command::Stage(args) => cmd::stage::run_stage(args),
         Command::Unstage(args) => cmd::stage::run_unstage(args),
+        Command::Verify(args) => cmd::verify::run(args),
         Command::Version(args) => cmd::version::run(args),
         Command::Completion(args) => cmd::completion::run(args),
     }

@@ -21,6 +21,7 @@ mod registry;
 mod runtime_config;
 mod shell;
 mod stage;
+mod verify;
 mod yaml_writer;
 
 fn main() {

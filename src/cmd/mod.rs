@@ -5,4 +5,5 @@ pub mod package;
 pub mod prepare;
 pub mod push;
 pub mod stage;
+pub mod verify;
 pub mod version;

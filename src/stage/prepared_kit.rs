@@ -21,6 +21,8 @@ pub struct PreparedKit {
     pub pull_secrets: Vec<String>,
     /// The chart's pod security context (`securityContext` value).
     pub security_context: Value,
+    /// The chart's values.yaml.
+    pub values: Value,
 }
 
 fn not_prepared(dir: &Path, why: &str) -> Error {
@@ -97,11 +99,53 @@ impl PreparedKit {
             claim_name,
             pull_secrets,
             security_context: values["securityContext"].clone(),
+            values,
             dir,
         })
     }
 
     pub fn is_server(&self) -> bool {
         self.role == "server"
+    }
+
+    /// The Deployment, ServiceAccount and Role name the chart renders (`nvflare.fullname`).
+    pub fn object_name(&self) -> String {
+        let raw = if self.is_server() {
+            self.values["name"].as_str()
+        } else {
+            self.values["serviceName"].as_str()
+        };
+        object_name(raw.unwrap_or(&self.participant))
+    }
+
+    /// The ServiceAccount the parent pod (and its launcher) runs as.
+    pub fn service_account(&self) -> String {
+        match self.values["serviceAccount"]["name"]
+            .as_str()
+            .filter(|n| !n.is_empty())
+        {
+            Some(name) => object_name(name),
+            None if self.values["serviceAccount"]["create"] == Value::Bool(false) => {
+                "default".into()
+            }
+            None => self.object_name(),
+        }
+    }
+
+    pub fn service_name(&self) -> String {
+        self.values["serviceName"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+/// `_helpers.tpl`'s `nvflare.objectName`: the name when it is a DNS-1123 subdomain of at
+/// most 63 characters, else the stable sanitized name.
+pub fn object_name(raw: &str) -> String {
+    if raw.len() <= 63 && crate::names::is_dns1123_subdomain(raw) {
+        raw.to_string()
+    } else {
+        crate::names::stable_k8s_name(raw, 63)
     }
 }

@@ -5,6 +5,10 @@
 //! - `STUB_WAIT=timeout`, `STUB_WAIT_SLEEP=N`: the helper pod never gets ready / takes N s.
 //! - `STUB_FAIL=<text>`: any call whose arguments contain `<text>` fails.
 //! - `STUB_NS_ANNOTATIONS`: JSON members for the namespace's annotations.
+//! For `verify`:
+//! - `STUB_KUBE_CA`: PEM file of the kubeconfig's cluster CA (none: no current context).
+//! - `STUB_ROLLOUT=timeout`; `STUB_PODS=ready|imagepull|pending|crash|none`.
+//! - `STUB_SERVICE_PORTS=8002,8003,8102`; `STUB_DENY="create pods"`; `STUB_WORKSPACE=missing`.
 
 use std::path::{Path, PathBuf};
 
@@ -20,7 +24,40 @@ if [ -n "${STUB_FAIL:-}" ] && [[ "$all" == *"$STUB_FAIL"* ]]; then
   echo "error: stub failure for '$STUB_FAIL'" >&2
   exit 1
 fi
+pod_json() { # $1 phase, $2 ready, $3 waiting reason
+  local waiting=""
+  [ -n "$3" ] && waiting="\"waiting\":{\"reason\":\"$3\",\"message\":\"stub $3\"}"
+  echo "{\"items\":[{\"metadata\":{\"name\":\"parent-abc\"},\"status\":{\"phase\":\"$1\",\"conditions\":[{\"type\":\"Ready\",\"status\":\"$2\"}],\"containerStatuses\":[{\"name\":\"c\",\"state\":{$waiting}}]}}]}"
+}
 case "$all" in
+  *" auth can-i "*)
+    if [ -n "${STUB_DENY:-}" ] && [[ "$all" == *" can-i $STUB_DENY "* ]]; then echo no; exit 1; fi
+    echo yes ;;
+  *" config view "*)
+    if [ -z "${STUB_KUBE_CA:-}" ]; then echo 'error: current-context must exist in order to minify' >&2; exit 1; fi
+    echo "{\"clusters\":[{\"name\":\"c\",\"cluster\":{\"server\":\"https://k8s:6443\",\"certificate-authority-data\":\"$(base64 -w0 < "$STUB_KUBE_CA")\"}}]}" ;;
+  *" rollout status "*)
+    if [ "${STUB_ROLLOUT:-ok}" = timeout ]; then echo 'error: timed out waiting for the condition' >&2; exit 1; fi
+    echo 'deployment "x" successfully rolled out' ;;
+  *" get pods "*)
+    case "${STUB_PODS:-ready}" in
+      ready) pod_json Running True "" ;;
+      imagepull) pod_json Pending False ImagePullBackOff ;;
+      pending) pod_json Pending False "" ;;
+      crash) pod_json Running False CrashLoopBackOff ;;
+      none) echo '{"items":[]}' ;;
+    esac ;;
+  *" get events "*" -o json "*)
+    echo '{"items":[{"reason":"FailedScheduling","message":"0/3 nodes are available: 3 Insufficient nvidia.com/gpu."}]}' ;;
+  *" logs "*)
+    printf 'starting parent\nModuleNotFoundError: No module named kubernetes\n' ;;
+  *" get service "*)
+    ports=""; IFS=, read -ra ps <<< "${STUB_SERVICE_PORTS:-8102}"
+    for port in "${ps[@]}"; do ports="$ports{\"port\":$port},"; done
+    echo "{\"spec\":{\"ports\":[${ports%,}]}}" ;;
+  *" exec deploy/"*)
+    if [ "${STUB_WORKSPACE:-ok}" = missing ]; then echo "ls: /var/tmp/nvflare/workspace/startup/fed_client.json: No such file or directory" >&2; exit 1; fi
+    echo ok ;;
   *" get namespace "*)
     if [ "${STUB_NAMESPACE_EXISTS:-1}" = 1 ]; then
       echo "{\"metadata\":{\"name\":\"ns\",\"annotations\":{${STUB_NS_ANNOTATIONS:-}}}}"

@@ -90,6 +90,31 @@ impl Project {
         dir
     }
 
+    /// A leaf certificate valid from `not_before` to `not_after`, naming `dns` in its SAN.
+    pub fn issue_custom(
+        &self,
+        common_name: &str,
+        dns: &[&str],
+        not_before: time::OffsetDateTime,
+        not_after: time::OffsetDateTime,
+    ) -> (String, String) {
+        let mut params =
+            CertificateParams::new(dns.iter().map(|d| d.to_string()).collect::<Vec<_>>()).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, self.org.as_str());
+        params.not_before = not_before;
+        params.not_after = not_after;
+        let key = KeyPair::generate().unwrap();
+        let cert = params
+            .signed_by(&key, &Issuer::from_params(&self.ca_params, &self.ca_key))
+            .unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
     /// A leaf certificate signed by the project CA: (certificate PEM, key PEM).
     pub fn issue(&self, common_name: &str, org: Option<&str>) -> (String, String) {
         let san: Vec<String> =

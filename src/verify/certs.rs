@@ -1,0 +1,249 @@
+//! Certificate checks: the kit's identity chains to its root CA, is in date, and (for a
+//! server) names the host clients dial; the cluster CA in kubeconfig passes Python 3.13's
+//! strict X.509 validation (keyUsage with certificate signing).
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use serde_json::Value;
+use x509_parser::extensions::GeneralName;
+use x509_parser::pem::Pem;
+use x509_parser::prelude::*;
+
+use super::Check;
+use crate::kubectl::{args, Kubectl};
+use crate::stage::prepared_kit::PreparedKit;
+
+const EXPIRY_WARNING_DAYS: i64 = 30;
+
+fn read_pems(path: &Path) -> Result<Vec<Pem>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let pems: Vec<Pem> = Pem::iter_from_buffer(&bytes)
+        .filter_map(|p| p.ok())
+        .collect();
+    if pems.is_empty() {
+        return Err(format!("{} holds no PEM certificate", path.display()));
+    }
+    Ok(pems)
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn expiry(id: &'static str, label: &str, cert: &X509Certificate) -> Check {
+    let not_after = cert.validity().not_after.timestamp();
+    let not_before = cert.validity().not_before.timestamp();
+    let days_left = (not_after - now()).div_euclid(86400);
+    let hint = "Reprovision with `nvflare provision`, prepare the kits again, restage startup/ and run helm upgrade.";
+    if now() > not_after {
+        return Check::fail(
+            id,
+            format!("{label} expired on {}", cert.validity().not_after),
+            hint,
+        );
+    }
+    if now() < not_before {
+        return Check::fail(
+            id,
+            format!("{label} is not valid before {}", cert.validity().not_before),
+            "Check the clocks, or reprovision.",
+        );
+    }
+    if days_left < EXPIRY_WARNING_DAYS {
+        return Check::warn(
+            id,
+            format!(
+                "{label} expires in {days_left} days ({})",
+                cert.validity().not_after
+            ),
+            hint,
+        );
+    }
+    Check::pass(
+        id,
+        format!(
+            "{label} valid until {} ({days_left} days)",
+            cert.validity().not_after
+        ),
+    )
+}
+
+pub fn kit_certificates(kit: &PreparedKit) -> Vec<Check> {
+    let startup = kit.dir.join("startup");
+    let base = if kit.is_server() { "server" } else { "client" };
+    let cert_file = format!("{base}.crt");
+    let (ca_pems, leaf_pems) = match (
+        read_pems(&startup.join("rootCA.pem")),
+        read_pems(&startup.join(&cert_file)),
+    ) {
+        (Ok(ca), Ok(leaf)) => (ca, leaf),
+        (Err(e), _) | (_, Err(e)) => {
+            return vec![Check::fail(
+                "certificate-chain",
+                e,
+                "Use a fully provisioned startup kit.",
+            )]
+        }
+    };
+    let (Ok(ca), Ok(leaf)) = (ca_pems[0].parse_x509(), leaf_pems[0].parse_x509()) else {
+        return vec![Check::fail(
+            "certificate-chain",
+            "rootCA.pem or the certificate does not parse",
+            "Use a fully provisioned startup kit.",
+        )];
+    };
+    let mut checks = Vec::new();
+    checks.push(match leaf.verify_signature(Some(ca.public_key())) {
+        Ok(()) if leaf.issuer() == ca.subject() => Check::pass("certificate-chain", format!("startup/{cert_file} is signed by rootCA.pem ({})", ca.subject())),
+        _ => Check::fail(
+            "certificate-chain",
+            format!("startup/{cert_file} (issuer {}) is not signed by startup/rootCA.pem ({})", leaf.issuer(), ca.subject()),
+            "The kit mixes certificates from two provisionings: reprovision and prepare the kit again.",
+        ),
+    });
+    checks.push(expiry(
+        "certificate-expiry",
+        &format!("startup/{cert_file}"),
+        &leaf,
+    ));
+    checks.push(expiry("ca-expiry", "startup/rootCA.pem", &ca));
+    if kit.is_server() {
+        checks.push(server_host(kit, &leaf));
+    }
+    checks
+}
+
+/// The names a certificate is valid for: its DNS and IP SANs, or its CN when it has none.
+fn names_of(cert: &X509Certificate) -> Vec<String> {
+    let mut names = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            match name {
+                GeneralName::DNSName(d) => names.push(d.to_ascii_lowercase()),
+                GeneralName::IPAddress(ip) if ip.len() == 4 => {
+                    names.push(format!("{}.{}.{}.{}", ip[0], ip[1], ip[2], ip[3]))
+                }
+                _ => {}
+            }
+        }
+    }
+    if names.is_empty() {
+        names.extend(
+            cert.subject()
+                .iter_common_name()
+                .filter_map(|cn| cn.as_str().ok())
+                .map(str::to_ascii_lowercase),
+        );
+    }
+    names
+}
+
+fn matches(name: &str, host: &str) -> bool {
+    match name.strip_prefix("*.") {
+        Some(suffix) => host.split_once('.').is_some_and(|(_, rest)| rest == suffix),
+        None => name == host,
+    }
+}
+
+/// Clients dial fed_server.json's `service.target` host; the server certificate must name it.
+fn server_host(kit: &PreparedKit, cert: &X509Certificate) -> Check {
+    const ID: &str = "server-host";
+    let fed =
+        crate::json_file::load_object(&kit.dir.join("startup/fed_server.json"), "fed_server.json")
+            .map(Value::Object)
+            .unwrap_or(Value::Null);
+    let target = fed["servers"][0]["service"]["target"]
+        .as_str()
+        .unwrap_or_default();
+    let host = target
+        .rsplit_once(':')
+        .map_or(target, |(h, _)| h)
+        .to_ascii_lowercase();
+    if host.is_empty() {
+        return Check::skip(ID, "fed_server.json names no service target");
+    }
+    let names = names_of(cert);
+    if names.iter().any(|n| matches(n, &host)) {
+        return Check::pass(
+            ID,
+            format!("server.crt names {host}, the host clients connect to"),
+        );
+    }
+    Check::fail(
+        ID,
+        format!("server.crt is valid for [{}] but clients connect to {host}", names.join(", ")),
+        "The server certificate must include the DNS name in host_names: fix default_host/host_names in project.yml, reprovision, restage and redeploy.",
+    )
+}
+
+/// The kubeconfig's cluster CA, which the parent's Kubernetes client (Python 3.13+)
+/// rejects without keyUsage/keyCertSign: `CA cert does not include key usage extension`.
+pub fn kubeconfig_ca(kubectl: &Kubectl) -> Check {
+    const ID: &str = "kubeconfig-ca";
+    let view = args(["config", "view", "--raw", "--minify", "-o", "json"]);
+    let config: Value = match kubectl.call(&view, None, false) {
+        Ok(Ok(text)) => serde_json::from_str(&text).unwrap_or(Value::Null),
+        Ok(Err(f)) => {
+            return Check::skip(
+                ID,
+                format!(
+                    "no current kubeconfig context ({})",
+                    f.stderr.lines().next().unwrap_or_default()
+                ),
+            )
+        }
+        Err(e) => return Check::skip(ID, e.message),
+    };
+    let cluster = &config["clusters"][0]["cluster"];
+    let pem_bytes = if let Some(data) = cluster["certificate-authority-data"].as_str() {
+        match base64::engine::general_purpose::STANDARD.decode(data.trim()) {
+            Ok(bytes) => bytes,
+            Err(_) => {
+                return Check::fail(
+                    ID,
+                    "certificate-authority-data is not base64",
+                    "Fix the kubeconfig.",
+                )
+            }
+        }
+    } else if let Some(path) = cluster["certificate-authority"].as_str() {
+        match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                return Check::warn(
+                    ID,
+                    format!("cannot read the cluster CA {path}: {e}"),
+                    "Check the kubeconfig.",
+                )
+            }
+        }
+    } else {
+        return Check::skip(
+            ID,
+            "the kubeconfig names no cluster CA (system trust store)",
+        );
+    };
+    let Some(pem) = Pem::iter_from_buffer(&pem_bytes)
+        .filter_map(|p| p.ok())
+        .next()
+    else {
+        return Check::fail(
+            ID,
+            "the cluster CA is not a PEM certificate",
+            "Fix the kubeconfig.",
+        );
+    };
+    let Ok(ca) = pem.parse_x509() else {
+        return Check::fail(ID, "the cluster CA does not parse", "Fix the kubeconfig.");
+    };
+    let hint = "Regenerate or replace the cluster CA with an RFC 5280-compliant CA (keyUsage with keyCertSign). Temporary workaround for development clusters: a parent image on Python 3.12 or earlier. Do not disable API TLS verification in production.";
+    match ca.key_usage() {
+        Ok(Some(ku)) if ku.value.key_cert_sign() => Check::pass(ID, format!("cluster CA {} has keyUsage with certificate signing", ca.subject())),
+        Ok(Some(_)) => Check::fail(ID, format!("cluster CA {} has keyUsage without certificate signing", ca.subject()), hint),
+        _ => Check::fail(ID, format!("cluster CA {} does not include the key usage extension (Python 3.13+ clients reject it)", ca.subject()), hint),
+    }
+}

@@ -1,0 +1,365 @@
+//! Checks against the cluster, read-only: namespace, workspace PVC, rollout, pods (and why
+//! they are not ready), Service ports, the launcher's RBAC, and the staged workspace.
+
+use serde_json::Value;
+
+use super::Check;
+use crate::error::Result;
+use crate::kubectl::{Failure, Kubectl};
+use crate::stage::prepared_kit::PreparedKit;
+
+/// The launcher's needs, as current NVFlare's Role grants them.
+pub const LAUNCHER_RBAC: [(&str, &[&str]); 3] = [
+    ("pods", &["create", "delete", "get", "list", "watch"]),
+    ("secrets", &["create", "get", "update", "patch", "delete"]),
+    ("events", &["get", "list", "watch"]),
+];
+
+struct Ctx<'a> {
+    kubectl: &'a Kubectl,
+    namespace: &'a str,
+}
+
+impl Ctx<'_> {
+    fn call(&self, args: &[String]) -> Result<std::result::Result<String, Failure>> {
+        let mut all = vec![format!("--namespace={}", self.namespace)];
+        all.extend(args.iter().cloned());
+        self.kubectl.call(&all, None, false)
+    }
+
+    fn json(&self, args: &[String]) -> Result<std::result::Result<Value, Failure>> {
+        Ok(self
+            .call(args)?
+            .map(|text| serde_json::from_str(&text).unwrap_or(Value::Null)))
+    }
+}
+
+fn s(parts: &[&str]) -> Vec<String> {
+    parts.iter().map(|p| p.to_string()).collect()
+}
+
+pub fn checks(
+    kubectl: &Kubectl,
+    kit: &PreparedKit,
+    namespace: &str,
+    release: &str,
+    timeout: u64,
+) -> Result<Vec<Check>> {
+    let ctx = Ctx { kubectl, namespace };
+    let mut checks = Vec::new();
+    match ctx.call(&s(&["get", "namespace", namespace, "-o", "name"]))? {
+        Ok(_) => checks.push(Check::pass(
+            "namespace",
+            format!("namespace {namespace} exists"),
+        )),
+        Err(f) if f.is_not_found() => {
+            checks.push(Check::fail(
+                "namespace",
+                format!("namespace {namespace} does not exist"),
+                format!("Create it: kubectl create namespace {namespace}, then stage and install."),
+            ));
+            return Ok(checks);
+        }
+        Err(f) => {
+            checks.push(Check::fail(
+                "cluster",
+                format!("cannot reach the cluster: {}", f.stderr.lines().last().unwrap_or_default()),
+                "Check KUBECONFIG and the context (helm's --kube-context); `kubectl cluster-info` should answer.",
+            ));
+            return Ok(checks);
+        }
+    }
+    checks.push(pvc(&ctx, kit)?);
+    let name = kit.object_name();
+    let rollout = ctx.call(&s(&[
+        "rollout",
+        "status",
+        &format!("deployment/{name}"),
+        &format!("--timeout={timeout}s"),
+    ]))?;
+    checks.push(match &rollout {
+        Ok(_) => Check::pass("rollout", format!("deployment/{name} rolled out")),
+        Err(f) => Check::fail(
+            "rollout",
+            format!("deployment/{name} did not roll out within {timeout}s: {}", f.stderr),
+            format!("Inspect the pod and recent events: kubectl -n {namespace} describe pod -l app.kubernetes.io/instance={release}; kubectl -n {namespace} get events --sort-by=.lastTimestamp"),
+        ),
+    });
+    let pods_ready = pods(&ctx, release, &mut checks)?;
+    checks.push(service(&ctx, kit)?);
+    checks.extend(rbac(&ctx, kit)?);
+    checks.push(workspace(&ctx, kit, &name, pods_ready)?);
+    Ok(checks)
+}
+
+fn pvc(ctx: &Ctx, kit: &PreparedKit) -> Result<Check> {
+    let claim = &kit.claim_name;
+    let hint = format!(
+        "Check that the cluster has a default storage class, or set storageClassName: kubectl get storageclass; kubectl -n {} describe pvc {claim}",
+        ctx.namespace
+    );
+    Ok(match ctx.call(&s(&["get", "pvc", claim, "-o", "jsonpath={.status.phase}"]))? {
+        Ok(phase) if phase.trim() == "Bound" => Check::pass("pvc", format!("PVC {claim} is Bound")),
+        Ok(phase) => Check::fail("pvc", format!("PVC {claim} is {}", if phase.trim().is_empty() { "in no phase" } else { phase.trim() }), hint),
+        Err(f) if f.is_not_found() => Check::fail(
+            "pvc",
+            format!("PVC {claim} does not exist"),
+            "Create the workspace PVC and stage the kit: helm nvflare stage <prepared-kit> --create-pvc",
+        ),
+        Err(f) => Check::fail("pvc", f.stderr, hint),
+    })
+}
+
+/// Checks every pod of the release; returns whether one is ready.
+fn pods(ctx: &Ctx, release: &str, checks: &mut Vec<Check>) -> Result<bool> {
+    const ID: &str = "pods";
+    let list = match ctx.json(&s(&[
+        "get",
+        "pods",
+        "-l",
+        &format!("app.kubernetes.io/instance={release}"),
+        "-o",
+        "json",
+    ]))? {
+        Ok(v) => v,
+        Err(f) => {
+            checks.push(Check::fail(
+                ID,
+                f.stderr,
+                "Check your permissions to list pods.",
+            ));
+            return Ok(false);
+        }
+    };
+    let items = list["items"].as_array().cloned().unwrap_or_default();
+    if items.is_empty() {
+        checks.push(Check::fail(ID, format!("no pod of release {release}"), format!("Install the chart: helm upgrade --install {release} <prepared-kit>/helm_chart --namespace {}", ctx.namespace)));
+        return Ok(false);
+    }
+    let mut any_ready = false;
+    for pod in &items {
+        let name = pod["metadata"]["name"].as_str().unwrap_or("?").to_string();
+        let ready = pod["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True");
+        if ready {
+            any_ready = true;
+            checks.push(Check::pass(ID, format!("pod {name} is Ready")));
+            continue;
+        }
+        let waiting: Vec<(String, String)> = pod["status"]["containerStatuses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| {
+                let w = &c["state"]["waiting"];
+                w["reason"].as_str().map(|r| {
+                    (
+                        r.to_string(),
+                        w["message"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+            })
+            .collect();
+        let describe = format!("kubectl -n {} describe pod {name}", ctx.namespace);
+        if let Some((reason, message)) = waiting
+            .iter()
+            .find(|(r, _)| r == "ImagePullBackOff" || r == "ErrImagePull")
+        {
+            checks.push(Check::fail(
+                ID,
+                format!("pod {name}: {reason}: {message}"),
+                format!("Confirm that the parent image exists and the cluster can pull it ({describe}; helm -n {} get values {release} --all); for private registries add image pull secrets (parent.image_pull_secrets).", ctx.namespace),
+            ));
+        } else if let Some((reason, _)) = waiting.iter().find(|(r, _)| r == "CrashLoopBackOff") {
+            let logs = match ctx.call(&s(&["logs", &name, "--tail=20"]))? {
+                Ok(text) => text
+                    .trim()
+                    .lines()
+                    .rev()
+                    .take(5)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect::<Vec<_>>()
+                    .join(" | "),
+                Err(f) => f.stderr,
+            };
+            checks.push(Check::fail(
+                ID,
+                format!("pod {name}: {reason}; last log lines: {logs}"),
+                format!("Read the parent logs (kubectl -n {} logs {name} --previous). A missing `kubernetes` package needs the NVFlare K8S extra; \"Parent pod cannot find startup or local\" means the kit was staged at the wrong level: restage with helm nvflare stage.", ctx.namespace),
+            ));
+        } else if pod["status"]["phase"] == "Pending" {
+            let events = match ctx.json(&s(&[
+                "get",
+                "events",
+                "--field-selector",
+                &format!("involvedObject.name={name}"),
+                "-o",
+                "json",
+            ]))? {
+                Ok(list) => list["items"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|e| {
+                        Some(format!(
+                            "{}: {}",
+                            e["reason"].as_str()?,
+                            e["message"].as_str().unwrap_or_default()
+                        ))
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                Err(f) => f.stderr,
+            };
+            checks.push(Check::fail(
+                ID,
+                format!("pod {name} is Pending: {}", if events.is_empty() { "no events" } else { &events }),
+                "Common causes: insufficient CPU, memory or GPU, an unbound PVC, a missing storage class. Check kubectl get events --sort-by=.lastTimestamp.",
+            ));
+        } else {
+            let reasons: Vec<String> = waiting
+                .iter()
+                .map(|(r, m)| format!("{r} {m}").trim().to_string())
+                .collect();
+            checks.push(Check::fail(
+                ID,
+                format!(
+                    "pod {name} is not Ready ({})",
+                    if reasons.is_empty() {
+                        pod["status"]["phase"]
+                            .as_str()
+                            .unwrap_or("unknown")
+                            .to_string()
+                    } else {
+                        reasons.join("; ")
+                    }
+                ),
+                format!("Inspect it: {describe}"),
+            ));
+        }
+    }
+    Ok(any_ready)
+}
+
+fn service(ctx: &Ctx, kit: &PreparedKit) -> Result<Check> {
+    const ID: &str = "service";
+    let name = kit.service_name();
+    let mut expected: Vec<u64> = if kit.is_server() {
+        ["fedLearnPort", "adminPort", "parentPort"]
+            .iter()
+            .filter_map(|k| kit.values[*k].as_u64())
+            .collect()
+    } else {
+        kit.values["port"].as_u64().into_iter().collect()
+    };
+    expected.sort_unstable();
+    expected.dedup();
+    Ok(match ctx.json(&s(&["get", "service", &name, "-o", "json"]))? {
+        Ok(svc) => {
+            let mut ports: Vec<u64> = svc["spec"]["ports"].as_array().into_iter().flatten().filter_map(|p| p["port"].as_u64()).collect();
+            ports.sort_unstable();
+            let missing: Vec<String> = expected.iter().filter(|p| !ports.contains(p)).map(|p| p.to_string()).collect();
+            if missing.is_empty() {
+                Check::pass(ID, format!("Service {name} serves ports {}", ports.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")))
+            } else {
+                Check::fail(ID, format!("Service {name} lacks port(s) {}", missing.join(", ")), "Keep the Service name and ports as prepare wrote them; run helm upgrade with the prepared chart.")
+            }
+        }
+        Err(f) => Check::fail(ID, format!("Service {name}: {}", f.stderr), "Job pods reach the parent through this Service: install the chart (helm upgrade --install).")
+    })
+}
+
+fn rbac(ctx: &Ctx, kit: &PreparedKit) -> Result<Vec<Check>> {
+    const ID: &str = "launcher-rbac";
+    let sa = kit.service_account();
+    let who = format!("--as=system:serviceaccount:{}:{sa}", ctx.namespace);
+    let mut denied = Vec::new();
+    for (resource, verbs) in LAUNCHER_RBAC {
+        for verb in verbs {
+            match ctx.call(&s(&["auth", "can-i", verb, resource, &who]))? {
+                Ok(answer) if answer.trim() == "yes" => {}
+                Ok(_) => denied.push(format!("{verb} {resource}")),
+                Err(f) if f.stderr.trim().is_empty() || f.stderr.contains("no") => {
+                    denied.push(format!("{verb} {resource}"))
+                }
+                Err(f) => {
+                    return Ok(vec![Check::fail(
+                        ID,
+                        f.stderr,
+                        "Check your permission to run kubectl auth can-i --as.",
+                    )])
+                }
+            }
+        }
+    }
+    if denied.is_empty() {
+        return Ok(vec![Check::pass(ID, format!("ServiceAccount {sa} may create, delete, get, list and watch pods, manage secrets and read events"))]);
+    }
+    Ok(vec![Check::fail(
+        ID,
+        format!("ServiceAccount {sa} may not: {}", denied.join(", ")),
+        "The parent pod must run with a ServiceAccount that can create job pods and create or update startup-kit Secrets: keep rbac.create=true, or grant the same rules in this namespace.",
+    )])
+}
+
+fn workspace(ctx: &Ctx, kit: &PreparedKit, deployment: &str, pods_ready: bool) -> Result<Check> {
+    const ID: &str = "workspace";
+    let config = &kit.values["workspaceConfig"];
+    let cm = config["local"]["configMapName"]
+        .as_str()
+        .unwrap_or_default();
+    let secret = config["startup"]["secretName"].as_str().unwrap_or_default();
+    if !cm.is_empty() || !secret.is_empty() {
+        let mut missing = Vec::new();
+        for (kind, name) in [("configmap", cm), ("secret", secret)]
+            .iter()
+            .filter(|(_, n)| !n.is_empty())
+        {
+            if ctx.call(&s(&["get", kind, name, "-o", "name"]))?.is_err() {
+                missing.push(format!("{kind}/{name}"));
+            }
+        }
+        return Ok(if missing.is_empty() {
+            Check::pass(
+                ID,
+                format!("staged ConfigMap {cm} and Secret {secret} exist"),
+            )
+        } else {
+            Check::fail(
+                ID,
+                format!("staged objects missing: {}", missing.join(", ")),
+                "Stage again: helm nvflare stage <prepared-kit> --method configmap",
+            )
+        });
+    }
+    if !pods_ready {
+        return Ok(Check::skip(ID, "no ready parent pod to look into"));
+    }
+    let mount = kit.values["persistence"]["workspace"]["mountPath"]
+        .as_str()
+        .unwrap_or("/var/tmp/nvflare/workspace");
+    let role_file = if kit.is_server() {
+        "fed_server.json"
+    } else {
+        "fed_client.json"
+    };
+    let expected = [
+        format!("{mount}/startup/{role_file}"),
+        format!("{mount}/local/resources.json.default"),
+    ];
+    let mut args = s(&["exec", &format!("deploy/{deployment}"), "--", "ls", "-d"]);
+    args.extend(expected.iter().cloned());
+    Ok(match ctx.call(&args)? {
+        Ok(_) => Check::pass(ID, format!("the parent pod sees startup/ and local/ under {mount}")),
+        Err(f) => Check::fail(
+            ID,
+            format!("the parent pod does not see {} ({})", expected.join(" and "), f.stderr.lines().next().unwrap_or_default()),
+            format!("Parent pod cannot find startup or local: the kit was copied to the wrong level or the wrong PVC is mounted. The mount path must contain {mount}/startup and {mount}/local: restage with helm nvflare stage."),
+        ),
+    })
+}

@@ -1,0 +1,352 @@
+//! `verify` against a stand-in cluster (healthy, and each unhealthy case failing exactly its
+//! check with the guide's hint), and offline certificate checks on kits made here.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+use serde_json::Value;
+use support::cluster::StubCluster;
+use support::kits::Project;
+use support::{nvflare, nvflare_cmd, run_cmd, write, Run, K8S_CONFIG};
+use time::{Duration, OffsetDateTime};
+
+struct World {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    project: Project,
+    server: PathBuf,
+    client: PathBuf,
+    stub: StubCluster,
+    good_ca: PathBuf,
+}
+
+fn cluster_ca(root: &Path, name: &str, key_usage: bool) -> PathBuf {
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    if key_usage {
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+    }
+    let cert = params.self_signed(&KeyPair::generate().unwrap()).unwrap();
+    write(&root.join(format!("{name}.pem")), &cert.pem())
+}
+
+fn world() -> World {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_path_buf();
+    let project = Project::new(&root.join("ws/example_project"), "fl.example.com");
+    let config = write(&root.join("k8s.yaml"), K8S_CONFIG);
+    let mut out = Vec::new();
+    for (name, kit) in [
+        ("server", project.server_kit()),
+        ("site-1", project.client_kit("site-1")),
+    ] {
+        let dir = root.join("prepared").join(name);
+        nvflare([
+            "prepare".as_ref(),
+            kit.as_os_str(),
+            "--config".as_ref(),
+            config.as_os_str(),
+            "--output".as_ref(),
+            dir.as_os_str(),
+        ])
+        .success();
+        out.push(dir);
+    }
+    let stub = StubCluster::new(&root);
+    let good_ca = cluster_ca(&root, "kubernetes-ca", true);
+    World {
+        server: out.remove(0),
+        client: out.remove(0),
+        _tmp: tmp,
+        root,
+        project,
+        stub,
+        good_ca,
+    }
+}
+
+fn verify(w: &World, kit: &Path, extra: &[&str], env: &[(&str, &str)]) -> (Run, Value) {
+    let mut cmd = nvflare_cmd();
+    cmd.arg("verify")
+        .arg(kit)
+        .args(extra)
+        .args(["--format", "json"])
+        .env("PATH", w.stub.path())
+        .env("STUB_LOG_DIR", &w.stub.log)
+        .env("HELM_NAMESPACE", "nvflare")
+        .env("STUB_KUBE_CA", &w.good_ca)
+        .env_remove("KUBECTL");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let run = run_cmd(cmd);
+    let data = run.json()["data"].clone();
+    (run, data)
+}
+
+fn statuses(data: &Value) -> Vec<(String, String)> {
+    data["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["check"].as_str().unwrap().to_string(),
+                c["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn failing(data: &Value) -> Vec<String> {
+    statuses(data)
+        .into_iter()
+        .filter(|(_, s)| s == "fail")
+        .map(|(c, _)| c)
+        .collect()
+}
+
+fn check<'a>(data: &'a Value, id: &str) -> &'a Value {
+    data["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == id)
+        .unwrap_or_else(|| panic!("no check {id}"))
+}
+
+#[test]
+fn healthy_cluster_passes_every_check() {
+    let w = world();
+    let (run, data) = verify(
+        &w,
+        &w.server,
+        &[],
+        &[("STUB_SERVICE_PORTS", "8002,8003,8102")],
+    );
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(data["verdict"], "pass");
+    let ids: Vec<String> = statuses(&data)
+        .into_iter()
+        .map(|(c, s)| {
+            assert_eq!(s, "pass", "{c}");
+            c
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "kit-chart-agree",
+            "image",
+            "launcher-namespace",
+            "certificate-chain",
+            "certificate-expiry",
+            "ca-expiry",
+            "server-host",
+            "kubeconfig-ca",
+            "namespace",
+            "pvc",
+            "rollout",
+            "pods",
+            "service",
+            "launcher-rbac",
+            "workspace"
+        ]
+    );
+    // Read-only calls only, each with the namespace; can-i for every verb the launcher needs.
+    let calls = w.stub.calls();
+    let verbs: Vec<&str> = calls
+        .iter()
+        .map(|(a, _)| a.iter().find(|x| !x.starts_with("--")).unwrap().as_str())
+        .collect();
+    assert!(
+        verbs
+            .iter()
+            .all(|v| ["config", "get", "rollout", "auth", "exec"].contains(v)),
+        "{verbs:?}"
+    );
+    let can_i: Vec<String> = calls
+        .iter()
+        .filter(|(a, _)| a.contains(&"can-i".to_string()))
+        .map(|(a, _)| a[a.len() - 3..a.len() - 1].join(" "))
+        .collect();
+    assert_eq!(can_i.len(), 13);
+    assert!(calls
+        .iter()
+        .filter(|(a, _)| a.contains(&"can-i".to_string()))
+        .all(|(a, _)| a.last().unwrap() == "--as=system:serviceaccount:nvflare:fl.example.com"));
+    for needed in [
+        "create pods",
+        "watch pods",
+        "patch secrets",
+        "delete secrets",
+        "list events",
+    ] {
+        assert!(can_i.contains(&needed.to_string()), "{needed}: {can_i:?}");
+    }
+
+    let (run, data) = verify(&w, &w.client, &[], &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(!statuses(&data).iter().any(|(c, _)| c == "server-host"));
+
+    // Text: one line per check and a verdict.
+    let mut cmd = nvflare_cmd();
+    cmd.args(["verify", w.client.to_str().unwrap()])
+        .env("PATH", w.stub.path())
+        .env("STUB_LOG_DIR", &w.stub.log)
+        .env("HELM_NAMESPACE", "nvflare")
+        .env("STUB_KUBE_CA", &w.good_ca);
+    let text = run_cmd(cmd).success().stdout;
+    assert!(
+        text.contains("PASS  launcher-rbac")
+            && text.contains("verdict: pass (0 failed, 0 warnings, 14 checks)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn each_unhealthy_cluster_fails_exactly_its_check() {
+    let w = world();
+    let cases: [(&[(&str, &str)], &str, &str); 7] = [
+        (
+            &[("STUB_DENY", "create pods")],
+            "launcher-rbac",
+            "create pods",
+        ),
+        (&[("STUB_ROLLOUT", "timeout")], "rollout", "describe pod"),
+        (&[("STUB_PODS", "imagepull")], "pods", "parent image exists"),
+        (&[("STUB_PODS", "pending")], "pods", "Insufficient"),
+        (&[("STUB_PODS", "crash")], "pods", "K8S extra"),
+        (&[("STUB_PVC", "Pending")], "pvc", "storage class"),
+        (&[("STUB_WORKSPACE", "missing")], "workspace", "wrong level"),
+    ];
+    for (env, expected, hint_part) in cases {
+        let (run, data) = verify(&w, &w.client, &[], env);
+        assert_eq!(run.code, 1, "{env:?}");
+        assert_eq!(data["verdict"], "fail");
+        assert_eq!(failing(&data), [expected], "{env:?}");
+        let c = check(&data, expected);
+        let text = format!("{} {}", c["message"], c["hint"]);
+        assert!(text.contains(hint_part), "{env:?}: {text}");
+    }
+    let (_, data) = verify(&w, &w.client, &[], &[("STUB_PODS", "crash")]);
+    assert!(check(&data, "pods")["message"]
+        .as_str()
+        .unwrap()
+        .contains("No module named kubernetes"));
+    // A namespace other than the kit's: the launcher would start job pods elsewhere.
+    let (run, data) = verify(
+        &w,
+        &w.client,
+        &["--offline"],
+        &[("HELM_NAMESPACE", "other")],
+    );
+    assert_eq!(run.code, 1);
+    assert_eq!(failing(&data), ["launcher-namespace"]);
+}
+
+#[test]
+fn offline_checks_catch_certificate_problems() {
+    let w = world();
+    let now = OffsetDateTime::now_utc();
+    // Expired, and expiring within 30 days.
+    let (cert, key) = w.project.issue_custom(
+        "site-1",
+        &["site-1"],
+        now - Duration::days(400),
+        now - Duration::days(1),
+    );
+    w.project.install_identity(&w.client, "client", &cert, &key);
+    let (run, data) = verify(&w, &w.client, &["--offline"], &[]);
+    assert_eq!(run.code, 1);
+    assert_eq!(failing(&data), ["certificate-expiry"]);
+    assert!(
+        w.stub
+            .calls()
+            .iter()
+            .all(|(a, _)| a.contains(&"config".to_string())),
+        "--offline called the cluster"
+    );
+    let (cert, key) = w.project.issue_custom(
+        "site-1",
+        &["site-1"],
+        now - Duration::days(300),
+        now + Duration::days(10),
+    );
+    w.project.install_identity(&w.client, "client", &cert, &key);
+    let (run, data) = verify(&w, &w.client, &["--offline"], &[]);
+    assert_eq!(run.code, 0);
+    assert_eq!(data["verdict"], "warn");
+    assert!(
+        check(&data, "certificate-expiry")["message"]
+            .as_str()
+            .unwrap()
+            .contains("expires in 9 days")
+            || check(&data, "certificate-expiry")["message"]
+                .as_str()
+                .unwrap()
+                .contains("expires in 10 days")
+    );
+
+    // A server certificate that does not name the host clients dial.
+    let (cert, key) = w.project.issue_custom(
+        "other.example.com",
+        &["other.example.com"],
+        now - Duration::days(1),
+        now + Duration::days(365),
+    );
+    w.project.install_identity(&w.server, "server", &cert, &key);
+    let (run, data) = verify(&w, &w.server, &["--offline"], &[]);
+    assert_eq!(run.code, 1);
+    assert_eq!(failing(&data), ["server-host"]);
+    assert!(check(&data, "server-host")["hint"]
+        .as_str()
+        .unwrap()
+        .contains("host_names"));
+
+    // A certificate from another provisioning.
+    let stranger = Project::new(&w.root.join("other-project"), "fl.example.com");
+    let (cert, key) = stranger.issue("site-1", Some("nvidia"));
+    std::fs::write(w.client.join("startup/client.crt"), cert).unwrap();
+    std::fs::write(w.client.join("startup/client.key"), key).unwrap();
+    let (_, data) = verify(&w, &w.client, &["--offline"], &[]);
+    assert_eq!(failing(&data), ["certificate-chain"]);
+
+    // A cluster CA without keyUsage (the Python 3.13 strictness).
+    let bad_ca = cluster_ca(&w.root, "microk8s-ca", false);
+    let (run, data) = verify(
+        &w,
+        &w.server,
+        &["--offline"],
+        &[("STUB_KUBE_CA", bad_ca.to_str().unwrap())],
+    );
+    assert_eq!(run.code, 1);
+    assert!(failing(&data).contains(&"kubeconfig-ca".to_string()));
+    assert!(check(&data, "kubeconfig-ca")["hint"]
+        .as_str()
+        .unwrap()
+        .contains("RFC 5280"));
+}
+
+#[test]
+fn bad_input_exits_4() {
+    let w = world();
+    let (run, _) = verify(
+        &w,
+        &w.root.join("ws/example_project/prod_00/site-1"),
+        &[],
+        &[],
+    );
+    assert_eq!(run.code, 4);
+    assert_eq!(run.json()["error"]["code"], "NOT_PREPARED");
+    let (run, _) = verify(&w, &w.client, &["--kubectl", "/nonexistent/kubectl"], &[]);
+    assert_eq!(run.code, 4);
+    assert_eq!(run.json()["error"]["code"], "KUBECTL_NOT_FOUND");
+}
