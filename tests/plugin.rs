@@ -93,6 +93,34 @@ fn installs_and_runs_with_helm3_and_helm4() {
         assert_eq!(data["release"], "site-1");
         assert!(out.join("helm_chart/Chart.yaml").is_file());
 
+        // Helm takes -n and --kube-context itself and passes them as HELM_NAMESPACE and
+        // HELM_KUBECONTEXT: they must reach every kubectl call.
+        let mut stage = helm(which, &home);
+        stage
+            .args(["nvflare", "stage"])
+            .arg(&out)
+            .args(["-n", "nvflare", "--kube-context", "fl-cluster", "--dry-run"])
+            .env("KUBECONFIG", root.join("no-kubeconfig"));
+        let run = run_cmd(stage).success();
+        assert!(
+            run.stdout
+                .contains("kubectl --context=fl-cluster --namespace=nvflare get namespace nvflare"),
+            "{which}: {}",
+            run.stdout
+        );
+        let mut wrong_ns = helm(which, &home);
+        wrong_ns
+            .args(["nvflare", "stage"])
+            .arg(&out)
+            .args(["-n", "other", "--dry-run", "--format", "json"])
+            .env("KUBECONFIG", root.join("no-kubeconfig"));
+        let run = run_cmd(wrong_ns);
+        assert!(
+            run.stdout.contains("NAMESPACE_MISMATCH"),
+            "{which}: {}",
+            run.stdout
+        );
+
         // A user error keeps its exit code through Helm.
         let mut bad = helm(which, &home);
         bad.args(["nvflare", "prepare"])
