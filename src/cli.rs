@@ -125,7 +125,7 @@ pub struct PushArgs {
 /// Which cluster to talk to. Helm takes `-n` and `--kube-context` itself and passes them
 /// as HELM_NAMESPACE and HELM_KUBECONTEXT; these flags are for running the binary directly.
 #[derive(Args, Debug, Clone)]
-pub struct ClusterArgs {
+pub struct ClusterSelection {
     /// Namespace [default: HELM_NAMESPACE (helm's -n), else the kit's].
     #[arg(long, value_name = "NS")]
     pub namespace: Option<String>,
@@ -135,9 +135,35 @@ pub struct ClusterArgs {
     /// kubectl to run: a name on PATH (kubectl, oc) or a path [default: KUBECTL, else kubectl].
     #[arg(long, value_name = "CMD")]
     pub kubectl: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ClusterArgs {
+    #[command(flatten)]
+    pub selection: ClusterSelection,
     /// Print every kubectl command and manifest instead of running them.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+impl ClusterArgs {
+    pub fn settings(&self) -> crate::kubectl::ClusterSettings {
+        crate::kubectl::ClusterSettings {
+            dry_run: self.dry_run,
+            ..self.selection.settings()
+        }
+    }
+}
+
+impl ClusterSelection {
+    pub fn settings(&self) -> crate::kubectl::ClusterSettings {
+        crate::kubectl::ClusterSettings {
+            kubectl: self.kubectl.clone(),
+            namespace: self.namespace.clone(),
+            context: self.context.clone(),
+            dry_run: false,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -219,8 +245,9 @@ pub struct VerifyArgs {
     /// The prepared kit the release was installed from.
     #[arg(value_name = "PREPARED_KIT")]
     pub kit: PathBuf,
+    /// verify only reads: no --dry-run.
     #[command(flatten)]
-    pub cluster: VerifyClusterArgs,
+    pub cluster: ClusterSelection,
     /// Helm release [default: the release prepare named].
     #[arg(long, value_name = "NAME")]
     pub release: Option<String>,
@@ -232,20 +259,6 @@ pub struct VerifyArgs {
     pub offline: bool,
     #[arg(long, value_enum, default_value_t = Format::Txt)]
     pub format: Format,
-}
-
-/// As ClusterArgs, without --dry-run: verify only reads.
-#[derive(Args, Debug, Clone)]
-pub struct VerifyClusterArgs {
-    /// Namespace [default: HELM_NAMESPACE (helm's -n), else the kit's].
-    #[arg(long, value_name = "NS")]
-    pub namespace: Option<String>,
-    /// kubeconfig context [default: HELM_KUBECONTEXT].
-    #[arg(long, value_name = "CONTEXT")]
-    pub context: Option<String>,
-    /// kubectl to run [default: KUBECTL, else kubectl].
-    #[arg(long, value_name = "CMD")]
-    pub kubectl: Option<String>,
 }
 
 #[derive(Args, Debug)]

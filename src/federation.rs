@@ -49,26 +49,8 @@ pub struct FederationPlan {
 pub fn plan(settings: &PrepareSettings) -> Result<FederationPlan> {
     let root = fs_tree::resolve(&settings.kit);
     let config = prepare::load_config(settings, &root)?;
-    let output = settings
-        .output
-        .as_deref()
-        .map(fs_tree::resolve)
-        .unwrap_or_else(|| root.join("prepared").join(config.runtime().as_str()));
-    if output == root || root.starts_with(&output) {
-        return Err(Error::invalid_args(
-            "--output must not be the same as the provisioned folder or contain it.",
-            "Choose an output folder outside it.",
-        ));
-    }
-    if output.exists() && !output.is_dir() {
-        return Err(Error::invalid_args(
-            format!(
-                "Output path exists and is not a directory: {}",
-                output.display()
-            ),
-            "Choose a directory path.",
-        ));
-    }
+    let output = prepare::resolve_output(settings, &root, &config);
+    prepare::check_output(&root, &output)?;
     let mut kits = Vec::new();
     let mut skipped = Vec::new();
     let mut problems = Vec::new();
@@ -90,18 +72,15 @@ pub fn plan(settings: &PrepareSettings) -> Result<FederationPlan> {
         }
     }
     if !problems.is_empty() {
-        let mut err = Error::new(
-            Code::InvalidFederation,
-            format!(
-                "{} of {} kits in {} cannot be prepared; nothing was written.",
-                problems.len(),
-                problems.len() + kits.len(),
-                root.display()
-            ),
+        let total = problems.len() + kits.len();
+        return Err(invalid_federation(
+            problems,
+            total,
+            "kits",
+            &root,
+            "prepared",
             "Fix or remove the kits listed, then run prepare again.",
-        );
-        err.details = problems;
-        return Err(err);
+        ));
     }
     if kits.is_empty() {
         return Err(Error::invalid_kit(
@@ -114,6 +93,28 @@ pub fn plan(settings: &PrepareSettings) -> Result<FederationPlan> {
         kits,
         skipped,
     })
+}
+
+/// Every problem of a federation in one error: nothing is written when any item fails.
+fn invalid_federation(
+    problems: Vec<Detail>,
+    total: usize,
+    items: &str,
+    dir: &Path,
+    verb: &str,
+    hint: &str,
+) -> Error {
+    let mut err = Error::new(
+        Code::InvalidFederation,
+        format!(
+            "{} of {total} {items} in {} cannot be {verb}; nothing was written.",
+            problems.len(),
+            dir.display()
+        ),
+        hint,
+    );
+    err.details = problems;
+    err
 }
 
 /// Runs `job` on every item with one worker per core; results keep the items' order.
@@ -171,13 +172,7 @@ pub fn write(plan: &FederationPlan, package: Option<&PackageSettings>) -> Result
                         .expect("archive has a file name"),
                 );
                 std::fs::write(&file, bytes).map_err(|e| Error::prepare_io("write", &file, e))?;
-                prepared.data.insert(
-                    "package".into(),
-                    serde_json::json!(packaged.archive.display().to_string()),
-                );
-                prepared
-                    .data
-                    .insert("sha256".into(), serde_json::json!(packaged.sha256));
+                packaged.describe_in(&mut prepared.data);
             }
             Ok(PreparedKit {
                 participant: name.clone(),
@@ -217,18 +212,14 @@ pub fn package_all(
         }
     }
     if !problems.is_empty() {
-        let mut err = Error::new(
-            Code::InvalidFederation,
-            format!(
-                "{} of {} charts in {} cannot be packaged; nothing was written.",
-                problems.len(),
-                charts.len(),
-                dir.display()
-            ),
+        return Err(invalid_federation(
+            problems,
+            charts.len(),
+            "charts",
+            dir,
+            "packaged",
             "Fix the charts listed (or prepare them again), then package again.",
-        );
-        err.details = problems;
-        return Err(err);
+        ));
     }
     ok.into_iter()
         .map(|(name, (packaged, bytes))| {

@@ -13,7 +13,7 @@ pub fn copy_tree(src: &Path, dst: &Path, exclude: &[PathBuf]) -> io::Result<()> 
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         let from = entry.path();
-        if exclude.iter().any(|x| *x == from) {
+        if exclude.contains(&from) {
             continue;
         }
         let to = dst.join(entry.file_name());

@@ -57,25 +57,26 @@ pub fn load_config(settings: &PrepareSettings, kit_dir: &Path) -> Result<Runtime
 pub fn plan(settings: &PrepareSettings) -> Result<Plan> {
     let kit_dir = fs_tree::resolve(&settings.kit);
     let config = load_config(settings, &kit_dir)?;
-    let output = settings
-        .output
-        .as_deref()
-        .map(fs_tree::resolve)
-        .unwrap_or_else(|| kit_dir.join("prepared").join(config.runtime().as_str()));
+    let output = resolve_output(settings, &kit_dir, &config);
     check_kit(&kit_dir, config, output)
 }
 
-/// The checks on one kit and its output, for a config that is already loaded.
-pub fn check_kit(kit_dir: &Path, config: RuntimeConfig, output: PathBuf) -> Result<Plan> {
-    let kit = kit::inspect(kit_dir)?;
-    if kit.role == Role::Admin {
-        return Err(Error::new(
-            Code::UnsupportedKit,
-            "Admin startup kits are not supported by 'helm nvflare prepare'.",
-            "Use a server or client startup kit.",
-        ));
-    }
-    if output == kit_dir || kit_dir.starts_with(&output) {
+/// `--output`, or `<source>/prepared/<runtime>`.
+pub fn resolve_output(
+    settings: &PrepareSettings,
+    source: &Path,
+    config: &RuntimeConfig,
+) -> PathBuf {
+    settings
+        .output
+        .as_deref()
+        .map(fs_tree::resolve)
+        .unwrap_or_else(|| source.join("prepared").join(config.runtime().as_str()))
+}
+
+/// The output may be neither the input nor contain it, nor be a file.
+pub fn check_output(source: &Path, output: &Path) -> Result<()> {
+    if output == source || source.starts_with(output) {
         return Err(Error::invalid_args(
             "--output must not be the same as --kit or contain it.",
             "Choose a prepared-kit directory outside the kit, or use the default <kit>/prepared/<runtime>.",
@@ -90,6 +91,20 @@ pub fn check_kit(kit_dir: &Path, config: RuntimeConfig, output: PathBuf) -> Resu
             "Choose a directory path.",
         ));
     }
+    Ok(())
+}
+
+/// The checks on one kit and its output, for a config that is already loaded.
+pub fn check_kit(kit_dir: &Path, config: RuntimeConfig, output: PathBuf) -> Result<Plan> {
+    let kit = kit::inspect(kit_dir)?;
+    if kit.role == Role::Admin {
+        return Err(Error::new(
+            Code::UnsupportedKit,
+            "Admin startup kits are not supported by 'helm nvflare prepare'.",
+            "Use a server or client startup kit.",
+        ));
+    }
+    check_output(kit_dir, &output)?;
     crate::stage::record::refuse_if_staged(&output)?;
     if let RuntimeConfig::K8s(k8s) = &config {
         check_port_clash(&kit, k8s)?;

@@ -13,20 +13,7 @@ use support::manifests::{self, HELMS};
 use support::{nvflare, read_json, snapshot, write, K8S_CONFIG};
 
 fn prepare(kit: &Path, config: &Path, output: &Path) -> Value {
-    let run = nvflare([
-        "prepare".as_ref(),
-        kit.as_os_str(),
-        "--config".as_ref(),
-        config.as_os_str(),
-        "--output".as_ref(),
-        output.as_os_str(),
-        "--format".as_ref(),
-        "json".as_ref(),
-    ])
-    .success();
-    let envelope = run.json();
-    assert_eq!(envelope["status"], "ok");
-    envelope["data"].clone()
+    support::prepare_json(kit, config, output, &[])
 }
 
 /// Python's own `json.dumps(json.load(f), indent=4) + "\n"` of a file, as the reference.

@@ -9,7 +9,7 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsage
 use serde_json::Value;
 use support::cluster::StubCluster;
 use support::kits::Project;
-use support::{nvflare, nvflare_cmd, run_cmd, write, Run, K8S_CONFIG};
+use support::{nvflare_cmd, run_cmd, write, Run};
 use time::{Duration, OffsetDateTime};
 
 struct World {
@@ -40,30 +40,12 @@ fn cluster_ca(root: &Path, name: &str, key_usage: bool) -> PathBuf {
 fn world() -> World {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().to_path_buf();
-    let project = Project::new(&root.join("ws/example_project"), "fl.example.com");
-    let config = write(&root.join("k8s.yaml"), K8S_CONFIG);
-    let mut out = Vec::new();
-    for (name, kit) in [
-        ("server", project.server_kit()),
-        ("site-1", project.client_kit("site-1")),
-    ] {
-        let dir = root.join("prepared").join(name);
-        nvflare([
-            "prepare".as_ref(),
-            kit.as_os_str(),
-            "--config".as_ref(),
-            config.as_os_str(),
-            "--output".as_ref(),
-            dir.as_os_str(),
-        ])
-        .success();
-        out.push(dir);
-    }
+    let (project, server, client) = support::prepared_server_and_client(&root);
     let stub = StubCluster::new(&root);
     let good_ca = cluster_ca(&root, "kubernetes-ca", true);
     World {
-        server: out.remove(0),
-        client: out.remove(0),
+        server,
+        client,
         _tmp: tmp,
         root,
         project,

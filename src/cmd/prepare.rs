@@ -179,22 +179,7 @@ fn prepare_and_package(
     settings: &PrepareSettings,
 ) -> Result<prepare::Prepared, Error> {
     let versions = &args.versions;
-    if !args.package && (versions.version.is_some() || versions.app_version.is_some()) {
-        return Err(Error::invalid_args(
-            "--version and --app-version need --package.",
-            "Add --package, or use `helm nvflare package`.",
-        ));
-    }
-    if let Some(v) = versions
-        .version
-        .as_deref()
-        .filter(|v| !crate::package::is_strict_semver(v))
-    {
-        return Err(Error::invalid_args(
-            format!("--version {v:?} is not a strict semantic version."),
-            "Use MAJOR.MINOR.PATCH with optional -prerelease and +build, without a leading v.",
-        ));
-    }
+    check_versions(args)?;
     let plan = prepare::plan(settings)?;
     if args.package && plan.config.runtime() != crate::runtime_config::Runtime::K8s {
         return Err(Error::invalid_args(
@@ -207,13 +192,7 @@ fn prepare_and_package(
         let package_settings =
             super::package::settings(&plan.output, versions, Some(plan.output.clone()));
         let packaged = crate::package::package(&package_settings)?;
-        prepared.data.insert(
-            "package".into(),
-            serde_json::json!(packaged.archive.display().to_string()),
-        );
-        prepared
-            .data
-            .insert("sha256".into(), serde_json::json!(packaged.sha256));
+        packaged.describe_in(&mut prepared.data);
     }
     Ok(prepared)
 }

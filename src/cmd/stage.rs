@@ -2,26 +2,17 @@
 
 use serde_json::{Map, Value};
 
-use crate::cli::{ClusterArgs, StageArgs, UnstageArgs};
-use crate::kubectl::{self, ClusterSettings};
+use crate::cli::{StageArgs, UnstageArgs};
+use crate::kubectl;
 use crate::output::{self, Format};
 use crate::stage::{self, StageSettings, UnstageSettings};
-
-fn cluster(args: &ClusterArgs) -> ClusterSettings {
-    ClusterSettings {
-        kubectl: args.kubectl.clone(),
-        namespace: args.namespace.clone(),
-        context: args.context.clone(),
-        dry_run: args.dry_run,
-    }
-}
 
 pub fn run_stage(args: StageArgs) -> i32 {
     kubectl::catch_interrupts();
     let settings = StageSettings {
         kit: args.kit.clone(),
         method: args.method,
-        cluster: cluster(&args.cluster),
+        cluster: args.cluster.settings(),
         pvc: args.pvc.clone(),
         create_pvc: args.create_pvc,
         size: args.size.clone(),
@@ -43,7 +34,7 @@ pub fn run_unstage(args: UnstageArgs) -> i32 {
     kubectl::catch_interrupts();
     let settings = UnstageSettings {
         kit: args.kit.clone(),
-        cluster: cluster(&args.cluster),
+        cluster: args.cluster.settings(),
         image: args.image.clone(),
         timeout_seconds: args.timeout,
     };

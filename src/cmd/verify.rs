@@ -1,19 +1,13 @@
 //! `helm nvflare verify`: exit 0 when nothing fails, 1 when a check fails, 4 for bad input.
 
 use crate::cli::VerifyArgs;
-use crate::kubectl::ClusterSettings;
 use crate::output::{self, Format};
 use crate::verify::{self, Status, VerifySettings};
 
 pub fn run(args: VerifyArgs) -> i32 {
     let settings = VerifySettings {
         kit: args.kit.clone(),
-        cluster: ClusterSettings {
-            kubectl: args.cluster.kubectl.clone(),
-            namespace: args.cluster.namespace.clone(),
-            context: args.cluster.context.clone(),
-            dry_run: false,
-        },
+        cluster: args.cluster.settings(),
         release: args.release.clone(),
         timeout_seconds: args.timeout,
         offline: args.offline,

@@ -36,6 +36,17 @@ pub struct Packaged {
     pub size: usize,
 }
 
+impl Packaged {
+    /// Adds `package` (the archive's path) and `sha256` to a prepare result.
+    pub fn describe_in(&self, data: &mut Map<String, Value>) {
+        data.insert(
+            "package".into(),
+            Value::String(self.archive.display().to_string()),
+        );
+        data.insert("sha256".into(), Value::String(self.sha256.clone()));
+    }
+}
+
 static SEMVER: LazyLock<Regex> = LazyLock::new(|| {
     let num = "(?:0|[1-9][0-9]*)";
     let pre = "(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)";

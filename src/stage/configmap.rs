@@ -265,7 +265,7 @@ pub fn unstage(s: &mut Session, kit: &PreparedKit, rec: &Record) -> Result<Map<S
     let secret = rec.secret.clone().unwrap_or_default();
     s.progress(&format!("deleting ConfigMap {cm} and Secret {secret}"));
     s.run(
-        &vec![
+        &[
             "delete".into(),
             format!("configmap/{cm}"),
             format!("secret/{secret}"),

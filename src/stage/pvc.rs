@@ -13,6 +13,16 @@ use super::{ensure_namespace, record_for, Session, StageSettings, UnstageSetting
 use crate::error::{Code, Error, Result};
 use crate::kubectl::{self, args};
 
+/// `kubectl exec <pod> -c stage -- <command...>`.
+fn exec(pod: &str, command: &[&str]) -> Vec<String> {
+    let mut all: Vec<String> = ["exec", pod, "-c", "stage", "--"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    all.extend(command.iter().map(|s| s.to_string()));
+    all
+}
+
 fn check_claim(claim: &str) -> Result<()> {
     if crate::names::is_dns1123_subdomain(claim) {
         return Ok(());
@@ -124,22 +134,20 @@ fn files(dir: &Path) -> Vec<String> {
 
 fn copy_in(s: &mut Session, kit: &PreparedKit, name: &str) -> Result<Vec<String>> {
     s.progress("replacing startup/ and local/ at the PVC root");
-    let remove = vec![
-        "exec".to_string(),
-        name.into(),
-        "-c".into(),
-        "stage".into(),
-        "--".into(),
-        "rm".into(),
-        "-rf".into(),
-        format!("{WORKSPACE}/startup"),
-        format!("{WORKSPACE}/local"),
-    ];
+    let remove = exec(
+        name,
+        &[
+            "rm",
+            "-rf",
+            &format!("{WORKSPACE}/startup"),
+            &format!("{WORKSPACE}/local"),
+        ],
+    );
     s.run(&remove, None)?;
     for sub in ["startup", "local"] {
         let local = kubectl::local_path(&kit.dir.join(sub))?;
         s.run(
-            &vec![
+            &[
                 "cp".into(),
                 "-c".into(),
                 "stage".into(),
@@ -150,30 +158,19 @@ fn copy_in(s: &mut Session, kit: &PreparedKit, name: &str) -> Result<Vec<String>
         )?;
     }
     if kit.is_server() {
-        let mkdir = vec![
-            "exec".to_string(),
-            name.into(),
-            "-c".into(),
-            "stage".into(),
-            "--".into(),
-            "mkdir".into(),
-            "-p".into(),
-            format!("{WORKSPACE}/transfer"),
-        ];
+        let mkdir = exec(name, &["mkdir", "-p", &format!("{WORKSPACE}/transfer")]);
         s.run(&mkdir, None)?;
     }
-    let list = vec![
-        "exec".to_string(),
-        name.into(),
-        "-c".into(),
-        "stage".into(),
-        "--".into(),
-        "find".into(),
-        format!("{WORKSPACE}/startup"),
-        format!("{WORKSPACE}/local"),
-        "-type".into(),
-        "f".into(),
-    ];
+    let list = exec(
+        name,
+        &[
+            "find",
+            &format!("{WORKSPACE}/startup"),
+            &format!("{WORKSPACE}/local"),
+            "-type",
+            "f",
+        ],
+    );
     let listing = s.run(&list, None)?;
     let staged: Vec<String> = listing
         .lines()
@@ -287,17 +284,15 @@ pub fn unstage(
     );
     let result = start_helper(s, &pod, &name, settings.timeout_seconds).and_then(|()| {
         s.progress("removing startup/ and local/ from the PVC");
-        let remove = vec![
-            "exec".to_string(),
-            name.clone(),
-            "-c".into(),
-            "stage".into(),
-            "--".into(),
-            "rm".into(),
-            "-rf".into(),
-            format!("{WORKSPACE}/startup"),
-            format!("{WORKSPACE}/local"),
-        ];
+        let remove = exec(
+            &name,
+            &[
+                "rm",
+                "-rf",
+                &format!("{WORKSPACE}/startup"),
+                &format!("{WORKSPACE}/local"),
+            ],
+        );
         s.run(&remove, None).map(|_| ())
     });
     let cleanup = s.cleanup(&args([

@@ -5,6 +5,7 @@
 //! - `STUB_WAIT=timeout`, `STUB_WAIT_SLEEP=N`: the helper pod never gets ready / takes N s.
 //! - `STUB_FAIL=<text>`: any call whose arguments contain `<text>` fails.
 //! - `STUB_NS_ANNOTATIONS`: JSON members for the namespace's annotations.
+//!
 //! For `verify`:
 //! - `STUB_KUBE_CA`: PEM file of the kubeconfig's cluster CA (none: no current context).
 //! - `STUB_ROLLOUT=timeout`; `STUB_PODS=ready|imagepull|pending|crash|none`.

@@ -194,3 +194,32 @@ pub fn tgz_entries(path: &Path) -> Vec<(String, Vec<u8>)> {
         })
         .collect()
 }
+
+/// `prepare <kit> --config <config> --output <out> --format json <extra>`, which must
+/// succeed; returns the envelope's data.
+pub fn prepare_json(kit: &Path, config: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {
+    let mut cmd = nvflare_cmd();
+    cmd.arg("prepare")
+        .arg(kit)
+        .arg("--config")
+        .arg(config)
+        .arg("--output")
+        .arg(out)
+        .args(extra)
+        .args(["--format", "json"]);
+    let envelope = run_cmd(cmd).success().json();
+    assert_eq!(envelope["status"], "ok");
+    envelope["data"].clone()
+}
+
+/// A project with server `fl.example.com` and client `site-1`, prepared with K8S_CONFIG
+/// into `<root>/prepared/{server,site-1}`: (project, server kit, client kit).
+pub fn prepared_server_and_client(root: &Path) -> (kits::Project, PathBuf, PathBuf) {
+    let project = kits::Project::new(&root.join("ws/example_project"), "fl.example.com");
+    let config = write(&root.join("k8s.yaml"), K8S_CONFIG);
+    let server = root.join("prepared/server");
+    let client = root.join("prepared/site-1");
+    prepare_json(&project.server_kit(), &config, &server, &[]);
+    prepare_json(&project.client_kit("site-1"), &config, &client, &[]);
+    (project, server, client)
+}
