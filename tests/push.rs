@@ -360,3 +360,73 @@ fn unreachable_registry_and_bad_archives() {
     assert_eq!(run.code, 4);
     assert_eq!(run.json()["error"]["code"], "INVALID_ARGS");
 }
+
+#[test]
+fn mutual_tls_with_a_client_certificate() {
+    let fed = federation();
+    let registry = Registry::mutual_tls(&fed.root.join("registry"));
+    let ca = registry.ca_file.clone().unwrap();
+    let cert = registry.dir.join("client.crt");
+    let key = registry.dir.join("client.key");
+    let archive = fed.archives[1].1.as_path();
+    let env: Vec<(&str, &Path)> = vec![
+        ("HELM_REGISTRY_CONFIG", Path::new("/nonexistent")),
+        ("DOCKER_CONFIG", Path::new("/nonexistent")),
+    ];
+    let tls = [
+        "--ca-file",
+        ca.to_str().unwrap(),
+        "--cert-file",
+        cert.to_str().unwrap(),
+        "--key-file",
+        key.to_str().unwrap(),
+    ];
+    let auth = ["--username", USER, "--password-stdin"];
+    let flags: Vec<&str> = tls.iter().chain(auth.iter()).copied().collect();
+    let run = push(
+        &[archive],
+        &registry.oci("fl"),
+        &flags,
+        &env,
+        Some(PASSWORD),
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let reference = run.json()["data"]["charts"][0]["reference"].clone();
+    assert!(reference
+        .as_str()
+        .unwrap()
+        .ends_with("/fl/site-1/nvflare-client:0.1.0"));
+
+    // Without the client certificate the registry refuses the connection.
+    let flags: Vec<&str> = tls[..2].iter().chain(auth.iter()).copied().collect();
+    let run = push(
+        &[archive],
+        &registry.oci("fl"),
+        &flags,
+        &env,
+        Some(PASSWORD),
+    );
+    assert_ne!(run.code, 0);
+    let code = run.json()["error"]["code"].as_str().unwrap().to_string();
+    assert!(
+        code == "REGISTRY_TLS" || code == "REGISTRY_UNREACHABLE",
+        "{code}"
+    );
+
+    // An unusable key file is named, its contents never shown.
+    let not_a_key = write(
+        &fed.root.join("not-a-key.pem"),
+        "-----BEGIN PRIVATE KEY-----\nnot base64 at all\n-----END PRIVATE KEY-----\n",
+    );
+    let bad = [
+        "--ca-file",
+        ca.to_str().unwrap(),
+        "--cert-file",
+        cert.to_str().unwrap(),
+        "--key-file",
+        not_a_key.to_str().unwrap(),
+    ];
+    let run = push(&[archive], &registry.oci("fl"), &bad, &env, None);
+    assert_eq!(run.code, 4, "{}", run.stdout);
+    assert!(run.stdout.contains("not-a-key.pem") && !run.stdout.contains("not base64 at all"));
+}

@@ -68,6 +68,7 @@ fn tls_config(settings: &TlsSettings) -> Result<TlsConfig> {
                     .collect();
             // The key's bytes never reach a message: only its path does.
             let key_pem = read(key, "key file")?;
+            check_client_identity(&chain, &key_pem, key)?;
             let key = PrivateKey::from_pem(&key_pem).map_err(|_| {
                 Error::invalid_args(
                     format!("{} holds no usable PEM private key.", key.display()),
@@ -85,6 +86,43 @@ fn tls_config(settings: &TlsSettings) -> Result<TlsConfig> {
         }
     }
     Ok(builder.build())
+}
+
+/// The client key must be one rustls can sign with and must match the certificate: ureq
+/// panics on either problem when it first connects, so both are checked here.
+fn check_client_identity(
+    chain: &[Certificate<'static>],
+    key_pem: &[u8],
+    key_path: &std::path::Path,
+) -> Result<()> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let unusable = |why: &str| {
+        Error::invalid_args(
+            format!(
+                "{} is not usable as the client key: {why}.",
+                key_path.display()
+            ),
+            "Give the PEM private key (RSA, ECDSA or Ed25519) of the --cert-file certificate.",
+        )
+    };
+    if chain.is_empty() {
+        return Err(Error::invalid_args(
+            "--cert-file holds no PEM certificate.",
+            "Give the client certificate in PEM.",
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|_| unusable("no PEM private key"))?;
+    let provider = rustls::crypto::ring::default_provider();
+    let certs: Vec<CertificateDer<'static>> = chain
+        .iter()
+        .map(|c| CertificateDer::from(c.der().to_vec()))
+        .collect();
+    rustls::sign::CertifiedKey::from_der(certs, key, &provider).map_err(|e| match e {
+        rustls::Error::InconsistentKeys(_) => unusable("it does not belong to the certificate"),
+        _ => unusable("unsupported or malformed key"),
+    })?;
+    Ok(())
 }
 
 impl Client {

@@ -54,6 +54,17 @@ fn tls_files(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let leaf_cert = leaf
         .signed_by(&leaf_key, &Issuer::from_params(&ca, &ca_key))
         .unwrap();
+    // A client certificate from the same CA, for registries that require one.
+    let mut client = CertificateParams::new(Vec::<String>::new()).unwrap();
+    client
+        .distinguished_name
+        .push(DnType::CommonName, "helm-nvflare-test-client");
+    let client_key = KeyPair::generate().unwrap();
+    let client_cert = client
+        .signed_by(&client_key, &Issuer::from_params(&ca, &ca_key))
+        .unwrap();
+    std::fs::write(dir.join("client.crt"), client_cert.pem()).unwrap();
+    std::fs::write(dir.join("client.key"), client_key.serialize_pem()).unwrap();
     let paths = (
         dir.join("ca.pem"),
         dir.join("registry.crt"),
@@ -67,14 +78,19 @@ fn tls_files(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
 
 impl Registry {
     pub fn plain(dir: &Path) -> Registry {
-        Self::start(dir, false)
+        Self::start(dir, false, false)
     }
 
     pub fn tls_with_auth(dir: &Path) -> Registry {
-        Self::start(dir, true)
+        Self::start(dir, true, false)
     }
 
-    fn start(dir: &Path, secure: bool) -> Registry {
+    /// TLS that also requires a client certificate signed by the test CA (`dir/client.crt`).
+    pub fn mutual_tls(dir: &Path) -> Registry {
+        Self::start(dir, true, true)
+    }
+
+    fn start(dir: &Path, secure: bool, client_certs: bool) -> Registry {
         std::fs::create_dir_all(dir).unwrap();
         let port = free_port();
         let host = format!("127.0.0.1:{port}");
@@ -90,6 +106,9 @@ impl Registry {
                 cert.display(),
                 key.display()
             ));
+            if client_certs {
+                config.push_str(&format!("    clientcas:\n      - {}\n", ca.display()));
+            }
             let out = Command::new("htpasswd")
                 .args(["-Bbn", USER, PASSWORD])
                 .output()
