@@ -25,10 +25,10 @@ mod verify;
 mod yaml_writer;
 
 fn main() {
-    // A bug must still end in a short, clear message, not a backtrace (exit 70, EX_SOFTWARE).
+    // A bug still ends in a short, clear message instead of a backtrace; the panic then
+    // unwinds, so temporary folders are removed on the way out (exit 101).
     std::panic::set_hook(Box::new(|info| {
-        eprintln!("error[INTERNAL]: helm-nvflare hit a bug: {info}\n\nhint: Please report it with the command you ran; nothing was half-written to your output folders.");
-        std::process::exit(70);
+        eprintln!("error[INTERNAL]: helm-nvflare hit a bug: {info}\n\nhint: Please report it with the command you ran.");
     }));
     std::process::exit(cli::run(std::env::args_os()));
 }
