@@ -205,6 +205,15 @@ pub fn build(plan: &Plan, work: &Path, temp: &Path) -> Result<Prepared> {
     Ok(Prepared { data, warnings })
 }
 
+/// Where the prepared kit's resources.json.default will be, for the summary.
+fn resources_path(output: &Path) -> Value {
+    json!(output
+        .join("local")
+        .join(RESOURCES_JSON_DEFAULT)
+        .display()
+        .to_string())
+}
+
 fn prepare_k8s(
     kit: &KitInfo,
     work: &Path,
@@ -275,14 +284,7 @@ fn prepare_k8s(
             config.namespace
         )),
     );
-    data.insert(
-        "resources".into(),
-        json!(output
-            .join("local")
-            .join(RESOURCES_JSON_DEFAULT)
-            .display()
-            .to_string()),
-    );
+    data.insert("resources".into(), resources_path(output));
     data.insert("release".into(), json!(release));
     data.insert("service".into(), json!(service));
     Ok(data)
@@ -337,13 +339,6 @@ fn prepare_docker(
         )),
     );
     data.insert("start_script".into(), json!(script.display().to_string()));
-    data.insert(
-        "resources".into(),
-        json!(output
-            .join("local")
-            .join(RESOURCES_JSON_DEFAULT)
-            .display()
-            .to_string()),
-    );
+    data.insert("resources".into(), resources_path(output));
     Ok(data)
 }

@@ -73,6 +73,45 @@ fn identity(
     }
 }
 
+/// What the helper pod mounts and runs as.
+struct Helper<'a> {
+    claim: &'a str,
+    image: &'a str,
+    identity: Identity,
+    timeout: u64,
+}
+
+/// Starts the helper pod, runs `work` with its name, and deletes the pod whatever `work`
+/// (or the start) did: the one place the "always delete" promise is kept.
+fn with_helper_pod<T>(
+    s: &mut Session,
+    kit: &PreparedKit,
+    helper: &Helper,
+    work: impl FnOnce(&mut Session, &str) -> Result<T>,
+) -> Result<(String, T)> {
+    let name = manifests::helper_pod_name(&kit.release);
+    let pod = manifests::helper_pod(
+        &name,
+        &kit.release,
+        helper.claim,
+        helper.image,
+        &kit.pull_secrets,
+        &helper.identity,
+    );
+    let result = start_helper(s, &pod, &name, helper.timeout).and_then(|()| work(s, &name));
+    s.progress(&format!("deleting helper pod {name}"));
+    let cleanup = s.cleanup(&args([
+        "delete",
+        "pod",
+        &name,
+        "--ignore-not-found=true",
+        "--wait=false",
+    ]));
+    let value = result?;
+    cleanup?;
+    Ok((name, value))
+}
+
 /// Starts the helper pod and waits for it; the caller deletes it.
 fn start_helper(s: &mut Session, pod: &Value, name: &str, timeout: u64) -> Result<()> {
     s.run(
@@ -221,27 +260,13 @@ pub fn stage(
             },
         )?;
     }
-    let name = manifests::helper_pod_name(&kit.release);
-    let pod = manifests::helper_pod(
-        &name,
-        &kit.release,
-        &claim,
-        &settings.image,
-        &kit.pull_secrets,
-        &identity(Some(settings), kit, openshift_uid),
-    );
-    let result = start_helper(s, &pod, &name, settings.timeout_seconds)
-        .and_then(|()| copy_in(s, kit, &name));
-    s.progress(&format!("deleting helper pod {name}"));
-    let cleanup = s.cleanup(&args([
-        "delete",
-        "pod",
-        &name,
-        "--ignore-not-found=true",
-        "--wait=false",
-    ]));
-    let staged = result?;
-    cleanup?;
+    let helper = Helper {
+        claim: &claim,
+        image: &settings.image,
+        identity: identity(Some(settings), kit, openshift_uid),
+        timeout: settings.timeout_seconds,
+    };
+    let (name, staged) = with_helper_pod(s, kit, &helper, |s, name| copy_in(s, kit, name))?;
     let mut data = Map::new();
     data.insert("method".into(), json!("pvc"));
     data.insert("participant".into(), json!(kit.participant));
@@ -273,19 +298,16 @@ pub fn unstage(
         Err(f) if f.is_not_found() => return Ok(data),
         Err(f) => return Err(f.into_error()),
     }
-    let name = manifests::helper_pod_name(&kit.release);
-    let pod = manifests::helper_pod(
-        &name,
-        &kit.release,
-        &claim,
-        &settings.image,
-        &kit.pull_secrets,
-        &identity(None, kit, None),
-    );
-    let result = start_helper(s, &pod, &name, settings.timeout_seconds).and_then(|()| {
+    let helper = Helper {
+        claim: &claim,
+        image: &settings.image,
+        identity: identity(None, kit, None),
+        timeout: settings.timeout_seconds,
+    };
+    with_helper_pod(s, kit, &helper, |s, name| {
         s.progress("removing startup/ and local/ from the PVC");
         let remove = exec(
-            &name,
+            name,
             &[
                 "rm",
                 "-rf",
@@ -294,16 +316,7 @@ pub fn unstage(
             ],
         );
         s.run(&remove, None).map(|_| ())
-    });
-    let cleanup = s.cleanup(&args([
-        "delete",
-        "pod",
-        &name,
-        "--ignore-not-found=true",
-        "--wait=false",
-    ]));
-    result?;
-    cleanup?;
+    })?;
     data.insert("removed".into(), json!(["startup/", "local/"]));
     Ok(data)
 }
