@@ -155,6 +155,12 @@ impl Kubectl {
         let out = child
             .wait_with_output()
             .map_err(|e| Error::new(Code::KubectlFailed, format!("kubectl: {e}"), ""))?;
+        // A kubectl killed by Ctrl-C means the user interrupted us, even if our own handler
+        // thread has not set the flag yet: decide here, not by racing it.
+        if std::os::unix::process::ExitStatusExt::signal(&out.status) == Some(2) {
+            INTERRUPTED.store(true, Ordering::SeqCst);
+            return Err(interrupted());
+        }
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         if out.status.success() {
             return Ok(Ok(stdout));
