@@ -21,6 +21,7 @@ mod registry;
 mod runtime_config;
 mod shell;
 mod stage;
+mod terminal;
 mod verify;
 mod yaml_writer;
 
@@ -28,7 +29,10 @@ fn main() {
     // A bug still ends in a short, clear message instead of a backtrace; the panic then
     // unwinds, so temporary folders are removed on the way out (exit 101).
     std::panic::set_hook(Box::new(|info| {
-        eprintln!("error[INTERNAL]: helm-nvflare hit a bug: {info}\n\nhint: Please report it with the command you ran.");
+        eprintln!(
+            "error[INTERNAL]: helm-nvflare hit a bug: {}\n\nhint: Please report it with the command you ran.",
+            terminal::escape(&info.to_string())
+        );
     }));
     std::process::exit(cli::run(std::env::args_os()));
 }

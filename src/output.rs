@@ -8,6 +8,7 @@ use std::io::Write;
 use serde_json::{json, Map, Value};
 
 use crate::error::Error;
+use crate::terminal::escape;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Format {
@@ -44,17 +45,18 @@ pub fn print_error(format: Format, err: &Error) {
             let _ = writeln!(std::io::stdout().lock(), "{envelope}");
         }
         Format::Txt => {
-            let mut text = format!("error[{}]: {}", err.code.as_str(), err.message);
+            // Messages carry names and answers from outside: one escaped line each.
+            let mut text = format!("error[{}]: {}", err.code.as_str(), escape(&err.message));
             for d in &err.details {
                 text.push_str(&format!(
                     "\n  {}: {}: {}",
-                    d.place,
+                    escape(&d.place),
                     d.code.as_str(),
-                    d.message
+                    escape(&d.message)
                 ));
             }
             if !err.hint.is_empty() {
-                text.push_str(&format!("\n\nhint: {}", err.hint));
+                text.push_str(&format!("\n\nhint: {}", escape(&err.hint)));
             }
             let _ = writeln!(std::io::stderr().lock(), "{text}");
         }
@@ -63,26 +65,33 @@ pub fn print_error(format: Format, err: &Error) {
 
 /// A warning for the user; never part of stdout data.
 pub fn warn(message: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "Warning: {message}");
+    let _ = writeln!(std::io::stderr().lock(), "Warning: {}", escape(message));
 }
 
-/// `key: value` lines; nested values are shown as compact JSON.
+/// `key: value` lines, each value escaped onto its line; nested values as compact JSON.
 pub fn text_lines(data: &Map<String, Value>) -> String {
     data.iter()
         .map(|(key, value)| match value {
-            Value::String(s) => format!("{key}: {s}"),
+            Value::String(s) => format!("{key}: {}", escape(s)),
             Value::Array(items) if items.iter().all(Value::is_string) => {
-                let items: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+                let items: Vec<String> =
+                    items.iter().filter_map(Value::as_str).map(escape).collect();
                 format!("{key}: {}", items.join(", "))
             }
-            other => format!("{key}: {other}"),
+            other => format!("{key}: {}", escape(&other.to_string())),
         })
         .collect::<Vec<_>>()
         .join("\n")
 }
 
 /// A plain text table: a header row, then rows, columns padded to their widest cell.
+/// Cells are escaped, so a cell is always one line.
 pub fn table<const N: usize>(header: &[String; N], rows: &[[String; N]]) -> String {
+    let rows: Vec<[String; N]> = rows
+        .iter()
+        .map(|row| std::array::from_fn(|i| escape(&row[i])))
+        .collect();
+    let rows = rows.as_slice();
     let mut widths: [usize; N] = std::array::from_fn(|i| header[i].len());
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {

@@ -1,6 +1,10 @@
-//! A small YAML writer for values.yaml and Chart.yaml: block style, and every string double-quoted with
-//! JSON escapes. Quoting every string keeps values like `yes`, `on`, `0755` or `1e3` strings
+//! A small YAML writer for values.yaml and Chart.yaml: block style, and every string
+//! double-quoted. Quoting every string keeps values like `yes`, `on`, `0755` or `1e3` strings
 //! under Helm's YAML 1.1 reader, which would otherwise turn them into booleans and numbers.
+//!
+//! Strings come from kits and configs we do not control, so every character a YAML reader
+//! could take as a line break (LF, CR, NEL, LS, PS) or refuse (C0, DEL, C1, BOM,
+//! non-characters) is written as an escape: what Helm reads back is exactly the input.
 
 use serde_json::Value;
 
@@ -42,13 +46,41 @@ pub fn block(value: &Value, indent: usize) -> String {
     }
 }
 
-/// A scalar or empty collection in flow style; strings as JSON strings (valid YAML).
+/// A scalar or empty collection in flow style; strings double-quoted (see [`string`]).
 pub fn scalar(value: &Value) -> String {
     match value {
         Value::Object(_) => "{}".into(),
         Value::Array(_) => "[]".into(),
+        Value::String(s) => string(s),
         other => other.to_string(),
     }
+}
+
+/// A YAML double-quoted scalar that reads back as exactly `text`, on one line.
+pub fn string(text: &str) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control()
+                || matches!(
+                    c,
+                    '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
+                ) =>
+            {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// Keys stay bare only when no YAML reader could take them for anything but a string.
@@ -64,7 +96,7 @@ fn key_text(key: &str) -> String {
     if plain {
         key.to_string()
     } else {
-        Value::String(key.to_string()).to_string()
+        string(key)
     }
 }
 
@@ -85,6 +117,16 @@ mod tests {
         let v = json!({"requests": {"cpu": "2", "memory": "8Gi"}, "on": [1, {"a": true, "b": null}], "e": {}});
         let expected = "\n  requests:\n    cpu: \"2\"\n    memory: \"8Gi\"\n  \"on\":\n    - 1\n    - a: true\n      b: null\n  e: {}";
         assert_eq!(after_key(&v, 2), expected);
+    }
+
+    #[test]
+    fn every_line_break_and_control_is_escaped() {
+        let hostile = "site-1\u{2028}evil: true\u{2029}#\u{85}x\n---\r\t\u{7f}\u{9b}\u{feff}\"\\";
+        let written = string(hostile);
+        assert!(!written.contains(['\n', '\r', '\u{2028}', '\u{2029}', '\u{85}', '\u{7f}']));
+        let yaml = format!("key: {written}\n");
+        let read: Value = serde_saphyr::from_str(&yaml).unwrap();
+        assert_eq!(read, serde_json::json!({"key": hostile}));
     }
 
     #[test]

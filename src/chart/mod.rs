@@ -76,7 +76,7 @@ static FILES: &[(Applies, &str, &[u8])] = &[
     embed!(Applies::Client, "client", "templates/service.yaml"),
 ];
 
-handlebars_helper!(quoted: |value: Value| Value::String(value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string())).to_string());
+handlebars_helper!(quoted: |value: Value| crate::yaml_writer::string(&value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string())));
 handlebars_helper!(yaml_after_key: |value: Value, indent: u64| crate::yaml_writer::after_key(&value, indent as usize));
 
 /// All helpers are registered here, once; templates are registered from `FILES`.

@@ -8,6 +8,7 @@ use crate::federation;
 use crate::output::{self, Format};
 use crate::prepare::{self, PrepareSettings};
 use crate::runtime_config::Runtime;
+use crate::terminal::escape;
 
 pub fn run(args: PrepareArgs) -> i32 {
     let settings = match settings(&args) {
@@ -164,9 +165,9 @@ fn run_federation(args: &PrepareArgs, settings: &PrepareSettings) -> i32 {
             ];
             println!("{}", output::table(&header, &rows));
             for (name, why) in &plan.skipped {
-                println!("skipped: {name} ({why})");
+                println!("skipped: {} ({why})", escape(name));
             }
-            println!("output: {}", plan.output.display());
+            println!("output: {}", escape(&plan.output.display().to_string()));
         }
     }
     0

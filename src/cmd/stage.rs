@@ -6,6 +6,7 @@ use crate::cli::{StageArgs, UnstageArgs};
 use crate::kubectl;
 use crate::output::{self, Format};
 use crate::stage::{self, StageSettings, UnstageSettings};
+use crate::terminal::{escape, escape_lines};
 
 pub fn run_stage(args: StageArgs) -> i32 {
     kubectl::catch_interrupts();
@@ -59,11 +60,16 @@ fn report(format: Format, result: crate::error::Result<Map<String, Value>>) -> i
                             .and_then(Value::as_str)
                             .map(|n| format!("    # {n}"))
                             .unwrap_or_default();
-                        println!("{}{note}", step["command"].as_str().unwrap_or_default());
+                        println!(
+                            "{}{note}",
+                            escape(step["command"].as_str().unwrap_or_default())
+                        );
                         if let Some(stdin) = step.get("stdin") {
                             println!(
                                 "{}",
-                                serde_json::to_string_pretty(stdin).unwrap_or_default()
+                                escape_lines(
+                                    &serde_json::to_string_pretty(stdin).unwrap_or_default()
+                                )
                             );
                         }
                     }

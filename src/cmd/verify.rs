@@ -2,6 +2,7 @@
 
 use crate::cli::VerifyArgs;
 use crate::output::{self, Format};
+use crate::terminal::escape;
 use crate::verify::{self, Status, VerifySettings};
 
 pub fn run(args: VerifyArgs) -> i32 {
@@ -24,17 +25,18 @@ pub fn run(args: VerifyArgs) -> i32 {
         Format::Txt => {
             println!(
                 "release {} in namespace {}",
-                report.release, report.namespace
+                escape(&report.release),
+                escape(&report.namespace)
             );
             for check in &report.checks {
                 println!(
                     "{:<4}  {:<18}  {}",
                     check.status.as_str().to_ascii_uppercase(),
                     check.id,
-                    check.message
+                    escape(&check.message)
                 );
                 if !check.hint.is_empty() && check.status != Status::Pass {
-                    println!("      {:<18}  hint: {}", "", check.hint);
+                    println!("      {:<18}  hint: {}", "", escape(&check.hint));
                 }
             }
             let verdict = report.verdict();

@@ -69,7 +69,11 @@ impl Session {
 
     fn progress(&self, message: &str) {
         if !self.quiet {
-            let _ = writeln!(std::io::stderr(), "==> {message}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "==> {}",
+                crate::terminal::escape(message)
+            );
         }
     }
 
