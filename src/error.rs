@@ -35,6 +35,10 @@ pub enum Code {
     StageTooLarge,
     StageIncomplete,
     OutputStaged,
+    InvalidStageRecord,
+    KubectlTimeout,
+    RegistryTimeout,
+    OutputTooLarge,
 }
 
 impl Code {
@@ -64,6 +68,10 @@ impl Code {
             Code::StageTooLarge => "STAGE_TOO_LARGE",
             Code::StageIncomplete => "STAGE_INCOMPLETE",
             Code::OutputStaged => "OUTPUT_STAGED",
+            Code::InvalidStageRecord => "INVALID_STAGE_RECORD",
+            Code::KubectlTimeout => "KUBECTL_TIMEOUT",
+            Code::RegistryTimeout => "REGISTRY_TIMEOUT",
+            Code::OutputTooLarge => "OUTPUT_TOO_LARGE",
         }
     }
 
@@ -73,6 +81,9 @@ impl Code {
             Code::RegistryUnreachable
             | Code::RegistryError
             | Code::KubectlFailed
+            | Code::KubectlTimeout
+            | Code::RegistryTimeout
+            | Code::OutputTooLarge
             | Code::StageTimeout
             | Code::StageIncomplete => EXIT_FAILURE,
             // As a shell reports a command stopped by SIGINT.

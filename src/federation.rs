@@ -17,17 +17,31 @@ pub fn is_federation(dir: &Path) -> bool {
     !kit::has_role_file(dir) && participant_dirs(dir).iter().any(|d| kit::has_role_file(d))
 }
 
-/// Subfolders of `dir`, sorted by name.
+/// Subfolders of `dir`, sorted by name. Symlinks are not followed (a link to a folder
+/// elsewhere is no participant of this federation).
 fn participant_dirs(dir: &Path) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .map(|e| e.path())
-        .filter(|p| p.is_dir())
         .collect();
     dirs.sort();
     dirs
+}
+
+/// Top-level symlinks of a federation folder, which are refused rather than skipped.
+fn linked_dirs(dir: &Path) -> Vec<String> {
+    let mut links: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_symlink()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    links.sort();
+    links
 }
 
 fn folder_name(path: &Path) -> String {
@@ -53,7 +67,15 @@ pub fn plan(settings: &PrepareSettings) -> Result<FederationPlan> {
     prepare::check_output(&root, &output)?;
     let mut kits = Vec::new();
     let mut skipped = Vec::new();
-    let mut problems = Vec::new();
+    let mut problems: Vec<Detail> = linked_dirs(&root)
+        .into_iter()
+        .map(|name| Detail {
+            place: name,
+            code: Code::InvalidKit,
+            message: "a symlink, not a kit folder: copy the kit itself into the federation folder"
+                .into(),
+        })
+        .collect();
     for dir in participant_dirs(&root)
         .into_iter()
         .filter(|d| kit::has_role_file(d) && !output.starts_with(d))
@@ -71,6 +93,7 @@ pub fn plan(settings: &PrepareSettings) -> Result<FederationPlan> {
             }),
         }
     }
+    problems.extend(duplicate_participants(&kits));
     if !problems.is_empty() {
         let total = problems.len() + kits.len();
         return Err(invalid_federation(
@@ -93,6 +116,30 @@ pub fn plan(settings: &PrepareSettings) -> Result<FederationPlan> {
         kits,
         skipped,
     })
+}
+
+/// Two kits for one participant would get the same release, Service and push reference:
+/// each would overwrite the other in the cluster and the registry.
+fn duplicate_participants(kits: &[(String, Plan)]) -> Vec<Detail> {
+    let mut problems = Vec::new();
+    for (i, (folder, plan)) in kits.iter().enumerate() {
+        let release = crate::names::release_name(&plan.kit.name);
+        let earlier = kits[..i].iter().find(|(_, other)| {
+            other.kit.name == plan.kit.name
+                || crate::names::release_name(&other.kit.name) == release
+        });
+        if let Some((other_folder, _)) = earlier {
+            problems.push(Detail {
+                place: folder.clone(),
+                code: Code::InvalidFederation,
+                message: format!(
+                    "participant {:?} (release {release}) is also the participant of kit {other_folder}",
+                    plan.kit.name
+                ),
+            });
+        }
+    }
+    problems
 }
 
 /// Every problem of a federation in one error: nothing is written when any item fails.
@@ -179,7 +226,9 @@ pub fn write(plan: &FederationPlan, package: Option<&PackageSettings>) -> Result
                 prepared,
             })
         });
-        results.into_iter().collect()
+        let kits = results.into_iter().collect::<Result<Vec<_>>>()?;
+        crate::tool_state::write_marker(work).map_err(|e| Error::prepare_io("write", work, e))?;
+        Ok(kits)
     })
 }
 

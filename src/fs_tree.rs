@@ -4,41 +4,135 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// Copies `src` into the new folder `dst`, keeping permission bits (a private key stays
-/// 0600), following symlinks to files, and skipping every path in `exclude`.
-pub fn copy_tree(src: &Path, dst: &Path, exclude: &[PathBuf]) -> io::Result<()> {
-    std::fs::create_dir(dst)?;
-    std::fs::set_permissions(dst, std::fs::metadata(src)?.permissions())?;
-    let mut entries: Vec<_> = std::fs::read_dir(src)?.collect::<io::Result<_>>()?;
+/// What a walk found at one path. Symlinks are reported, never followed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    File,
+    Dir,
+    Symlink,
+    /// A FIFO, socket or device.
+    Special,
+}
+
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Slash-separated path relative to the walked folder.
+    pub rel: String,
+    pub path: PathBuf,
+    pub kind: Kind,
+}
+
+/// Every entry under `dir`, depth first in name order, without following any symlink.
+/// `skip` prunes a path (and, for a folder, everything in it) from the walk.
+pub fn walk(dir: &Path, skip: &dyn Fn(&Path) -> bool) -> io::Result<Vec<Entry>> {
+    let mut out = Vec::new();
+    walk_into(dir, "", skip, &mut out)?;
+    Ok(out)
+}
+
+fn walk_into(
+    dir: &Path,
+    prefix: &str,
+    skip: &dyn Fn(&Path) -> bool,
+    out: &mut Vec<Entry>,
+) -> io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| with_path(e, dir))?
+        .collect::<io::Result<_>>()
+        .map_err(|e| with_path(e, dir))?;
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
-        let from = entry.path();
-        if exclude.contains(&from) {
+        let path = entry.path();
+        if skip(&path) {
             continue;
         }
-        let to = dst.join(entry.file_name());
-        let meta = std::fs::metadata(&from).map_err(|e| with_path(e, &from))?;
-        if meta.is_dir() {
-            if entry.file_type()?.is_symlink() {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!(
-                        "{} is a symlink to a folder; copy the folder itself into the kit",
-                        from.display()
-                    ),
-                ));
-            }
-            copy_tree(&from, &to, exclude)?;
-        } else if meta.is_file() {
-            std::fs::copy(&from, &to).map_err(|e| with_path(e, &from))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let rel = if prefix.is_empty() {
+            name
         } else {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{} is not a regular file or folder", from.display()),
-            ));
+            format!("{prefix}/{name}")
+        };
+        let file_type = entry.file_type().map_err(|e| with_path(e, &path))?;
+        let kind = if file_type.is_symlink() {
+            Kind::Symlink
+        } else if file_type.is_dir() {
+            Kind::Dir
+        } else if file_type.is_file() {
+            Kind::File
+        } else {
+            Kind::Special
+        };
+        out.push(Entry {
+            rel: rel.clone(),
+            path: path.clone(),
+            kind,
+        });
+        if kind == Kind::Dir {
+            walk_into(&path, &rel, skip, out)?;
         }
     }
     Ok(())
+}
+
+/// The entries of a walk that are neither regular files nor folders (symlinks, FIFOs,
+/// sockets, devices), as `rel` paths: a kit, a prepared output and a chart hold none.
+pub fn irregular(entries: &[Entry]) -> Vec<String> {
+    entries
+        .iter()
+        .filter(|e| matches!(e.kind, Kind::Symlink | Kind::Special))
+        .map(|e| {
+            let what = match e.kind {
+                Kind::Symlink => match std::fs::read_link(&e.path) {
+                    Ok(target) => format!("symlink to {}", target.display()),
+                    Err(_) => "symlink".to_string(),
+                },
+                _ => "not a regular file".to_string(),
+            };
+            format!("{} ({what})", e.rel)
+        })
+        .collect()
+}
+
+/// Copies the walked `entries` of `src` into the new folder `dst`, keeping permission bits
+/// (a private key stays 0600). Only files and folders are copied: a symlink or special
+/// file is an error, so nothing outside `src` can end up in `dst`.
+pub fn copy_entries(src: &Path, dst: &Path, entries: &[Entry]) -> io::Result<()> {
+    std::fs::create_dir(dst)?;
+    std::fs::set_permissions(dst, std::fs::symlink_metadata(src)?.permissions())?;
+    for entry in entries {
+        let to = dst.join(&entry.rel);
+        match entry.kind {
+            Kind::Dir => {
+                std::fs::create_dir(&to).map_err(|e| with_path(e, &to))?;
+                let mode = std::fs::symlink_metadata(&entry.path)?.permissions();
+                std::fs::set_permissions(&to, mode)?;
+            }
+            Kind::File => copy_file(&entry.path, &to).map_err(|e| with_path(e, &entry.path))?,
+            Kind::Symlink | Kind::Special => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{} is not a regular file or folder", entry.path.display()),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Copies one regular file, refusing to follow a symlink put in its place after the walk.
+fn copy_file(from: &Path, to: &Path) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut source = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(from)?;
+    let mode = source.metadata()?.permissions();
+    let mut target = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(to)?;
+    io::copy(&mut source, &mut target)?;
+    target.set_permissions(mode)
 }
 
 fn with_path(err: io::Error, path: &Path) -> io::Error {
@@ -111,24 +205,12 @@ pub fn resolve(path: &Path) -> PathBuf {
 }
 
 /// Relative paths (slash-separated) of the regular files under `dir`, sorted.
-pub fn walk_files(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![(dir.to_path_buf(), String::new())];
-    while let Some((d, prefix)) = stack.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let rel = if prefix.is_empty() {
-                name
-            } else {
-                format!("{prefix}/{name}")
-            };
-            match std::fs::metadata(entry.path()) {
-                Ok(m) if m.is_dir() => stack.push((entry.path(), rel)),
-                Ok(m) if m.is_file() => out.push(rel),
-                _ => {}
-            }
-        }
-    }
-    out.sort();
-    out
+pub fn walk_files(dir: &Path) -> io::Result<Vec<String>> {
+    let mut files: Vec<String> = walk(dir, &|_| false)?
+        .into_iter()
+        .filter(|e| e.kind == Kind::File)
+        .map(|e| e.rel)
+        .collect();
+    files.sort();
+    Ok(files)
 }

@@ -229,6 +229,7 @@ fn detect_name(kit_dir: &Path, role: Role, role_config: &Map<String, Value>) -> 
             "Use a provisioned startup kit.",
         ));
     }
+    check_printable("participant name", &name)?;
     Ok(name)
 }
 
@@ -255,12 +256,27 @@ fn detect_org(startup: &Path, role: Role) -> Result<String> {
         })
         .transpose()?;
     match org {
-        Some(org) if !org.is_empty() => Ok(org),
+        Some(org) if !org.is_empty() => check_printable("organization", &org).map(|()| org),
         _ => Err(Error::invalid_kit(
             format!("Missing organization in {cert_name}."),
             "Use a valid provisioned startup kit.",
         )),
     }
+}
+
+/// Names end up in YAML, JSON, shell scripts and terminals; no provisioned name holds a
+/// control character (and Helm 3 cannot load a chart whose metadata holds DEL or C1).
+fn check_printable(what: &str, value: &str) -> Result<()> {
+    if !value.chars().any(char::is_control) {
+        return Ok(());
+    }
+    Err(Error::invalid_kit(
+        format!(
+            "The kit's {what} {:?} contains control characters.",
+            crate::terminal::escape(value)
+        ),
+        "Participant names are letters, digits, '-', '_' and '.': ask the project admin for a correctly provisioned kit.",
+    ))
 }
 
 fn port_from_target(target: Option<&Value>) -> Option<u16> {

@@ -22,6 +22,7 @@ mod runtime_config;
 mod shell;
 mod stage;
 mod terminal;
+mod tool_state;
 mod verify;
 mod yaml_writer;
 

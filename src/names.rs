@@ -39,6 +39,11 @@ pub fn is_dns1123_subdomain(name: &str) -> bool {
         })
 }
 
+/// A Helm release name: a DNS-1123 subdomain of at most 53 characters.
+pub fn is_release_name(name: &str) -> bool {
+    name.len() <= RELEASE_NAME_MAX && is_dns1123_subdomain(name)
+}
+
 #[cfg(test)]
 /// A label value: at most 63, `^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$`.
 pub fn is_label_value(value: &str) -> bool {

@@ -19,6 +19,7 @@ use crate::parent_process::server_ports;
 use crate::patch::{comm_config, local_files, resources, Warnings};
 use crate::runtime_config::{self, DockerConfig, K8sConfig, RuntimeConfig, WORKSPACE_MOUNT_PATH};
 use crate::shell::quote;
+use crate::tool_state;
 
 #[derive(Debug, Clone)]
 pub struct PrepareSettings {
@@ -74,7 +75,10 @@ pub fn resolve_output(
         .unwrap_or_else(|| source.join("prepared").join(config.runtime().as_str()))
 }
 
-/// The output may be neither the input nor contain it, nor be a file.
+/// The output may be neither the input nor contain it, nor be a file. Inside the input
+/// it may only be a new folder or an earlier output of this tool: never `startup/`,
+/// `local/`, `transfer/` or anything else the kit already has. Outside the input, an
+/// existing folder is replaced only when it is empty or an earlier output of this tool.
 pub fn check_output(source: &Path, output: &Path) -> Result<()> {
     if output == source || source.starts_with(output) {
         return Err(Error::invalid_args(
@@ -91,11 +95,86 @@ pub fn check_output(source: &Path, output: &Path) -> Result<()> {
             "Choose a directory path.",
         ));
     }
+    if let Ok(inside) = output.strip_prefix(source) {
+        let first = inside.components().next().map(|c| source.join(c));
+        if let Some(first) = first.filter(|f| f.symlink_metadata().is_ok()) {
+            let seed_default = first == source.join("prepared") && is_empty_dir(&first);
+            if !seed_default && !tool_state::holds_only_outputs(&first) {
+                return Err(Error::invalid_args(
+                    format!(
+                        "--output {} would replace {} of the kit.",
+                        output.display(),
+                        first.display()
+                    ),
+                    "The kit is read-only: write the prepared kit outside it, into a new folder inside it, or use the default <kit>/prepared/<runtime>.",
+                ));
+            }
+        }
+    }
+    if output.is_dir() && !is_empty_dir(output) && !tool_state::is_output(output) {
+        return Err(Error::invalid_args(
+            format!(
+                "{} exists and is not an output of helm nvflare prepare; refusing to replace it.",
+                output.display()
+            ),
+            "Choose a new or empty --output folder, or remove this one yourself if it is yours to delete.",
+        ));
+    }
     Ok(())
+}
+
+fn is_empty_dir(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|mut e| e.next().is_none())
+}
+
+/// What in a kit folder is not kit content, and is neither checked nor copied: the output
+/// being written, earlier outputs of this tool (by their marker, and the seed's
+/// `<kit>/prepared`), temporary folders of interrupted runs, and the tool's state files.
+fn not_kit_content<'a>(kit_dir: &'a Path, output: &'a Path) -> impl Fn(&Path) -> bool + 'a {
+    let seed_outputs = kit_dir.join("prepared");
+    move |path: &Path| {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        path == output
+            || path == seed_outputs
+            || tool_state::is_state_file(&name)
+            || (name.starts_with('.') && name.contains(".prepare-"))
+            || tool_state::is_output(path)
+    }
+}
+
+/// The kit's content as a walk, refusing symlinks and special files: a link could copy a
+/// file from anywhere on this machine into the output (and from there into the cluster).
+pub fn kit_entries(kit_dir: &Path, output: &Path) -> Result<Vec<fs_tree::Entry>> {
+    let entries = fs_tree::walk(kit_dir, &not_kit_content(kit_dir, output)).map_err(|e| {
+        Error::invalid_kit(
+            format!("Cannot read the kit {}: {e}", kit_dir.display()),
+            "Check the kit folder's permissions.",
+        )
+    })?;
+    let irregular = fs_tree::irregular(&entries);
+    if !irregular.is_empty() {
+        return Err(Error::invalid_kit(
+            format!(
+                "The kit {} holds {} entr{} that are not regular files or folders: {}",
+                kit_dir.display(),
+                irregular.len(),
+                if irregular.len() == 1 { "y" } else { "ies" },
+                irregular.join(", ")
+            ),
+            "A startup kit holds only files and folders: replace each link with the file itself, or ask the project admin for a fresh kit.",
+        ));
+    }
+    Ok(entries)
 }
 
 /// The checks on one kit and its output, for a config that is already loaded.
 pub fn check_kit(kit_dir: &Path, config: RuntimeConfig, output: PathBuf) -> Result<Plan> {
+    if kit_dir.is_dir() {
+        kit_entries(kit_dir, &output)?;
+    }
     let kit = kit::inspect(kit_dir)?;
     if kit.role == Role::Admin {
         return Err(Error::new(
@@ -164,8 +243,11 @@ pub fn write_atomically<T>(
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        remove_stale_temp_dirs(parent_dir, &name);
+        // 0700: the temporary folder holds private keys until it is moved into place.
         let temp = tempfile::Builder::new()
-            .prefix(&format!(".{name}.prepare-"))
+            .prefix(&format!(".{name}.prepare-{}-", std::process::id()))
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .tempdir_in(parent_dir)
             .map_err(|e| Error::prepare_io("create a temporary folder in", parent_dir, e))?;
         let work = temp.path().join(&name);
@@ -182,13 +264,46 @@ pub fn write_atomically<T>(
     result
 }
 
+/// Removes `.<name>.prepare-<pid>-*` folders whose process is gone: a run killed before
+/// it could clean up leaves one behind, with private keys inside.
+fn remove_stale_temp_dirs(parent_dir: &Path, name: &str) {
+    let prefix = format!(".{name}.prepare-");
+    let Ok(entries) = std::fs::read_dir(parent_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = file_name
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if is_dir && pid > 0 && !process_alive(pid) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+fn process_alive(pid: i32) -> bool {
+    // Signal 0 checks existence; EPERM means it exists but belongs to someone else.
+    // SAFETY: kill with signal 0 sends nothing and touches no memory.
+    let result = unsafe { libc::kill(pid, 0) };
+    result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
 /// Copies the kit into the new folder `work` and patches it there; the result describes
 /// it at its final place, `plan.output`. `temp` is excluded from the copy.
 pub fn build(plan: &Plan, work: &Path, temp: &Path) -> Result<Prepared> {
     let output = &plan.output;
     let kit_dir = &plan.kit.dir;
-    let exclude = [output.clone(), kit_dir.join("prepared"), temp.to_path_buf()];
-    fs_tree::copy_tree(kit_dir, work, &exclude).map_err(|err| {
+    let entries: Vec<fs_tree::Entry> = kit_entries(kit_dir, output)?
+        .into_iter()
+        .filter(|e| !e.path.starts_with(temp))
+        .collect();
+    fs_tree::copy_entries(kit_dir, work, &entries).map_err(|err| {
         Error::new(
             Code::DeployPrepareFailed,
             format!("Failed to prepare deployment: cannot copy the kit: {err}"),
@@ -202,6 +317,7 @@ pub fn build(plan: &Plan, work: &Path, temp: &Path) -> Result<Prepared> {
             prepare_docker(&plan.kit, work, output, config, &mut warnings)?
         }
     };
+    tool_state::write_marker(work).map_err(|e| Error::prepare_io("write", work, e))?;
     Ok(Prepared { data, warnings })
 }
 

@@ -141,12 +141,54 @@ pub fn load(path: &Path) -> Result<RuntimeConfig> {
     parse(&config)
 }
 
+/// Where a key or string value of `value` holds a control character: every string of the
+/// config reaches values.yaml, JSON files or a script, where Helm 3 cannot read DEL or C1
+/// back and a line break would start a new key.
+fn control_character(value: &Value, place: &str) -> Option<String> {
+    let at = |key: &str| {
+        if place.is_empty() {
+            key.to_string()
+        } else {
+            format!("{place}.{key}")
+        }
+    };
+    match value {
+        Value::String(s) if s.chars().any(char::is_control) => Some(if place.is_empty() {
+            "a value".into()
+        } else {
+            place.to_string()
+        }),
+        Value::Object(map) => map.iter().find_map(|(key, item)| {
+            if key.chars().any(char::is_control) {
+                Some(format!(
+                    "key {:?} of {}",
+                    crate::terminal::escape(key),
+                    at("")
+                ))
+            } else {
+                control_character(item, &at(key))
+            }
+        }),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| control_character(item, &format!("{place}[{i}]"))),
+        _ => None,
+    }
+}
+
 fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or(text)
 }
 
 /// Checks an already-parsed config mapping.
 pub fn parse(config: &Map<String, Value>) -> Result<RuntimeConfig> {
+    if let Some(place) = control_character(&Value::Object(config.clone()), "") {
+        return Err(Error::invalid_config(
+            format!("{place} contains a control character."),
+            "Remove control characters (newlines, tabs, DEL, C1) from the runtime config's keys and values.",
+        ));
+    }
     match config.get("runtime").and_then(Value::as_str) {
         Some("k8s") => parse_k8s(config).map(RuntimeConfig::K8s),
         Some("docker") => parse_docker(config).map(RuntimeConfig::Docker),
@@ -176,6 +218,13 @@ fn parse_docker(config: &Map<String, Value>) -> Result<DockerConfig> {
         "job_launcher",
     )?;
     let docker_image = required_str(parent, "docker_image", "parent")?;
+    // The script quotes it anyway; a reference that is no image is a mistake to report now.
+    ImageRef::parse(&docker_image).map_err(|why| {
+        Error::invalid_config(
+            format!("parent.docker_image is not a valid image reference: {why}."),
+            "Use [registry[:port]/]repository[:tag][@digest], for example registry.example.com:5000/nvflare:2.9.0.",
+        )
+    })?;
     let network = match parent.get("network") {
         Some(_) => required_str(parent, "network", "parent")?,
         None => DEFAULT_DOCKER_NETWORK.to_string(),

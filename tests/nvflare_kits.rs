@@ -136,8 +136,11 @@ fn provisioned_kits_prepare_like_nvflare_and_render_valid_charts() {
             .collect();
         assert_eq!(
             extra,
-            [&PathBuf::from("local/study_data.yaml")],
-            "{name}: files nvflare does not write"
+            [
+                &PathBuf::from(".helm-nvflare-output.json"),
+                &PathBuf::from("local/study_data.yaml")
+            ],
+            "{name}: files nvflare does not write (our output marker, and the seed's study_data.yaml)"
         );
 
         let chart = PathBuf::from(data["helm_chart"].as_str().unwrap());

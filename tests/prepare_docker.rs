@@ -233,8 +233,10 @@ fn hostile_values_reach_docker_as_literal_arguments() {
     let root = tmp.path();
     let marker = root.join("PWNED");
     let m = marker.display();
-    let site = format!("evil$(touch {m}1)`touch {m}2`'\"; touch {m}3; echo \"\n-n");
-    let image = format!("nvflare:2.9\"; touch {m}4; echo \"$(touch {m}5)");
+    let site = format!("evil$(touch {m}1)`touch {m}2`'\"; touch {m}3; echo \" -n");
+    // An image must be a valid reference (a hostile one is refused, see below); the
+    // script still quotes it, and NVFL_P_IMAGE overrides it at run time.
+    let image = "registry.example.com:5000/nvflare:2.9.0".to_string();
     let network = format!("net$(touch {m}6) `touch {m}7` ${{IFS}}x");
     let project = Project::new(&root.join("ws/example_project"), "fl.example.com");
     let kit = project.client_kit("site-1");
@@ -271,7 +273,7 @@ fn hostile_values_reach_docker_as_literal_arguments() {
     );
 
     let calls = run_start_script(&out, root, &[]);
-    for i in 1..=7 {
+    for i in [1, 2, 3, 6, 7] {
         assert!(
             !Path::new(&format!("{m}{i}")).exists(),
             "a configured value was executed (marker {i})"
@@ -302,4 +304,22 @@ fn hostile_values_reach_docker_as_literal_arguments() {
             "config_folder=config"
         ])
     );
+
+    // An image reference full of shell syntax never reaches the script.
+    let hostile_image = format!("nvflare:2.9\"; touch {m}4; echo \"$(touch {m}5)");
+    let config_path = root.join("hostile-image.yaml");
+    let config = json!({"runtime": "docker", "parent": {"docker_image": hostile_image}});
+    std::fs::write(&config_path, serde_json::to_string(&config).unwrap()).unwrap();
+    let mut cmd = support::nvflare_cmd();
+    cmd.args(["prepare"])
+        .arg(&kit)
+        .arg("--config")
+        .arg(&config_path)
+        .args(["--output"])
+        .arg(root.join("refused"))
+        .args(["--format", "json"]);
+    let run = support::run_cmd(cmd);
+    assert_eq!(run.code, 4, "{}", run.stdout);
+    assert_eq!(run.json()["error"]["code"], "INVALID_CONFIG");
+    assert!(!root.join("refused").exists());
 }

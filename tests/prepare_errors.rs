@@ -212,8 +212,8 @@ fn runtime_config_errors() {
         (Case { name: "boolean timeout", code: "INVALID_CONFIG", message: "job_launcher.pending_timeout must be an integer" }, format!("{}job_launcher:\n  pending_timeout: false\n", k8s(""))),
         (Case { name: "resources not a map", code: "INVALID_CONFIG", message: "parent.resources must be a mapping" }, k8s("  resources: 2\n")),
         (Case { name: "bad namespace", code: "INVALID_CONFIG", message: "valid Kubernetes namespace" }, format!("{}namespace: NVFlare\n", k8s(""))),
-        (Case { name: "namespace with newline", code: "INVALID_CONFIG", message: "valid Kubernetes namespace" }, format!("{}namespace: \"nvflare\\n\"\n", k8s(""))),
-        (Case { name: "service name with trailing newline", code: "INVALID_CONFIG", message: "valid Kubernetes Service name" }, format!("{}server_service_name: \"site-1\\n\"\n", k8s(""))),
+        (Case { name: "namespace with newline", code: "INVALID_CONFIG", message: "namespace contains a control character" }, format!("{}namespace: \"nvflare\\n\"\n", k8s(""))),
+        (Case { name: "service name with trailing newline", code: "INVALID_CONFIG", message: "server_service_name contains a control character" }, format!("{}server_service_name: \"site-1\\n\"\n", k8s(""))),
         (Case { name: "service name starting with digit", code: "INVALID_CONFIG", message: "DNS-1035" }, format!("{}server_service_name: 1server\n", k8s(""))),
         (Case { name: "service name too long", code: "INVALID_CONFIG", message: "DNS-1035" }, format!("{}server_service_name: {}\n", k8s(""), "s".repeat(64))),
         (Case { name: "pull secret not a list", code: "INVALID_CONFIG", message: "must be a list of Kubernetes object names" }, k8s("  image_pull_secrets: regcred\n")),
@@ -445,7 +445,7 @@ fn failures_while_writing_leave_nothing_behind() {
     };
     expect_error(&w, &case, prepare_args(&kit, &w.config, &previous));
 
-    // A special file in the kit fails the copy itself.
+    // A special file in the kit is refused by the checks, before anything is written.
     let fifo_kit = w.project.client_kit("site-3");
     let status = std::process::Command::new("mkfifo")
         .arg(fifo_kit.join("local/pipe"))
@@ -453,9 +453,9 @@ fn failures_while_writing_leave_nothing_behind() {
         .unwrap();
     assert!(status.success());
     let case = Case {
-        name: "copy failure",
-        code: "DEPLOY_PREPARE_FAILED",
-        message: "not a regular file",
+        name: "special file in the kit",
+        code: "INVALID_KIT",
+        message: "local/pipe (not a regular file)",
     };
     expect_error(&w, &case, prepare_args(&fifo_kit, &w.config, &previous));
 }

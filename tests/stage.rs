@@ -140,12 +140,18 @@ fn pvc_stage_of_a_server_sends_the_guides_sequence() {
         .unwrap()
         .starts_with("helm upgrade --install fl-example-com-e265d5eb "));
     assert!(!run.stdout.contains("tok-SECRET-123") && !run.stderr.contains("tok-SECRET-123"));
-    let record: Value = serde_json::from_str(
+    let mut record: Value = serde_json::from_str(
         &std::fs::read_to_string(w.server.join(".helm-nvflare-stage.json")).unwrap(),
     )
     .unwrap();
+    // The record is bound to its folder: path and inode.
+    assert_eq!(record["folder"], json!(w.server.display().to_string()));
+    assert!(record["folder_id"].as_str().unwrap().contains(':'));
+    let record = record.as_object_mut().unwrap();
+    record.remove("folder");
+    record.remove("folder_id");
     assert_eq!(
-        record,
+        Value::Object(record.clone()),
         json!({"method": "pvc", "namespace": "nvflare", "context": "fl-cluster", "pvc": "nvflws"})
     );
 }

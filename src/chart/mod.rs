@@ -77,6 +77,9 @@ static FILES: &[(Applies, &str, &[u8])] = &[
 ];
 
 handlebars_helper!(quoted: |value: Value| crate::yaml_writer::string(&value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string())));
+// Helm 3 cannot load a Chart.yaml holding DEL or C1 characters even when escaped, so the
+// metadata shows such characters as visible escapes (the exact name is in values.yaml).
+handlebars_helper!(chart_text: |value: Value| crate::yaml_writer::string(&crate::terminal::escape(value.as_str().unwrap_or_default())));
 handlebars_helper!(yaml_after_key: |value: Value, indent: u64| crate::yaml_writer::after_key(&value, indent as usize));
 
 /// All helpers are registered here, once; templates are registered from `FILES`.
@@ -86,6 +89,7 @@ static REGISTRY: LazyLock<Handlebars<'static>> = LazyLock::new(|| {
     hb.register_escape_fn(handlebars::no_escape);
     hb.register_helper("quote", Box::new(quoted));
     hb.register_helper("yaml", Box::new(yaml_after_key));
+    hb.register_helper("chart_text", Box::new(chart_text));
     for (applies, path, bytes) in FILES {
         if let Some(stripped) = path.strip_suffix(".hbs") {
             let text = std::str::from_utf8(bytes).expect("chart templates are UTF-8");

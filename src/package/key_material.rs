@@ -1,10 +1,14 @@
 //! Refusing key material in a chart: a chart archive travels to registries and other
-//! sites, so no private key, certificate or startup kit folder may ever be in one.
-
-use std::path::Path;
+//! sites, so no private key, certificate or startup kit folder may ever be in one. Used by
+//! `package` on a chart folder and by `push` on every entry of an archive.
+//!
+//! Keys are found by file name and by content: PEM armour in any case, DER-encoded keys
+//! (PKCS#1, PKCS#8, encrypted PKCS#8, SEC1, DSA), PKCS#12 bundles and X.509 certificates,
+//! OpenSSH and PuTTY private keys, JWKs with a private member, and any of these again
+//! inside a base64 run (a Secret manifest, a value in values.yaml).
 
 /// File names that hold keys or certificates, whatever their content.
-const KEY_LIKE_SUFFIXES: [&str; 10] = [
+const KEY_LIKE_SUFFIXES: [&str; 12] = [
     ".key",
     ".pem",
     ".crt",
@@ -15,15 +19,24 @@ const KEY_LIKE_SUFFIXES: [&str; 10] = [
     ".jks",
     ".keystore",
     ".csr",
+    ".ppk",
+    ".jwk",
 ];
 /// Kit folders that must never be inside a chart.
 const KIT_FOLDERS: [&str; 2] = ["startup", "local"];
-/// PEM armour of keys and certificates, found in files of any name.
-const PEM_MARKERS: [&[u8]; 3] = [
-    b"PRIVATE KEY-----",
-    b"-----BEGIN CERTIFICATE",
-    b"-----BEGIN ENCRYPTED",
+/// Text markers, matched case-insensitively anywhere in a file.
+const TEXT_MARKERS: [(&[u8], &str); 6] = [
+    (b"private key-----", "a PEM private key"),
+    (b"-----begin certificate", "a PEM certificate"),
+    (b"-----begin encrypted", "a PEM encrypted key"),
+    (b"-----begin pgp private key", "an OpenPGP private key"),
+    (b"putty-user-key-file-", "a PuTTY private key"),
+    (b"openssh-key-v1\0", "an OpenSSH private key"),
 ];
+/// Members that only a private JWK has.
+const JWK_PRIVATE_MEMBERS: [&str; 7] = ["d", "p", "q", "dp", "dq", "qi", "k"];
+/// Shorter base64 runs cannot hold a key.
+const MIN_BASE64_RUN: usize = 64;
 
 /// Why `rel` (a path inside the chart) looks like key material, if it does.
 pub fn reason(rel: &str, is_dir: bool, contents: Option<&[u8]>) -> Option<String> {
@@ -45,47 +58,189 @@ pub fn reason(rel: &str, is_dir: bool, contents: Option<&[u8]>) -> Option<String
     {
         return Some(format!("{rel} is named like an SSH private key"));
     }
-    let contents = contents?;
-    PEM_MARKERS
-        .iter()
-        .any(|marker| contents.windows(marker.len()).any(|w| w == *marker))
-        .then(|| format!("{rel} contains a PEM private key or certificate"))
+    content_reason(contents?, 2).map(|what| format!("{rel} contains {what}"))
 }
 
-/// Scans every file and folder under `chart_dir`, ignored or not: a key that `.helmignore`
-/// happens to skip is still a key lying in a folder meant for publishing.
-pub fn scan(chart_dir: &Path) -> std::io::Result<Option<String>> {
-    let mut stack = vec![(chart_dir.to_path_buf(), String::new())];
-    while let Some((dir, prefix)) = stack.pop() {
-        let mut entries: Vec<_> = std::fs::read_dir(&dir)?.collect::<Result<_, _>>()?;
-        entries.sort_by_key(|e| e.file_name());
-        for entry in entries {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let rel = if prefix.is_empty() {
-                name
-            } else {
-                format!("{prefix}/{name}")
-            };
-            let meta = std::fs::metadata(entry.path())?;
-            if meta.is_dir() {
-                if let Some(why) = reason(&rel, true, None) {
-                    return Ok(Some(why));
-                }
-                stack.push((entry.path(), rel));
-            } else if meta.is_file() {
-                let contents = std::fs::read(entry.path())?;
-                if let Some(why) = reason(&rel, false, Some(&contents)) {
-                    return Ok(Some(why));
+/// What key material `bytes` holds; `depth` bounds how often base64 is unwrapped.
+fn content_reason(bytes: &[u8], depth: u8) -> Option<&'static str> {
+    let lower = bytes.to_ascii_lowercase();
+    if let Some((_, what)) = TEXT_MARKERS
+        .iter()
+        .find(|(marker, _)| contains(&lower, marker))
+    {
+        return Some(what);
+    }
+    if let Some(what) = der_reason(bytes) {
+        return Some(what);
+    }
+    if jwk_has_private_member(bytes) {
+        return Some("a private JSON Web Key");
+    }
+    if depth == 0 {
+        return None;
+    }
+    base64_runs(bytes).find_map(|decoded| content_reason(&decoded, depth - 1))
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// One DER element: (tag, contents, what follows it).
+fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (first as usize, rest)
+    } else {
+        let n = (first & 0x7f) as usize;
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | *b as usize);
+        (len, &rest[n..])
+    };
+    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
+/// The elements of a DER SEQUENCE's contents, or None if they do not parse exactly.
+fn children(mut body: &[u8]) -> Option<Vec<(u8, &[u8])>> {
+    let mut out = Vec::new();
+    while !body.is_empty() {
+        let (tag, content, rest) = tlv(body)?;
+        out.push((tag, content));
+        body = rest;
+    }
+    Some(out)
+}
+
+const SEQUENCE: u8 = 0x30;
+const INTEGER: u8 = 0x02;
+const OCTET_STRING: u8 = 0x04;
+const BIT_STRING: u8 = 0x03;
+const OID: u8 = 0x06;
+/// 1.2.840.113549.1.7.1 (data) and .2 (signedData), the content types of a PKCS#12 authSafe.
+const PKCS7_DATA: [u8; 8] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07];
+
+/// Recognises a whole file that is one DER key, key bundle or certificate.
+fn der_reason(bytes: &[u8]) -> Option<&'static str> {
+    let (tag, body, rest) = tlv(bytes)?;
+    if tag != SEQUENCE || rest.iter().any(|b| !b.is_ascii_whitespace()) {
+        return None;
+    }
+    let items = children(body)?;
+    let tags: Vec<u8> = items.iter().map(|(t, _)| *t).collect();
+    let small_int = |i: usize| -> Option<u8> {
+        match items.get(i) {
+            Some((INTEGER, [v])) => Some(*v),
+            _ => None,
+        }
+    };
+    let starts_with_oid = |i: usize| -> bool {
+        matches!(items.get(i), Some((SEQUENCE, inner)) if tlv(inner).is_some_and(|(t, _, _)| t == OID))
+    };
+    if tags.len() >= 9 && tags.iter().all(|t| *t == INTEGER) && small_int(0) <= Some(1) {
+        return Some("a DER RSA private key (PKCS#1)");
+    }
+    if tags.len() == 6 && tags.iter().all(|t| *t == INTEGER) && small_int(0) == Some(0) {
+        return Some("a DER DSA private key");
+    }
+    if tags.len() >= 3
+        && small_int(0).is_some_and(|v| v <= 1)
+        && starts_with_oid(1)
+        && tags[2] == OCTET_STRING
+    {
+        return Some("a DER private key (PKCS#8)");
+    }
+    if tags == [SEQUENCE, OCTET_STRING] && starts_with_oid(0) {
+        return Some("a DER encrypted private key (PKCS#8)");
+    }
+    if tags.len() >= 2 && small_int(0) == Some(1) && tags[1] == OCTET_STRING {
+        return Some("a DER EC private key (SEC1)");
+    }
+    if tags.len() >= 2 && small_int(0) == Some(3) {
+        if let Some((SEQUENCE, auth_safe)) = items.get(1) {
+            if let Some((OID, oid, _)) = tlv(auth_safe) {
+                if oid.starts_with(&PKCS7_DATA) {
+                    return Some("a PKCS#12 key bundle");
                 }
             }
         }
     }
-    Ok(None)
+    if tags == [SEQUENCE, SEQUENCE, BIT_STRING] {
+        return Some("a DER certificate");
+    }
+    None
+}
+
+/// A JSON document with an object (at any depth, e.g. a JWK set) that has `kty` and a
+/// member only private keys carry.
+fn jwk_has_private_member(bytes: &[u8]) -> bool {
+    let trimmed = bytes.trim_ascii_start();
+    if !(trimmed.starts_with(b"{") || trimmed.starts_with(b"[")) || !contains(bytes, b"kty") {
+        return false;
+    }
+    fn private(value: &serde_json::Value) -> bool {
+        match value {
+            serde_json::Value::Object(map) => {
+                (map.get("kty").is_some_and(|k| k.is_string())
+                    && JWK_PRIVATE_MEMBERS.iter().any(|m| map.contains_key(*m)))
+                    || map.values().any(private)
+            }
+            serde_json::Value::Array(items) => items.iter().any(private),
+            _ => false,
+        }
+    }
+    serde_json::from_slice::<serde_json::Value>(bytes).is_ok_and(|v| private(&v))
+}
+
+/// Every run of base64 (standard or URL-safe, line breaks allowed) long enough to hold a
+/// key, decoded.
+fn base64_runs(bytes: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
+    use base64::Engine;
+    let is_b64 = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_' | b'=');
+    let mut runs = Vec::new();
+    let mut start = None;
+    for (i, &b) in bytes.iter().chain(std::iter::once(&b' ')).enumerate() {
+        let inside = is_b64(b) || (start.is_some() && matches!(b, b'\n' | b'\r'));
+        match (inside, start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                runs.push(&bytes[s..i]);
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    runs.into_iter().filter_map(|run| {
+        let clean: Vec<u8> = run
+            .iter()
+            .copied()
+            .filter(|b| !b.is_ascii_whitespace())
+            .collect();
+        if clean.len() < MIN_BASE64_RUN {
+            return None;
+        }
+        let engines = [
+            base64::engine::general_purpose::STANDARD,
+            base64::engine::general_purpose::STANDARD_NO_PAD,
+            base64::engine::general_purpose::URL_SAFE,
+            base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        ];
+        engines.iter().find_map(|e| e.decode(&clean).ok())
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::reason;
+    use base64::Engine;
+
+    fn b64(bytes: &[u8]) -> String {
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    }
 
     #[test]
     fn recognises_keys_by_name_and_by_content() {
@@ -106,5 +261,59 @@ mod tests {
         .is_some());
         assert!(reason("values.yaml", false, Some(b"image: x")).is_none());
         assert!(reason("templates", true, None).is_none());
+    }
+
+    #[test]
+    fn recognises_pem_in_any_case_and_inside_base64() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let pem = key.serialize_pem();
+        let lower = pem.to_ascii_lowercase();
+        assert!(reason("a.txt", false, Some(lower.as_bytes())).is_some());
+        let wrapped = format!("data:\n  blob: {}\n", b64(pem.as_bytes()));
+        assert!(reason("templates/s.yaml", false, Some(wrapped.as_bytes()))
+            .unwrap()
+            .contains("PEM private key"));
+    }
+
+    #[test]
+    fn recognises_der_keys_and_certificates() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let der = key.serialize_der();
+        assert!(reason("files/blob", false, Some(&der))
+            .unwrap()
+            .contains("PKCS#8"));
+        let cert = rcgen::CertificateParams::new(vec!["x".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        assert!(reason("files/blob", false, Some(cert.der()))
+            .unwrap()
+            .contains("certificate"));
+        let in_yaml = format!("k: {}\n", b64(&der));
+        assert!(reason("values.yaml", false, Some(in_yaml.as_bytes())).is_some());
+    }
+
+    #[test]
+    fn recognises_jwk_putty_and_openssh() {
+        let jwk = br#"{"keys":[{"kty":"EC","crv":"P-256","x":"a","y":"b","d":"secret"}]}"#;
+        assert!(reason("files/keys.json", false, Some(jwk)).is_some());
+        let public = br#"{"keys":[{"kty":"EC","crv":"P-256","x":"a","y":"b"}]}"#;
+        assert!(reason("files/keys.json", false, Some(public)).is_none());
+        assert!(reason(
+            "files/k",
+            false,
+            Some(b"PuTTY-User-Key-File-3: ssh-ed25519\n")
+        )
+        .is_some());
+        let openssh = b64(b"openssh-key-v1\0\0\0\0\x04none\0\0\0\x04none\0\0\0\0\0\0\0\x01 padding to make it long enough");
+        assert!(reason("files/k", false, Some(openssh.as_bytes())).is_some());
+    }
+
+    #[test]
+    fn ordinary_chart_text_is_not_key_material() {
+        let text = include_str!("../../chart-templates/server/templates/server-deployment.yaml");
+        assert!(reason("templates/d.yaml", false, Some(text.as_bytes())).is_none());
+        let long_word = "A".repeat(200);
+        assert!(reason("values.yaml", false, Some(long_word.as_bytes())).is_none());
     }
 }

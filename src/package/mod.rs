@@ -113,41 +113,59 @@ fn check_version(flag: &str, version: &str) -> Result<()> {
 }
 
 /// Every file of the chart that goes into the archive, in Helm's order, as (relative path,
-/// contents). Refuses charts holding key material.
+/// contents). Refuses charts holding key material, symlinks or special files: every file
+/// is scanned, also those `.helmignore` skips, since a key that happens to be ignored is
+/// still a key lying in a folder meant for publishing.
 fn collect(chart_dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
     let io_error = |e: std::io::Error| chart_error(chart_dir, e);
-    if let Some(why) = key_material::scan(chart_dir).map_err(io_error)? {
-        return Err(Error::new(
-            Code::KeyMaterialInChart,
-            format!("Refusing to package {}: {why}.", chart_dir.display()),
-            "Private keys and certificates belong in startup/, never in a chart; remove the file from the chart folder.",
+    let entries = crate::fs_tree::walk(chart_dir, &|_| false).map_err(io_error)?;
+    let irregular = crate::fs_tree::irregular(&entries);
+    if !irregular.is_empty() {
+        return Err(chart_error(
+            chart_dir,
+            format!(
+                "it holds entries that are not regular files or folders: {}",
+                irregular.join(", ")
+            ),
         ));
     }
     let ignore = HelmIgnore::load(chart_dir);
+    let mut ignored_dirs: Vec<String> = Vec::new();
     let mut files = Vec::new();
-    let mut stack = vec![(chart_dir.to_path_buf(), String::new())];
-    while let Some((dir, prefix)) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).map_err(io_error)? {
-            let entry = entry.map_err(io_error)?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let rel = if prefix.is_empty() {
-                name
-            } else {
-                format!("{prefix}/{name}")
-            };
-            let meta = std::fs::metadata(entry.path()).map_err(io_error)?;
-            if ignore.ignored(&rel, meta.is_dir()) {
-                continue;
+    for entry in &entries {
+        let is_dir = entry.kind == crate::fs_tree::Kind::Dir;
+        let contents = if is_dir {
+            None
+        } else {
+            Some(std::fs::read(&entry.path).map_err(io_error)?)
+        };
+        if let Some(why) = key_material::reason(&entry.rel, is_dir, contents.as_deref()) {
+            return Err(key_material_error(&chart_dir.display().to_string(), &why));
+        }
+        let under_ignored = ignored_dirs
+            .iter()
+            .any(|d| entry.rel.starts_with(&format!("{d}/")));
+        if under_ignored || ignore.ignored(&entry.rel, is_dir) {
+            if is_dir {
+                ignored_dirs.push(entry.rel.clone());
             }
-            if meta.is_dir() {
-                stack.push((entry.path(), rel));
-            } else if meta.is_file() {
-                files.push((rel, std::fs::read(entry.path()).map_err(io_error)?));
-            }
+            continue;
+        }
+        if let Some(bytes) = contents {
+            files.push((entry.rel.clone(), bytes));
         }
     }
     files.sort_by_key(|(rel, _)| archive::helm_order(rel));
     Ok(files)
+}
+
+/// KEY_MATERIAL_IN_CHART for `what` (a chart folder or archive).
+pub fn key_material_error(what: &str, why: &str) -> Error {
+    Error::new(
+        Code::KeyMaterialInChart,
+        format!("Refusing to package {what}: {why}."),
+        "Private keys and certificates belong in startup/, never in a chart; remove the file from the chart folder.",
+    )
 }
 
 /// The archive's bytes and what they are, without writing anything.

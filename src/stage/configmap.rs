@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 use super::manifests;
 use super::prepared_kit::PreparedKit;
 use super::record::{self, Record};
-use super::{ensure_namespace, record_for, Session};
+use super::{ensure_namespace, Session};
 use crate::error::{Code, Error, Result};
 use crate::kubectl::args;
 
@@ -154,7 +154,7 @@ pub fn stage(
     let startup = collect(&kit.dir.join("startup"))?;
     // Restaging reuses the recorded names.
     let (cm_name, secret_name) = match existing {
-        Some(rec) if rec.method == "configmap" => (
+        Some(rec) if rec.method == super::Method::Configmap => (
             rec.config_map
                 .clone()
                 .unwrap_or_else(|| format!("{}-local", kit.release)),
@@ -168,7 +168,7 @@ pub fn stage(
                 format!(
                     "{} is staged with --method {}; unstage it before staging another way.",
                     kit.dir.display(),
-                    rec.method
+                    rec.method.as_str()
                 ),
                 format!("Run `helm nvflare unstage {}` first.", kit.dir.display()),
             ))
@@ -218,7 +218,7 @@ pub fn stage(
             &Record {
                 config_map: Some(cm_name.clone()),
                 secret: Some(secret_name.clone()),
-                ..record_for("configmap", &namespace, context)
+                ..Record::new(super::Method::Configmap, &namespace, context)
             },
         )?;
         set_workspace_config(kit, &workspace_config)?;

@@ -19,12 +19,23 @@ use serde_json::{json, Map, Value};
 use crate::error::{Code, Error, Result};
 use crate::kubectl::{self, ClusterSettings, Failure, Kubectl};
 use prepared_kit::PreparedKit;
-use record::Record;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Method {
     Pvc,
     Configmap,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Pvc => "pvc",
+            Method::Configmap => "configmap",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -285,9 +296,9 @@ pub fn unstage(settings: &UnstageSettings, quiet: bool) -> Result<Map<String, Va
         cluster.context = rec.context.clone();
     }
     let mut session = Session::new(Kubectl::new(&cluster), &rec.namespace, quiet);
-    let mut data = match rec.method.as_str() {
-        "configmap" => configmap::unstage(&mut session, &kit, &rec)?,
-        _ => pvc::unstage(&mut session, &kit, &rec, settings)?,
+    let mut data = match rec.method {
+        Method::Configmap => configmap::unstage(&mut session, &kit, &rec)?,
+        Method::Pvc => pvc::unstage(&mut session, &kit, &rec, settings)?,
     };
     if !session.dry_run() {
         record::remove(&kit.dir)?;
@@ -295,15 +306,4 @@ pub fn unstage(settings: &UnstageSettings, quiet: bool) -> Result<Map<String, Va
     data.insert("unstaged".into(), json!(true));
     progress_done(&mut data, &session);
     Ok(data)
-}
-
-fn record_for(method: &str, namespace: &str, context: Option<String>) -> Record {
-    Record {
-        method: method.into(),
-        namespace: namespace.into(),
-        context,
-        pvc: None,
-        config_map: None,
-        secret: None,
-    }
 }

@@ -40,10 +40,11 @@ impl PreparedKit {
     pub fn open(dir: &Path) -> Result<PreparedKit> {
         let dir = crate::fs_tree::resolve(dir);
         for sub in ["startup", "local", CHART_DIR] {
-            if !dir.join(sub).is_dir() {
+            if !std::fs::symlink_metadata(dir.join(sub)).is_ok_and(|m| m.is_dir()) {
                 return Err(not_prepared(&dir, &format!("{sub}/ is missing")));
             }
         }
+        refuse_links(&dir)?;
         let chart_text = std::fs::read_to_string(dir.join(CHART_DIR).join("Chart.yaml"))
             .map_err(|_| not_prepared(&dir, "helm_chart/Chart.yaml is missing"))?;
         let chart: Value = serde_saphyr::from_str(&chart_text)
@@ -83,7 +84,7 @@ impl PreparedKit {
             .as_str()
             .unwrap_or("nvflws")
             .to_string();
-        let pull_secrets = values["imagePullSecrets"]
+        let pull_secrets: Vec<String> = values["imagePullSecrets"]
             .as_array()
             .map(|a| {
                 a.iter()
@@ -91,8 +92,20 @@ impl PreparedKit {
                     .collect()
             })
             .unwrap_or_default();
+        check_names(
+            &dir,
+            &release,
+            &namespace,
+            &claim_name,
+            &pull_secrets,
+            &values,
+        )?;
         Ok(PreparedKit {
-            participant,
+            // Chart.yaml shows the name escaped; values.yaml holds it exactly.
+            participant: values["name"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or(participant),
             role,
             release,
             namespace,
@@ -138,6 +151,79 @@ impl PreparedKit {
             .unwrap_or_default()
             .to_string()
     }
+}
+
+/// What is staged and packaged must be the folder's own files: a symlink in startup/,
+/// local/ or the chart would ship whatever it points at into the cluster or an archive.
+fn refuse_links(dir: &Path) -> Result<()> {
+    let mut irregular = Vec::new();
+    for sub in ["startup", "local", CHART_DIR] {
+        let entries = crate::fs_tree::walk(&dir.join(sub), &|_| false)
+            .map_err(|e| not_prepared(dir, &format!("{sub}/ cannot be read: {e}")))?;
+        irregular.extend(
+            crate::fs_tree::irregular(&entries)
+                .into_iter()
+                .map(|rel| format!("{sub}/{rel}")),
+        );
+    }
+    if irregular.is_empty() {
+        return Ok(());
+    }
+    Err(Error::new(
+        Code::InvalidKit,
+        format!(
+            "{} holds entries that are not regular files or folders: {}",
+            dir.display(),
+            irregular.join(", ")
+        ),
+        "Prepare the kit again with `helm nvflare prepare` (it never writes links) and stage that output.",
+    ))
+}
+
+/// Every name read back from the folder reaches kubectl: each must be valid for its kind
+/// (so none can be read as a flag), whoever wrote the files.
+fn check_names(
+    dir: &Path,
+    release: &str,
+    namespace: &str,
+    claim: &str,
+    pull_secrets: &[String],
+    values: &Value,
+) -> Result<()> {
+    let bad = |what: &str, value: &str| {
+        Err(not_prepared(
+            dir,
+            &format!("its {what} {value:?} is not a valid Kubernetes name"),
+        ))
+    };
+    if !crate::names::is_release_name(release) {
+        return bad("release", release);
+    }
+    if !crate::names::is_dns1123_label(namespace) {
+        return bad("namespace", namespace);
+    }
+    if !crate::names::is_dns1123_subdomain(claim) {
+        return bad("workspace PVC", claim);
+    }
+    if let Some(secret) = pull_secrets
+        .iter()
+        .find(|s| !crate::names::is_dns1123_subdomain(s))
+    {
+        return bad("image pull secret", secret);
+    }
+    let service = values["serviceName"].as_str().unwrap_or_default();
+    if !crate::names::is_dns1035_label(service) {
+        return bad("serviceName", service);
+    }
+    if let Some(sa) = values["serviceAccount"]["name"]
+        .as_str()
+        .filter(|n| !n.is_empty())
+    {
+        if !crate::names::is_dns1123_subdomain(sa) {
+            return bad("serviceAccount.name", sa);
+        }
+    }
+    Ok(())
 }
 
 /// `_helpers.tpl`'s `nvflare.objectName`: the name when it is a DNS-1123 subdomain of at

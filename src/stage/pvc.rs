@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 use super::manifests::{self, Identity, WORKSPACE};
 use super::prepared_kit::PreparedKit;
 use super::record::{self, Record};
-use super::{ensure_namespace, record_for, Session, StageSettings, UnstageSettings};
+use super::{ensure_namespace, Session, StageSettings, UnstageSettings};
 use crate::error::{Code, Error, Result};
 use crate::kubectl::{self, args};
 
@@ -160,15 +160,25 @@ fn start_helper(s: &mut Session, pod: &Value, name: &str, timeout: u64) -> Resul
 }
 
 /// Every file of `dir`, relative to its parent (`startup/fed_client.json`).
-fn files(dir: &Path) -> Vec<String> {
+fn files(dir: &Path) -> Result<Vec<String>> {
     let base = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    crate::fs_tree::walk_files(dir)
+    let files = crate::fs_tree::walk_files(dir).map_err(|e| {
+        Error::new(
+            Code::StageIncomplete,
+            format!(
+                "Cannot list {} to check what was copied: {e}",
+                dir.display()
+            ),
+            "Check the prepared kit's permissions, then stage again.",
+        )
+    })?;
+    Ok(files
         .into_iter()
         .map(|rel| format!("{base}/{rel}"))
-        .collect()
+        .collect())
 }
 
 fn copy_in(s: &mut Session, kit: &PreparedKit, name: &str) -> Result<Vec<String>> {
@@ -222,8 +232,8 @@ fn copy_in(s: &mut Session, kit: &PreparedKit, name: &str) -> Result<Vec<String>
     if s.dry_run() {
         return Ok(Vec::new());
     }
-    let mut expected = files(&kit.dir.join("startup"));
-    expected.extend(files(&kit.dir.join("local")));
+    let mut expected = files(&kit.dir.join("startup"))?;
+    expected.extend(files(&kit.dir.join("local"))?);
     let missing: Vec<&String> = expected.iter().filter(|f| !staged.contains(f)).collect();
     if !missing.is_empty() {
         return Err(Error::new(
@@ -256,7 +266,7 @@ pub fn stage(
             &kit.dir,
             &Record {
                 pvc: Some(claim.clone()),
-                ..record_for("pvc", &namespace, context)
+                ..Record::new(super::Method::Pvc, &namespace, context)
             },
         )?;
     }

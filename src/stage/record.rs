@@ -1,19 +1,30 @@
 //! What was staged, recorded in the prepared kit (`.helm-nvflare-stage.json`) before the
 //! cluster is touched, so `unstage` removes exactly that, and `prepare` can refuse to
 //! replace a kit that is still staged.
+//!
+//! The record decides what `unstage` deletes, so it is trusted only when it is provably
+//! this tool's own: every field is checked on load (names valid for their kind, nothing
+//! that could be read as a flag), and it is bound to the folder it was written in by that
+//! folder's path and inode. A record that arrived inside a kit, or was copied along with
+//! a folder, does not match and is refused.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::Method;
 use crate::error::{Code, Error, Result};
+use crate::names;
 
 pub const RECORD_FILE: &str = ".helm-nvflare-stage.json";
+/// A record is a few hundred bytes; anything far larger is not ours.
+const MAX_RECORD_BYTES: u64 = 64 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Record {
-    /// `pvc` or `configmap`.
-    pub method: String,
+    pub method: Method,
     pub namespace: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<String>,
@@ -23,28 +34,114 @@ pub struct Record {
     pub config_map: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+    /// The folder this record belongs to: its absolute path ...
+    pub folder: PathBuf,
+    /// ... and `<device>:<inode>`, which nobody can know before the folder exists.
+    pub folder_id: String,
+}
+
+impl Record {
+    pub fn new(method: Method, namespace: &str, context: Option<String>) -> Record {
+        Record {
+            method,
+            namespace: namespace.into(),
+            context,
+            pvc: None,
+            config_map: None,
+            secret: None,
+            folder: PathBuf::new(),
+            folder_id: String::new(),
+        }
+    }
+
+    /// Each field as `stage` writes it: names valid for their kind, the method's own
+    /// names present, and no value that kubectl could take for a flag.
+    fn check(&self) -> std::result::Result<(), String> {
+        if !names::is_dns1123_label(&self.namespace) {
+            return Err(format!(
+                "namespace {:?} is not a valid namespace",
+                self.namespace
+            ));
+        }
+        if let Some(context) = &self.context {
+            if context.is_empty()
+                || context.starts_with('-')
+                || context.len() > 1024
+                || context.chars().any(char::is_control)
+            {
+                return Err(format!(
+                    "context {context:?} is not a kubeconfig context name"
+                ));
+            }
+        }
+        let name = |what: &str, value: &Option<String>| match value {
+            Some(v) if names::is_dns1123_subdomain(v) => Ok(()),
+            Some(v) => Err(format!("{what} {v:?} is not a valid Kubernetes name")),
+            None => Err(format!("{what} is missing")),
+        };
+        match self.method {
+            Method::Pvc => name("pvc", &self.pvc),
+            Method::Configmap => {
+                name("config_map", &self.config_map)?;
+                name("secret", &self.secret)
+            }
+        }
+    }
 }
 
 pub fn path(kit: &Path) -> PathBuf {
     kit.join(RECORD_FILE)
 }
 
-pub fn read(kit: &Path) -> Result<Option<Record>> {
-    let file = path(kit);
-    let Ok(text) = std::fs::read_to_string(&file) else {
-        return Ok(None);
-    };
-    serde_json::from_str(&text).map(Some).map_err(|e| {
-        Error::new(
-            Code::NotPrepared,
-            format!("{} is damaged: {e}", file.display()),
-            "Delete what was staged by hand (kubectl delete), then remove the file.",
-        )
-    })
+fn folder_id(dir: &Path) -> Result<String> {
+    let meta = std::fs::metadata(dir).map_err(|e| Error::prepare_io("read", dir, e))?;
+    Ok(format!("{}:{}", meta.dev(), meta.ino()))
 }
 
+fn untrusted(file: &Path, why: &str) -> Error {
+    Error::new(
+        Code::InvalidStageRecord,
+        format!(
+            "{} was not written by `helm nvflare stage` for this folder ({why}); refusing to act on it.",
+            file.display()
+        ),
+        "If you staged this folder and then moved or copied it, delete what was staged by hand (kubectl delete ...), then remove the file. Never keep a stage record that came with a kit.",
+    )
+}
+
+/// The record of `kit`, if there is one; an error when there is one that is not ours.
+pub fn read(kit: &Path) -> Result<Option<Record>> {
+    let file = path(kit);
+    let meta = match std::fs::symlink_metadata(&file) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::prepare_io("read", &file, e)),
+    };
+    if !meta.is_file() {
+        return Err(untrusted(&file, "it is not a regular file"));
+    }
+    if meta.len() > MAX_RECORD_BYTES {
+        return Err(untrusted(&file, "it is far too large"));
+    }
+    let text = std::fs::read_to_string(&file).map_err(|e| Error::prepare_io("read", &file, e))?;
+    let record: Record = serde_json::from_str(&text)
+        .map_err(|e| untrusted(&file, &format!("it does not parse: {e}")))?;
+    record.check().map_err(|why| untrusted(&file, &why))?;
+    if record.folder != kit || record.folder_id != folder_id(kit)? {
+        return Err(untrusted(&file, "it belongs to another folder"));
+    }
+    Ok(Some(record))
+}
+
+/// Writes `record`, bound to `kit`.
 pub fn write(kit: &Path, record: &Record) -> Result<()> {
-    let text = serde_json::to_string_pretty(record).expect("a record serializes") + "\n";
+    let record = Record {
+        folder: kit.to_path_buf(),
+        folder_id: folder_id(kit)?,
+        ..record.clone()
+    };
+    debug_assert!(record.check().is_ok(), "stage writes valid records");
+    let text = serde_json::to_string_pretty(&record).expect("a record serializes") + "\n";
     crate::package::write_atomically(&path(kit), text.as_bytes())
 }
 
@@ -58,18 +155,17 @@ pub fn remove(kit: &Path) -> Result<()> {
 
 /// `prepare` must not replace an output whose files are still staged in a cluster.
 pub fn refuse_if_staged(output: &Path) -> Result<()> {
-    match read(output) {
-        Ok(None) => Ok(()),
-        Ok(Some(record)) => Err(Error::new(
+    match read(output)? {
+        None => Ok(()),
+        Some(record) => Err(Error::new(
             Code::OutputStaged,
             format!(
                 "{} is staged in namespace {} ({}); preparing over it would orphan what is in the cluster.",
                 output.display(),
                 record.namespace,
-                record.method
+                record.method.as_str()
             ),
             format!("Run `helm nvflare unstage {}` first, or prepare into another --output.", output.display()),
         )),
-        Err(err) => Err(err),
     }
 }

@@ -201,3 +201,36 @@ fn check_labels(labels: &Value, kind: &str) {
         );
     }
 }
+
+/// The values Helm itself reads from `chart` (`.Values` as JSON), after loading the whole
+/// chart: rendered through a dump template added to a copy of the chart.
+pub fn values_as_helm_reads_them(which: &str, home: &Path, chart: &Path, scratch: &Path) -> Value {
+    use base64::Engine;
+    let copy = scratch.join(format!("values-dump-{which}"));
+    let _ = std::fs::remove_dir_all(&copy);
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(chart)
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::write(
+        copy.join("templates/zz-values-dump.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: values-dump\ndata:\n  values: {{ .Values | toJson | b64enc | quote }}\n",
+    )
+    .unwrap();
+    let rendered = template(
+        which,
+        home,
+        "rel",
+        &copy,
+        &["--show-only", "templates/zz-values-dump.yaml"],
+    );
+    let doc = documents(&rendered).remove(0);
+    let b64 = doc["data"]["values"].as_str().unwrap();
+    let json = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
+    serde_json::from_slice(&json).unwrap()
+}
