@@ -118,6 +118,9 @@ pub struct PushArgs {
     /// Read the registry password from stdin.
     #[arg(long, requires = "username")]
     pub password_stdin: bool,
+    /// Time limit for the whole push, e.g. 90s, 5m (each connect 10s, each read 30s).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub timeout: u64,
     #[arg(long, value_enum, default_value_t = Format::Txt)]
     pub format: Format,
 }
@@ -162,6 +165,7 @@ impl ClusterSelection {
             namespace: self.namespace.clone(),
             context: self.context.clone(),
             dry_run: false,
+            timeout_seconds: 0,
         }
     }
 }
@@ -218,7 +222,10 @@ pub struct UnstageArgs {
     pub format: Format,
 }
 
-/// `90`, `90s`, `5m`, `1h` → seconds.
+/// The longest time limit taken: a day is longer than any stage, verify or push.
+const MAX_TIMEOUT_SECONDS: u64 = 24 * 3600;
+
+/// `90`, `90s`, `5m`, `1h` → seconds, at most a day.
 pub fn parse_duration(text: &str) -> Result<u64, String> {
     let (number, unit) = text.trim().split_at(
         text.trim()
@@ -228,16 +235,17 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
     let n: u64 = number
         .parse()
         .map_err(|_| format!("{text:?} is not a duration like 90s, 5m or 1h"))?;
-    let seconds = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
+    let factor = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
         _ => return Err(format!("{text:?} is not a duration like 90s, 5m or 1h")),
     };
-    if seconds == 0 {
-        return Err("the timeout must be more than 0s".into());
+    match n.checked_mul(factor) {
+        Some(0) => Err("the timeout must be more than 0s".into()),
+        Some(seconds) if seconds <= MAX_TIMEOUT_SECONDS => Ok(seconds),
+        _ => Err(format!("{text:?} is longer than the 24h maximum")),
     }
-    Ok(seconds)
 }
 
 #[derive(Args, Debug)]
@@ -341,5 +349,17 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         super::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_never_overflow() {
+        use super::parse_duration;
+        assert_eq!(parse_duration("90s"), Ok(90));
+        assert_eq!(parse_duration("5m"), Ok(300));
+        assert_eq!(parse_duration("24h"), Ok(86400));
+        assert!(parse_duration("25h").is_err());
+        assert!(parse_duration("99999999999999999h").is_err());
+        assert!(parse_duration("99999999999999999999999s").is_err());
+        assert!(parse_duration("0s").is_err());
     }
 }

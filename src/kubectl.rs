@@ -2,19 +2,34 @@
 //! the way Helm chose it. Helm takes `-n`, `--kube-context` and friends itself and hands
 //! them to plugins as `HELM_*` variables; every call passes them on.
 //!
-//! Commands are shown (in `--dry-run`, progress and errors) with the bearer token redacted.
+//! Everything kubectl sends back is untrusted and bounded: every call has a deadline
+//! (`--request-timeout`, and the child is killed when the deadline passes), and its
+//! output is read up to a cap. A bearer token never reaches a command line (where `ps`
+//! shows it): it goes into a temporary kubeconfig, readable by us only, removed after.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
 
 use crate::error::{Code, Error, Result};
 
-/// Set by the Ctrl-C handler; steps check it and stop, cleanup still runs.
+/// Set by the SIGINT/SIGTERM/SIGHUP handler; steps check it and stop, cleanup still runs.
 pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-/// Installs the Ctrl-C handler once. kubectl children in our process group get the signal
-/// too and stop; cleanup calls run in their own process group so they finish.
+/// More than any answer we ask for (a pod list, a file listing); past it kubectl is killed.
+pub const MAX_STDOUT_BYTES: usize = 16 * 1024 * 1024;
+const MAX_STDERR_BYTES: usize = 1024 * 1024;
+/// Time a call gets beyond its own `--request-timeout` / `--timeout` before it is killed.
+const GRACE: Duration = Duration::from_secs(30);
+/// The kubeconfig user that carries HELM_KUBETOKEN.
+const TOKEN_USER: &str = "helm-nvflare-token";
+
+/// Installs the handler for SIGINT, SIGTERM and SIGHUP once: each stops the command the
+/// same way (kubectl children in our process group get SIGINT too; the one running is
+/// killed otherwise), while cleanup calls run in their own process group and finish.
 pub fn catch_interrupts() {
     let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
 }
@@ -28,6 +43,8 @@ pub struct ClusterSettings {
     /// `--context`, else `HELM_KUBECONTEXT`.
     pub context: Option<String>,
     pub dry_run: bool,
+    /// The command's `--timeout`: every call's `--request-timeout`; 0 means 300 s.
+    pub timeout_seconds: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -36,7 +53,50 @@ pub struct Kubectl {
     /// Cluster-selection flags passed on every call.
     global: Vec<String>,
     secret: Option<String>,
+    /// The temporary kubeconfig holding the token, first in KUBECONFIG for every call.
+    token_config: Option<Arc<TokenConfig>>,
+    timeout: Duration,
     pub dry_run: bool,
+}
+
+/// A kubeconfig (mode 0600 in a 0700 folder) that only defines the token's user; kubectl
+/// merges it with the user's own, and `--user` picks it. Removed when dropped.
+#[derive(Debug)]
+struct TokenConfig {
+    _dir: tempfile::TempDir,
+    kubeconfig: String,
+}
+
+impl TokenConfig {
+    fn new(token: &str) -> std::io::Result<TokenConfig> {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let dir = tempfile::Builder::new()
+            .prefix("helm-nvflare-")
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir()?;
+        let path = dir.path().join("kubeconfig");
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?;
+        let yaml = format!(
+            "apiVersion: v1\nkind: Config\nusers:\n- name: {TOKEN_USER}\n  user:\n    token: {}\n",
+            crate::yaml_writer::string(token)
+        );
+        file.write_all(yaml.as_bytes())?;
+        // The user's own kubeconfig files follow ours: clusters and contexts come from them.
+        let own = env("KUBECONFIG").unwrap_or_else(|| {
+            let home = std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_default();
+            home.join(".kube/config").display().to_string()
+        });
+        Ok(TokenConfig {
+            kubeconfig: format!("{}:{own}", path.display()),
+            _dir: dir,
+        })
+    }
 }
 
 fn env(name: &str) -> Option<String> {
@@ -49,7 +109,7 @@ pub fn requested_namespace(settings: &ClusterSettings) -> Option<String> {
 }
 
 impl Kubectl {
-    pub fn new(settings: &ClusterSettings) -> Kubectl {
+    pub fn new(settings: &ClusterSettings) -> Result<Kubectl> {
         let program = settings
             .kubectl
             .clone()
@@ -80,15 +140,33 @@ impl Kubectl {
             global.push("--insecure-skip-tls-verify=true".into());
         }
         let secret = env("HELM_KUBETOKEN");
-        if let Some(token) = &secret {
-            global.push(format!("--token={token}"));
+        if secret.is_some() {
+            global.push(format!("--user={TOKEN_USER}"));
         }
-        Kubectl {
+        let timeout = Duration::from_secs(match settings.timeout_seconds {
+            0 => 300,
+            n => n,
+        });
+        global.push(format!("--request-timeout={}s", timeout.as_secs()));
+        // A dry run runs nothing, so it needs no kubeconfig with the token.
+        let token_config = match (&secret, settings.dry_run) {
+            (Some(token), false) => Some(Arc::new(TokenConfig::new(token).map_err(|e| {
+                Error::new(
+                    Code::KubectlFailed,
+                    format!("Cannot write a temporary kubeconfig for HELM_KUBETOKEN: {e}"),
+                    "Check that the temporary folder (TMPDIR) is writable.",
+                )
+            })?)),
+            _ => None,
+        };
+        Ok(Kubectl {
             program,
             global,
             secret,
+            token_config,
+            timeout,
             dry_run: settings.dry_run,
-        }
+        })
     }
 
     /// The full argument list of a call.
@@ -117,7 +195,8 @@ impl Kubectl {
     }
 
     /// Runs one call; `Ok(Err(...))` is kubectl's own failure (exit code and stderr), for
-    /// callers that expect some failures (NotFound). A missing kubectl is an error.
+    /// callers that expect some failures (NotFound). A missing kubectl, a call past its
+    /// deadline and output past the cap are errors.
     pub fn call(
         &self,
         args: &[String],
@@ -133,6 +212,9 @@ impl Kubectl {
             })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        if let Some(config) = &self.token_config {
+            cmd.env("KUBECONFIG", &config.kubeconfig);
+        }
         if own_group {
             use std::os::unix::process::CommandExt;
             cmd.process_group(0);
@@ -149,27 +231,71 @@ impl Kubectl {
             }
         })?;
         if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            // A kubectl that exits early closes its stdin; its exit status tells why.
-            let _ = pipe.write_all(input);
+            // Written from a thread: a kubectl that does not read must not block us. One
+            // that exits early closes its stdin; its exit status tells why.
+            let input = input.to_vec();
+            std::thread::spawn(move || {
+                let _ = pipe.write_all(&input);
+            });
         }
-        let out = child
-            .wait_with_output()
-            .map_err(|e| Error::new(Code::KubectlFailed, format!("kubectl: {e}"), ""))?;
+        let overflow = Arc::new(AtomicBool::new(false));
+        let stdout = read_capped(child.stdout.take(), MAX_STDOUT_BYTES, &overflow);
+        let stderr = read_capped(
+            child.stderr.take(),
+            MAX_STDERR_BYTES,
+            &Arc::new(AtomicBool::new(false)),
+        );
+        let deadline = Instant::now() + self.timeout + GRACE;
+        let ended = wait_bounded(&mut child, deadline, own_group, &overflow)?;
+        let status = match ended {
+            Ended::Exited(status) => status,
+            Ended::TimedOut => return Err(self.timeout_error(args)),
+            Ended::Overflowed => {
+                return Err(Error::new(
+                    Code::OutputTooLarge,
+                    format!(
+                        "`{}` printed more than {} MiB; it was stopped.",
+                        self.display(args),
+                        MAX_STDOUT_BYTES >> 20
+                    ),
+                    "Check that KUBECTL/--kubectl names a real kubectl and the context the right cluster.",
+                ))
+            }
+            Ended::Interrupted => return Err(interrupted()),
+        };
         // A kubectl killed by Ctrl-C means the user interrupted us, even if our own handler
         // thread has not set the flag yet: decide here, not by racing it.
-        if std::os::unix::process::ExitStatusExt::signal(&out.status) == Some(2) {
+        if std::os::unix::process::ExitStatusExt::signal(&status) == Some(2) {
             INTERRUPTED.store(true, Ordering::SeqCst);
             return Err(interrupted());
         }
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        if out.status.success() {
+        let collect = |rx: mpsc::Receiver<Vec<u8>>| {
+            // A grandchild holding the pipe open must not keep us waiting either.
+            rx.recv_timeout(Duration::from_secs(2)).unwrap_or_default()
+        };
+        let stdout = String::from_utf8_lossy(&collect(stdout)).into_owned();
+        let stderr = collect(stderr);
+        if status.success() {
             return Ok(Ok(stdout));
         }
         Ok(Err(Failure {
             command: self.display(args),
-            code: out.status.code(),
-            stderr: self.redact(String::from_utf8_lossy(&out.stderr).trim()),
+            code: status.code(),
+            stderr: self.redact(String::from_utf8_lossy(&stderr).trim()),
+            stdout,
         }))
+    }
+
+    fn timeout_error(&self, args: &[String]) -> Error {
+        Error::new(
+            Code::KubectlTimeout,
+            format!(
+                "`{}` did not finish within {}s; it was stopped.",
+                self.display(args),
+                (self.timeout + GRACE).as_secs()
+            ),
+            "Check that the cluster answers (`kubectl cluster-info`); raise --timeout for a slow cluster.",
+        )
     }
 
     /// Runs one call that must succeed.
@@ -196,12 +322,84 @@ pub fn interrupted() -> Error {
     )
 }
 
+enum Ended {
+    Exited(std::process::ExitStatus),
+    TimedOut,
+    Overflowed,
+    Interrupted,
+}
+
+/// Waits for `child` until `deadline`; kills it (its whole group when it has its own)
+/// when the deadline passes, its output overflows, or the user interrupts a step.
+fn wait_bounded(
+    child: &mut Child,
+    deadline: Instant,
+    own_group: bool,
+    overflow: &AtomicBool,
+) -> Result<Ended> {
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Some(status) = child
+            .try_wait()
+            .map_err(|e| Error::new(Code::KubectlFailed, format!("kubectl: {e}"), ""))?
+        {
+            return Ok(Ended::Exited(status));
+        }
+        let why = if Instant::now() >= deadline {
+            Some(Ended::TimedOut)
+        } else if overflow.load(Ordering::SeqCst) {
+            Some(Ended::Overflowed)
+        } else if !own_group && INTERRUPTED.load(Ordering::SeqCst) {
+            Some(Ended::Interrupted)
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            if own_group {
+                // SAFETY: signals the process group we created for this child only.
+                unsafe { libc::killpg(child.id() as i32, libc::SIGKILL) };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(why);
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+/// Reads a pipe on a thread, keeping at most `cap` bytes; past it sets `overflow` and
+/// stops reading. The bytes arrive on the returned channel when the pipe closes.
+fn read_capped(
+    pipe: Option<impl Read + Send + 'static>,
+    cap: usize,
+    overflow: &Arc<AtomicBool>,
+) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    let overflow = Arc::clone(overflow);
+    std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        if let Some(pipe) = pipe {
+            let mut limited = pipe.take(cap as u64 + 1);
+            let _ = limited.read_to_end(&mut kept);
+            if kept.len() > cap {
+                kept.truncate(cap);
+                overflow.store(true, Ordering::SeqCst);
+            }
+        }
+        let _ = tx.send(kept);
+    });
+    rx
+}
+
 /// A kubectl call that exited non-zero.
 #[derive(Debug, Clone)]
 pub struct Failure {
     pub command: String,
     pub code: Option<i32>,
     pub stderr: String,
+    /// What it printed on stdout (`auth can-i` says `no` there).
+    pub stdout: String,
 }
 
 impl Failure {

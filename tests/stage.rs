@@ -104,14 +104,30 @@ fn pvc_stage_of_a_server_sends_the_guides_sequence() {
     );
     for (args, _) in w.stub.calls() {
         assert_eq!(
-            &args[..3],
+            &args[..4],
             [
                 "--context=fl-cluster",
-                "--token=tok-SECRET-123",
+                "--user=helm-nvflare-token",
+                "--request-timeout=300s",
                 "--namespace=nvflare"
             ],
             "{args:?}"
         );
+        assert!(
+            !args.join(" ").contains("tok-SECRET-123"),
+            "token on a command line"
+        );
+    }
+    // The token reached kubectl in a private kubeconfig, removed afterwards.
+    let configs = w.stub.kubeconfigs();
+    assert_eq!(configs.len(), w.stub.calls().len());
+    for (mode, body, env) in &configs {
+        assert_eq!(mode, "600");
+        assert!(
+            body.contains("name: helm-nvflare-token") && body.contains("token: \"tok-SECRET-123\"")
+        );
+        let file = env.split(':').next().unwrap();
+        assert!(!Path::new(file).exists(), "{file} was left behind");
     }
     validate_manifests(&w);
     let (_, pod) = &w.stub.calls()[3];
@@ -252,10 +268,12 @@ fn helper_pod_is_deleted_after_every_failure() {
         );
         if code == "KUBECTL_FAILED" {
             let message = error["message"].as_str().unwrap();
+            // The token is in no command line, so no message can show it.
             assert!(
                 message.contains("kubectl")
                     && message.contains("stub failure")
-                    && message.contains("<redacted>"),
+                    && message.contains("--user=helm-nvflare-token")
+                    && !message.contains("tok-SECRET-123"),
                 "{message}"
             );
         } else {
@@ -388,7 +406,7 @@ fn dry_run_shows_the_whole_plan_and_runs_nothing() {
             w.stub.calls().is_empty(),
             "{method}: dry run called kubectl"
         );
-        assert!(r.stdout.contains("kubectl --context=fl-cluster '--token=<redacted>' --namespace=nvflare get namespace nvflare"), "{}", r.stdout);
+        assert!(r.stdout.contains("kubectl --context=fl-cluster --user=helm-nvflare-token --request-timeout=300s --namespace=nvflare get namespace nvflare"), "{}", r.stdout);
         assert!(!r.stdout.contains("tok-SECRET-123"));
         assert!(
             !r.stdout.contains("PRIVATE KEY") && !r.stdout.contains(&key_b64[..40]),
@@ -539,7 +557,7 @@ fn configmap_stage_records_workspace_config_and_unstage_removes_exactly_it() {
     let calls = w.stub.calls();
     assert_eq!(calls.len(), 1);
     assert_eq!(
-        &calls[0].0[3..],
+        &calls[0].0[4..],
         [
             "delete",
             "configmap/site-1-local",

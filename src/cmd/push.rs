@@ -133,6 +133,7 @@ fn settings(args: &PushArgs) -> Result<PushSettings, Error> {
             insecure_skip_tls_verify: args.insecure_skip_tls_verify,
         },
         credentials,
+        timeout: std::time::Duration::from_secs(args.timeout),
         default_namespace: std::env::var("HELM_NAMESPACE")
             .ok()
             .filter(|n| !n.is_empty())

@@ -56,8 +56,13 @@ static SEMVER: LazyLock<Regex> = LazyLock::new(|| {
     .expect("semver regex")
 });
 
+/// Strict semver whose major, minor and patch fit u64, as Helm parses them.
 pub fn is_strict_semver(version: &str) -> bool {
     SEMVER.is_match(version)
+        && version
+            .split(['-', '+'])
+            .next()
+            .is_some_and(|core| core.split('.').all(|n| n.parse::<u64>().is_ok()))
 }
 
 /// `<path>` itself when it holds Chart.yaml, else `<path>/helm_chart` of a prepared kit.
@@ -271,7 +276,15 @@ mod tests {
             assert!(is_strict_semver(ok), "{ok}");
         }
         for bad in [
-            "v1.0.0", "1.0", "01.0.0", "1.0.0-", "1.0.0+", "1.0.0-01", "1.0.0 ", "１.0.0",
+            "v1.0.0",
+            "1.0",
+            "01.0.0",
+            "1.0.0-",
+            "1.0.0+",
+            "1.0.0-01",
+            "1.0.0 ",
+            "１.0.0",
+            "99999999999999999999.0.0",
         ] {
             assert!(!is_strict_semver(bad), "{bad}");
         }

@@ -3,7 +3,7 @@
 
 use std::cell::RefCell;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use ureq::http::Response;
@@ -12,6 +12,10 @@ use ureq::{Agent, Body};
 
 use super::credentials::Credentials;
 use crate::error::{Code, Error, Result};
+
+/// Largest body read from a registry (a token, an error message): anything more is not
+/// what a registry sends, and is not buffered.
+const MAX_BODY_BYTES: u64 = 1024 * 1024;
 
 #[derive(Debug, Clone, Default)]
 pub struct TlsSettings {
@@ -24,6 +28,9 @@ pub struct TlsSettings {
 
 pub struct Client {
     agent: Agent,
+    /// The whole command's time budget ends here; each request gets what is left.
+    deadline: Instant,
+    budget: Duration,
     base: String,
     host: String,
     credentials: Option<Credentials>,
@@ -126,17 +133,27 @@ fn check_client_identity(
 }
 
 impl Client {
-    pub fn new(host: &str, tls: &TlsSettings, credentials: Option<Credentials>) -> Result<Client> {
+    /// A client whose requests all finish within `budget`, each connect within 10 s and
+    /// each read within 30 s: a registry that accepts and never answers cannot hang us.
+    pub fn new(
+        host: &str,
+        tls: &TlsSettings,
+        credentials: Option<Credentials>,
+        budget: Duration,
+    ) -> Result<Client> {
         let config = Agent::config_builder()
             .tls_config(tls_config(tls)?)
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(10)))
-            .timeout_global(Some(Duration::from_secs(300)))
+            .timeout_per_read(Some(Duration::from_secs(30)))
+            .timeout_recv_response(Some(Duration::from_secs(60)))
             .user_agent(concat!("helm-nvflare/", env!("CARGO_PKG_VERSION")))
             .build();
         let scheme = if tls.plain_http { "http" } else { "https" };
         Ok(Client {
             agent: config.new_agent(),
+            deadline: Instant::now() + budget,
+            budget,
             base: format!("{scheme}://{host}"),
             host: host.to_string(),
             credentials,
@@ -179,6 +196,37 @@ impl Client {
         Ok(response)
     }
 
+    /// What is left of the command's budget, or REGISTRY_TIMEOUT when nothing is.
+    fn remaining(&self) -> Result<Duration> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(self.timeout_error());
+        }
+        Ok(left)
+    }
+
+    fn timeout_error(&self) -> Error {
+        Error::new(
+            Code::RegistryTimeout,
+            format!(
+                "Registry {} did not answer in time (--timeout {}s).",
+                self.host,
+                self.budget.as_secs()
+            ),
+            "Check that the registry (and any proxy in between) is up; raise --timeout for a slow link.",
+        )
+    }
+
+    /// A response body as text, read up to [`MAX_BODY_BYTES`].
+    pub fn body_text(response: &mut Response<Body>) -> String {
+        response
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY_BYTES)
+            .read_to_string()
+            .unwrap_or_default()
+    }
+
     fn send_once(
         &self,
         method: &str,
@@ -187,24 +235,27 @@ impl Client {
         body: Option<&[u8]>,
     ) -> Result<Response<Body>> {
         let auth = self.authorization.borrow().clone();
+        let left = Some(self.remaining()?);
         let result = match method {
             "HEAD" | "GET" => {
-                let mut req = if method == "HEAD" {
+                let req = if method == "HEAD" {
                     self.agent.head(url)
                 } else {
                     self.agent.get(url)
                 };
+                let mut req = req.config().timeout_global(left).build();
                 if let Some(a) = &auth {
                     req = req.header("Authorization", a);
                 }
                 req.call()
             }
             _ => {
-                let mut req = if method == "POST" {
+                let req = if method == "POST" {
                     self.agent.post(url)
                 } else {
                     self.agent.put(url)
                 };
+                let mut req = req.config().timeout_global(left).build();
                 if let Some(a) = &auth {
                     req = req.header("Authorization", a);
                 }
@@ -245,7 +296,8 @@ impl Client {
             if let Some(service) = param("service") {
                 url.push_str(&format!("&service={service}"));
             }
-            let mut req = self.agent.get(&url);
+            let left = Some(self.remaining()?);
+            let mut req = self.agent.get(&url).config().timeout_global(left).build();
             if let Some(b) = self.basic() {
                 req = req.header("Authorization", b);
             }
@@ -253,7 +305,7 @@ impl Client {
             if !response.status().is_success() {
                 return Err(self.auth_refused());
             }
-            let text = response.body_mut().read_to_string().unwrap_or_default();
+            let text = Self::body_text(&mut response);
             let body: serde_json::Value = serde_json::from_str(&text)
                 .map_err(|_| self.protocol_error("a token response that is not JSON"))?;
             let token = body
@@ -302,7 +354,10 @@ impl Client {
     }
 
     fn transport_error(&self, err: ureq::Error) -> Error {
-        let text = err.to_string();
+        if matches!(err, ureq::Error::Timeout(_)) {
+            return self.timeout_error();
+        }
+        let text = crate::terminal::escape(&err.to_string());
         let tls = matches!(
             err,
             ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_)

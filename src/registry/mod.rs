@@ -6,11 +6,11 @@
 //! The manifest is a pure function of the archive, so pushing the same archive from any
 //! machine gives the same digest.
 
+mod chart_archive;
 mod client;
 pub mod credentials;
 mod reference;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
@@ -38,6 +38,8 @@ pub struct PushSettings {
     pub credentials: Option<Credentials>,
     /// Namespace for the printed install command when the chart does not name one.
     pub default_namespace: String,
+    /// The whole push must finish within this.
+    pub timeout: std::time::Duration,
 }
 
 /// A chart archive, read and checked, ready to push.
@@ -59,54 +61,30 @@ fn archive_error(path: &Path, why: impl std::fmt::Display) -> Error {
 }
 
 impl ChartArchive {
+    /// Reads and checks an archive before anything is sent: the rules `package` keeps
+    /// (no key material, a strict semver version) and archive hygiene (one top folder named
+    /// after the chart, only regular files and folders, no absolute or `..` paths, one
+    /// complete gzip stream with nothing after it, sizes within Helm's limits).
     pub fn read(path: &Path) -> Result<ChartArchive> {
-        let bytes = std::fs::read(path).map_err(|e| {
+        let bytes = chart_archive::read_capped(path).map_err(|e| {
             Error::new(
                 Code::InvalidArchive,
                 format!("Cannot read chart archive {}: {e}", path.display()),
                 "Check the path; `helm nvflare package` writes <chart>-<version>.tgz.",
             )
         })?;
-        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes.as_slice()));
-        let mut chart_yaml = None;
-        for entry in archive.entries().map_err(|e| archive_error(path, e))? {
-            let mut entry = entry.map_err(|e| archive_error(path, e))?;
-            let entry_path = entry
-                .path()
-                .map_err(|e| archive_error(path, e))?
-                .to_string_lossy()
-                .into_owned();
-            let parts: Vec<&str> = entry_path.split('/').collect();
-            if parts.len() == 2 && parts[1] == "Chart.yaml" {
-                let mut text = String::new();
-                entry
-                    .read_to_string(&mut text)
-                    .map_err(|e| archive_error(path, e))?;
-                chart_yaml = Some(text);
-                break;
+        let checked = chart_archive::check(&bytes).map_err(|problem| match problem {
+            chart_archive::Problem::KeyMaterial(why) => {
+                crate::package::key_material_error(&path.display().to_string(), &why)
             }
-        }
-        let text = chart_yaml.ok_or_else(|| archive_error(path, "no <chart>/Chart.yaml inside"))?;
-        let chart = match serde_saphyr::from_str::<Value>(&text) {
-            Ok(Value::Object(map)) => map,
-            _ => return Err(archive_error(path, "Chart.yaml is not a YAML mapping")),
-        };
-        let field = |key: &str| chart.get(key).and_then(Value::as_str).map(str::to_string);
-        let name = field("name").ok_or_else(|| archive_error(path, "Chart.yaml has no name"))?;
-        let version =
-            field("version").ok_or_else(|| archive_error(path, "Chart.yaml has no version"))?;
-        if !crate::package::is_strict_semver(&version) {
-            return Err(archive_error(
-                path,
-                format!("version {version:?} is not strict semver"),
-            ));
-        }
+            chart_archive::Problem::Invalid(why) => archive_error(path, why),
+        })?;
         Ok(ChartArchive {
             path: path.to_path_buf(),
             bytes,
-            chart,
-            name,
-            version,
+            chart: checked.chart,
+            name: checked.name,
+            version: checked.version,
         })
     }
 
@@ -210,7 +188,7 @@ fn status_error(
     mut response: ureq::http::Response<ureq::Body>,
 ) -> Error {
     let status = response.status();
-    let body = response.body_mut().read_to_string().unwrap_or_default();
+    let body = Client::body_text(&mut response);
     let body: String = body.chars().take(300).collect();
     client.protocol_error(&format!("HTTP {status} to {what}: {}", body.trim()))
 }
@@ -276,7 +254,7 @@ pub fn push(settings: &PushSettings) -> Result<Vec<Pushed>> {
         .credentials
         .clone()
         .or_else(|| credentials::stored(&remote.host));
-    let client = Client::new(&remote.host, &settings.tls, credentials)?;
+    let client = Client::new(&remote.host, &settings.tls, credentials, settings.timeout)?;
     let mut pushed = Vec::new();
     for archive in &archives {
         let repo = remote.repository(archive.participant_path(), &archive.name);

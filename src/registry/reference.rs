@@ -52,7 +52,7 @@ impl Remote {
     }
 }
 
-fn is_path_component(c: &str) -> bool {
+pub fn is_path_component(c: &str) -> bool {
     let b = c.as_bytes();
     !b.is_empty()
         && b[0].is_ascii_lowercase() | b[0].is_ascii_digit()

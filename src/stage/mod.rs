@@ -236,7 +236,11 @@ pub fn stage(settings: &StageSettings, quiet: bool) -> Result<Map<String, Value>
             ));
         }
     }
-    let mut session = Session::new(Kubectl::new(&settings.cluster), &namespace, quiet);
+    let cluster = ClusterSettings {
+        timeout_seconds: settings.timeout_seconds,
+        ..settings.cluster.clone()
+    };
+    let mut session = Session::new(Kubectl::new(&cluster)?, &namespace, quiet);
     let context = context_of(&settings.cluster);
     let mut data = match settings.method {
         Method::Pvc => pvc::stage(&mut session, &kit, settings, context)?,
@@ -295,7 +299,8 @@ pub fn unstage(settings: &UnstageSettings, quiet: bool) -> Result<Map<String, Va
     if cluster.context.is_none() {
         cluster.context = rec.context.clone();
     }
-    let mut session = Session::new(Kubectl::new(&cluster), &rec.namespace, quiet);
+    cluster.timeout_seconds = settings.timeout_seconds;
+    let mut session = Session::new(Kubectl::new(&cluster)?, &rec.namespace, quiet);
     let mut data = match rec.method {
         Method::Configmap => configmap::unstage(&mut session, &kit, &rec)?,
         Method::Pvc => pvc::unstage(&mut session, &kit, &rec, settings)?,

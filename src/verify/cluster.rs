@@ -282,11 +282,11 @@ fn rbac(ctx: &Ctx, kit: &PreparedKit) -> Result<Vec<Check>> {
     for (resource, verbs) in LAUNCHER_RBAC {
         for verb in verbs {
             match ctx.call(&s(&["auth", "can-i", verb, resource, &who]))? {
+                // `auth can-i` answers `yes` (exit 0) or `no` (exit 1) on stdout; anything
+                // else (an unreachable cluster, a refused impersonation) is no answer.
                 Ok(answer) if answer.trim() == "yes" => {}
+                Err(f) if f.stdout.trim() == "no" => denied.push(format!("{verb} {resource}")),
                 Ok(_) => denied.push(format!("{verb} {resource}")),
-                Err(f) if f.stderr.trim().is_empty() || f.stderr.contains("no") => {
-                    denied.push(format!("{verb} {resource}"))
-                }
                 Err(f) => {
                     return Ok(vec![Check::fail(
                         ID,

@@ -135,8 +135,9 @@ pub fn verify(settings: &VerifySettings) -> Result<Report> {
         .unwrap_or_else(|| kit.release.clone());
     let kubectl = Kubectl::new(&ClusterSettings {
         dry_run: false,
+        timeout_seconds: settings.timeout_seconds,
         ..settings.cluster.clone()
-    });
+    })?;
     let mut checks = offline::checks(&kit, &namespace);
     checks.push(certs::kubeconfig_ca(&kubectl));
     if !settings.offline {

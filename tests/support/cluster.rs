@@ -5,6 +5,9 @@
 //! - `STUB_WAIT=timeout`, `STUB_WAIT_SLEEP=N`: the helper pod never gets ready / takes N s.
 //! - `STUB_FAIL=<text>`: any call whose arguments contain `<text>` fails.
 //! - `STUB_NS_ANNOTATIONS`: JSON members for the namespace's annotations.
+//! - `STUB_HANG=<text>`: a call whose arguments contain `<text>` never answers.
+//! - `STUB_FLOOD=<text>`: a call whose arguments contain `<text>` prints without end.
+//! - `STUB_LOGS`: what `kubectl logs` prints (default: a parent's last lines).
 //!
 //! For `verify`:
 //! - `STUB_KUBE_CA`: PEM file of the kubeconfig's cluster CA (none: no current context).
@@ -19,6 +22,14 @@ const SCRIPT: &str = r#"#!/usr/bin/env bash
 n=$(find "$STUB_LOG_DIR" -maxdepth 1 -name '*.args' | wc -l)
 seq=$(printf '%04d' "$n")
 printf '%s\0' "$@" > "$STUB_LOG_DIR/$seq.args"
+# The first KUBECONFIG file, with its mode, as this call saw it.
+first="${KUBECONFIG%%:*}"
+if [ -n "$first" ] && [ -f "$first" ]; then
+  { stat -c '%a' "$first"; cat "$first"; } > "$STUB_LOG_DIR/$seq.kubeconfig"
+  printf '%s' "$KUBECONFIG" > "$STUB_LOG_DIR/$seq.kubeconfig-env"
+fi
+if [ -n "${STUB_HANG:-}" ] && [[ " $* " == *"$STUB_HANG"* ]]; then exec sleep 1000; fi
+if [ -n "${STUB_FLOOD:-}" ] && [[ " $* " == *"$STUB_FLOOD"* ]]; then exec yes 'pod-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'; fi
 all=" $* "
 case "$all" in *" -f - "*) cat > "$STUB_LOG_DIR/$seq.stdin" ;; esac
 if [ -n "${STUB_FAIL:-}" ] && [[ "$all" == *"$STUB_FAIL"* ]]; then
@@ -51,7 +62,8 @@ case "$all" in
   *" get events "*" -o json "*)
     echo '{"items":[{"reason":"FailedScheduling","message":"0/3 nodes are available: 3 Insufficient nvidia.com/gpu."}]}' ;;
   *" logs "*)
-    printf 'starting parent\nModuleNotFoundError: No module named kubernetes\n' ;;
+    if [ -n "${STUB_LOGS:-}" ]; then printf '%b' "$STUB_LOGS"; else
+    printf 'starting parent\nModuleNotFoundError: No module named kubernetes\n'; fi ;;
   *" get service "*)
     ports=""; IFS=, read -ra ps <<< "${STUB_SERVICE_PORTS:-8102}"
     for port in "${ps[@]}"; do ports="$ports{\"port\":$port},"; done
@@ -117,6 +129,25 @@ impl StubCluster {
             self.bin_dir.display(),
             std::env::var("PATH").unwrap()
         )
+    }
+
+    /// The kubeconfig each call saw first in KUBECONFIG: (mode, contents, KUBECONFIG).
+    pub fn kubeconfigs(&self) -> Vec<(String, String, String)> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.log)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "kubeconfig"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|p| {
+                let text = std::fs::read_to_string(p).unwrap();
+                let (mode, body) = text.split_once('\n').unwrap();
+                let env = std::fs::read_to_string(p.with_extension("kubeconfig-env")).unwrap();
+                (mode.to_string(), body.to_string(), env)
+            })
+            .collect()
     }
 
     /// Every call so far: (arguments, stdin).
