@@ -203,6 +203,7 @@ pub fn write(plan: &FederationPlan, package: Option<&PackageSettings>) -> Result
     prepare::write_atomically(&plan.output, |work, temp| {
         std::fs::create_dir(work).map_err(|e| Error::prepare_io("create", work, e))?;
         let results = parallel_map(&plan.kits, |(name, kit_plan)| -> Result<PreparedKit> {
+            crate::interrupt::check()?;
             let kit_work = work.join(name);
             let mut prepared = prepare::build(kit_plan, &kit_work, temp)?;
             if let Some(versions) = package {

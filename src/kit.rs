@@ -279,10 +279,23 @@ fn check_printable(what: &str, value: &str) -> Result<()> {
     ))
 }
 
-fn port_from_target(target: Option<&Value>) -> Option<u16> {
-    let target = target?.as_str()?;
-    let (_, port) = target.rsplit_once(':')?;
-    port.trim().parse::<u16>().ok()
+/// The port of `host:port`; a number that is no TCP port (`server1:0`) is an error, since
+/// it would reach the chart's Service and the cluster would refuse it there.
+fn port_from_target(target: Option<&Value>) -> Result<Option<u16>> {
+    let Some((_, port)) = target
+        .and_then(Value::as_str)
+        .and_then(|t| t.rsplit_once(':'))
+    else {
+        return Ok(None);
+    };
+    match port.trim().parse::<u64>() {
+        Ok(n) if (1..=65535).contains(&n) => Ok(Some(n as u16)),
+        Ok(n) => Err(Error::invalid_kit(
+            format!("{FED_SERVER_JSON}: service.target port {n} is not a TCP port."),
+            "Use a port between 1 and 65535 and reprovision.",
+        )),
+        Err(_) => Ok(None),
+    }
 }
 
 fn json_port(value: Option<&Value>, file: &str, key: &str) -> Result<Option<u16>> {
@@ -315,7 +328,7 @@ fn detect_ports(
     let service = server
         .and_then(|s| s.get("service"))
         .and_then(Value::as_object);
-    let fed_port = port_from_target(service.and_then(|s| s.get("target")));
+    let fed_port = port_from_target(service.and_then(|s| s.get("target")))?;
     let admin_port = json_port(
         server.and_then(|s| s.get("admin_port")),
         FED_SERVER_JSON,

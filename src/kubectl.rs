@@ -15,24 +15,16 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use crate::error::{Code, Error, Result};
-
-/// Set by the SIGINT/SIGTERM/SIGHUP handler; steps check it and stop, cleanup still runs.
-pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+use crate::interrupt::{interrupted, INTERRUPTED};
 
 /// More than any answer we ask for (a pod list, a file listing); past it kubectl is killed.
 pub const MAX_STDOUT_BYTES: usize = 16 * 1024 * 1024;
 const MAX_STDERR_BYTES: usize = 1024 * 1024;
-/// Time a call gets beyond its own `--request-timeout` / `--timeout` before it is killed.
-const GRACE: Duration = Duration::from_secs(30);
+/// Time a call gets beyond its own `--request-timeout` / `--timeout` before it is killed:
+/// as long again, at most 30 s.
+const MAX_GRACE: Duration = Duration::from_secs(30);
 /// The kubeconfig user that carries HELM_KUBETOKEN.
 const TOKEN_USER: &str = "helm-nvflare-token";
-
-/// Installs the handler for SIGINT, SIGTERM and SIGHUP once: each stops the command the
-/// same way (kubectl children in our process group get SIGINT too; the one running is
-/// killed otherwise), while cleanup calls run in their own process group and finish.
-pub fn catch_interrupts() {
-    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
-}
 
 #[derive(Debug, Clone, Default)]
 pub struct ClusterSettings {
@@ -245,8 +237,13 @@ impl Kubectl {
             MAX_STDERR_BYTES,
             &Arc::new(AtomicBool::new(false)),
         );
-        let deadline = Instant::now() + self.timeout + GRACE;
+        let deadline = Instant::now() + self.deadline();
         let ended = wait_bounded(&mut child, deadline, own_group, &overflow)?;
+        let ended = match ended {
+            // A kubectl that exits (SIGPIPE) once we stop reading still overflowed.
+            Ended::Exited(_) if overflow.load(Ordering::SeqCst) => Ended::Overflowed,
+            other => other,
+        };
         let status = match ended {
             Ended::Exited(status) => status,
             Ended::TimedOut => return Err(self.timeout_error(args)),
@@ -286,13 +283,17 @@ impl Kubectl {
         }))
     }
 
+    fn deadline(&self) -> Duration {
+        self.timeout + self.timeout.min(MAX_GRACE)
+    }
+
     fn timeout_error(&self, args: &[String]) -> Error {
         Error::new(
             Code::KubectlTimeout,
             format!(
                 "`{}` did not finish within {}s; it was stopped.",
                 self.display(args),
-                (self.timeout + GRACE).as_secs()
+                self.deadline().as_secs()
             ),
             "Check that the cluster answers (`kubectl cluster-info`); raise --timeout for a slow cluster.",
         )
@@ -312,14 +313,6 @@ impl Kubectl {
             Err(failure) => Err(failure.into_error()),
         }
     }
-}
-
-pub fn interrupted() -> Error {
-    Error::new(
-        Code::Interrupted,
-        "Interrupted.",
-        "Nothing is left running; run the command again when ready.",
-    )
 }
 
 enum Ended {

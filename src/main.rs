@@ -8,6 +8,7 @@ mod error;
 mod federation;
 mod fs_tree;
 mod image;
+mod interrupt;
 mod json_file;
 mod kit;
 mod kubectl;

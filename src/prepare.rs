@@ -252,6 +252,9 @@ pub fn write_atomically<T>(
             .map_err(|e| Error::prepare_io("create a temporary folder in", parent_dir, e))?;
         let work = temp.path().join(&name);
         let value = build(&work, temp.path())?;
+        // A signal during the build leaves the old output in place; the temporary folder
+        // is removed on the way out.
+        crate::interrupt::check()?;
         fs_tree::replace_dir(&work, output, temp.path())
             .map_err(|e| Error::prepare_io("move into place", output, e))?;
         Ok(value)

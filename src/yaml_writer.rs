@@ -129,6 +129,19 @@ mod tests {
         assert_eq!(read, serde_json::json!({"key": hostile}));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 2000, failure_persistence: None, ..Default::default() })]
+        /// Any string at all, as a value and as a key, reads back as itself.
+        #[test]
+        fn any_string_reads_back_exactly(text in "\\PC*|[\\x00-\\x{a0}\\x{2028}\\x{2029}\\x{feff}:#\\-{}*&!%@ ]{0,24}") {
+            let value = serde_json::json!({"key": text.clone(), text.clone(): "v"});
+            let yaml = block(&value, 0) + "\n";
+            let read: Value = serde_saphyr::from_str(&yaml).unwrap();
+            proptest::prop_assert_eq!(read, value);
+            proptest::prop_assert_eq!(yaml.lines().count(), 2);
+        }
+    }
+
     #[test]
     fn scalars_stay_inline() {
         assert_eq!(after_key(&json!("yes"), 2), " \"yes\"");

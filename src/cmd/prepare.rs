@@ -11,6 +11,7 @@ use crate::runtime_config::Runtime;
 use crate::terminal::escape;
 
 pub fn run(args: PrepareArgs) -> i32 {
+    crate::interrupt::catch_interrupts();
     let settings = match settings(&args) {
         Ok(s) => s,
         Err(err) => return fail(args.format, &err),

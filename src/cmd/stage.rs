@@ -3,13 +3,12 @@
 use serde_json::{Map, Value};
 
 use crate::cli::{StageArgs, UnstageArgs};
-use crate::kubectl;
 use crate::output::{self, Format};
 use crate::stage::{self, StageSettings, UnstageSettings};
 use crate::terminal::{escape, escape_lines};
 
 pub fn run_stage(args: StageArgs) -> i32 {
-    kubectl::catch_interrupts();
+    crate::interrupt::catch_interrupts();
     let settings = StageSettings {
         kit: args.kit.clone(),
         method: args.method,
@@ -32,7 +31,7 @@ pub fn run_stage(args: StageArgs) -> i32 {
 }
 
 pub fn run_unstage(args: UnstageArgs) -> i32 {
-    kubectl::catch_interrupts();
+    crate::interrupt::catch_interrupts();
     let settings = UnstageSettings {
         kit: args.kit.clone(),
         cluster: args.cluster.settings(),

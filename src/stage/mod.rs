@@ -130,9 +130,7 @@ impl Session {
             self.record_plan(&args, None, Some(note));
             return Ok(Ok(dry_answer.to_string()));
         }
-        if kubectl::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(kubectl::interrupted());
-        }
+        crate::interrupt::check()?;
         self.kubectl.call(&args, None, false)
     }
 
@@ -219,7 +217,52 @@ fn progress_done(data: &mut Map<String, Value>, s: &Session) {
     }
 }
 
+/// The operator's flags reach kubectl and the cluster: each must be valid for its kind.
+fn check_settings(settings: &StageSettings) -> Result<()> {
+    crate::image::ImageRef::parse(&settings.image).map_err(|why| {
+        Error::invalid_args(
+            format!("--image is not a valid image reference: {why}."),
+            "Use [registry[:port]/]repository[:tag][@digest], e.g. busybox:1.36.",
+        )
+    })?;
+    if !is_storage_size(&settings.size) {
+        return Err(Error::invalid_args(
+            format!("--size {:?} is not a storage size.", settings.size),
+            "Use a Kubernetes quantity such as 10Gi, 500Mi or 1Ti.",
+        ));
+    }
+    if let Some(class) = settings
+        .storage_class
+        .as_deref()
+        .filter(|c| !crate::names::is_dns1123_subdomain(c))
+    {
+        return Err(Error::invalid_args(
+            format!("--storage-class {class:?} is not a valid StorageClass name."),
+            "Use lower case letters, digits, '-' and '.' (kubectl get storageclass lists them).",
+        ));
+    }
+    Ok(())
+}
+
+/// A Kubernetes quantity for a volume size: digits, an optional fraction, a unit.
+fn is_storage_size(size: &str) -> bool {
+    const UNITS: [&str; 13] = [
+        "", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei",
+    ];
+    let number_end = size
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(size.len());
+    let (number, unit) = size.split_at(number_end);
+    !number.is_empty()
+        && number.len() <= 18
+        && number.bytes().filter(|b| *b == b'.').count() <= 1
+        && number.bytes().next().is_some_and(|b| b.is_ascii_digit())
+        && number.bytes().last().is_some_and(|b| b.is_ascii_digit())
+        && UNITS.contains(&unit)
+}
+
 pub fn stage(settings: &StageSettings, quiet: bool) -> Result<Map<String, Value>> {
+    check_settings(settings)?;
     let kit = PreparedKit::open(&settings.kit)?;
     let namespace = resolve_namespace(&kit, &settings.cluster)?;
     let existing = record::read(&kit.dir)?;
@@ -269,6 +312,12 @@ pub struct UnstageSettings {
 
 /// Deletes exactly what the record names; keeps the record when the delete fails.
 pub fn unstage(settings: &UnstageSettings, quiet: bool) -> Result<Map<String, Value>> {
+    crate::image::ImageRef::parse(&settings.image).map_err(|why| {
+        Error::invalid_args(
+            format!("--image is not a valid image reference: {why}."),
+            "Use [registry[:port]/]repository[:tag][@digest], e.g. busybox:1.36.",
+        )
+    })?;
     let kit = PreparedKit::open(&settings.kit)?;
     let Some(rec) = record::read(&kit.dir)? else {
         let mut data = Map::new();
@@ -311,4 +360,17 @@ pub fn unstage(settings: &UnstageSettings, quiet: bool) -> Result<Map<String, Va
     data.insert("unstaged".into(), json!(true));
     progress_done(&mut data, &session);
     Ok(data)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn storage_sizes() {
+        for ok in ["10Gi", "500Mi", "1", "1.5Ti", "100G"] {
+            assert!(super::is_storage_size(ok), "{ok}");
+        }
+        for bad in ["", "Gi", "10 Gi", "10gi", "-1Gi", "1.Gi", "--foo", "10Gi\n"] {
+            assert!(!super::is_storage_size(bad), "{bad}");
+        }
+    }
 }

@@ -126,6 +126,16 @@ impl Report {
 }
 
 pub fn verify(settings: &VerifySettings) -> Result<Report> {
+    if let Some(release) = settings
+        .release
+        .as_deref()
+        .filter(|r| !crate::names::is_release_name(r))
+    {
+        return Err(crate::error::Error::invalid_args(
+            format!("--release {release:?} is not a valid Helm release name."),
+            "Release names are lower case letters, digits, '-' and '.', at most 53 characters (helm list shows them).",
+        ));
+    }
     let kit = PreparedKit::open(&settings.kit)?;
     let namespace = crate::kubectl::requested_namespace(&settings.cluster)
         .unwrap_or_else(|| kit.namespace.clone());
