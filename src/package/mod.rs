@@ -262,6 +262,12 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| io("create the folder of", e))?;
     let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(|e| io("write", e))?;
     std::io::Write::write_all(&mut temp, bytes).map_err(|e| io("write", e))?;
+    // As `helm package` writes archives: readable by all (the temporary file is 0600).
+    std::fs::set_permissions(
+        temp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .map_err(|e| io("write", e))?;
     temp.persist(path).map_err(|e| io("write", e.error))?;
     Ok(())
 }
