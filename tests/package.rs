@@ -347,3 +347,99 @@ fn prepare_can_package_right_away() {
     assert_eq!(run.code, 4);
     assert!(!out2.exists());
 }
+
+/// `.helmignore` as Helm reads it: our archive holds exactly the entries of `helm package`
+/// (Helm 3 and 4) for ignore files where Helm and gitignore disagree.
+#[test]
+fn helmignore_matches_helm_package() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let home = root.join("helm-home");
+    let cases = [
+        ("root anchor", "/secret.txt\n"),
+        ("base name anywhere", "secret.txt\n"),
+        // A negation ignores whatever it does not match (folders included).
+        ("first match wins", "secret.txt\n!*.*\n"),
+        ("matching negation goes on", "!*.*\nkeep.txt\n"),
+        ("unmatched negation ignores", "!*.yaml\n"),
+        ("folders only", "docs/\nfiles/*.md\n"),
+        ("classes and ?", "[a-c].md\n?.txt\nfiles/[^k]*\n"),
+        ("path rule is not recursive", "templates/*.txt\n"),
+        ("defaults only", ""),
+    ];
+    for (name, rules) in cases {
+        let chart = root.join(name.replace(' ', "-")).join("c");
+        write(
+            &chart.join("Chart.yaml"),
+            "apiVersion: v2\nname: c\nversion: 0.1.0\n",
+        );
+        write(&chart.join("values.yaml"), "x: 1\n");
+        write(
+            &chart.join("templates/cm.yaml"),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n",
+        );
+        write(&chart.join("templates/.hidden.yaml"), "# hidden\n");
+        write(&chart.join("templates/secret.txt"), "t\n");
+        write(&chart.join("templates/sub/deep.txt"), "d\n");
+        write(&chart.join("secret.txt"), "s\n");
+        write(&chart.join("keep.txt"), "k\n");
+        write(&chart.join("a.md"), "a\n");
+        write(&chart.join("x.txt"), "x\n");
+        write(&chart.join("docs/readme.md"), "r\n");
+        write(&chart.join("docs.md"), "f\n");
+        write(&chart.join("files/notes.md"), "n\n");
+        write(&chart.join("files/keep.md"), "k\n");
+        write(&chart.join(".helmignore"), rules);
+        let ours = package(&chart, &root.join("ours").join(name.replace(' ', "-")), &[]);
+        let ours: Vec<String> = tgz_entries(Path::new(ours["archive"].as_str().unwrap()))
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        for which in HELMS {
+            let dest = root.join(which).join(name.replace(' ', "-"));
+            let mut cmd = helm(which, &home);
+            cmd.args(["package"]).arg(&chart).arg("-d").arg(&dest);
+            run_cmd(cmd).success();
+            let theirs: Vec<String> = tgz_entries(&dest.join("c-0.1.0.tgz"))
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect();
+            assert_eq!(
+                ours, theirs,
+                "{which}, {name}: entries differ from helm package"
+            );
+        }
+    }
+    // What Helm refuses, we refuse.
+    for (name, rules) in [
+        ("double star", "**/x\n"),
+        ("bad class", "[a-\n"),
+        ("Chart.yaml ignored", "!keep.txt\n"),
+    ] {
+        let chart = root.join("refused").join(name.replace(' ', "-"));
+        write(
+            &chart.join("Chart.yaml"),
+            "apiVersion: v2\nname: c\nversion: 0.1.0\n",
+        );
+        write(&chart.join("keep.txt"), "k\n");
+        write(&chart.join(".helmignore"), rules);
+        let run = nvflare([
+            "package".as_ref(),
+            chart.as_os_str(),
+            "-d".as_ref(),
+            root.join("x").as_os_str(),
+            "--format".as_ref(),
+            "json".as_ref(),
+        ]);
+        assert_eq!(run.code, 4, "{name}: {}", run.stdout);
+        assert_eq!(run.json()["error"]["code"], "INVALID_CHART", "{name}");
+        for which in HELMS {
+            let mut cmd = helm(which, &home);
+            cmd.args(["package"])
+                .arg(&chart)
+                .arg("-d")
+                .arg(root.join("y"));
+            assert_ne!(run_cmd(cmd).code, 0, "{which} packaged {name}");
+        }
+    }
+}

@@ -30,14 +30,15 @@ pub fn tgz(entries: &[(String, Vec<u8>)]) -> std::io::Result<Vec<u8>> {
 }
 
 /// The order `helm package` writes: Chart.yaml, values.yaml, values.schema.json,
-/// templates/, then everything else; alphabetical within each group.
-pub fn helm_order(rel: &str) -> (u8, String) {
-    let group = match rel {
+/// templates/, then everything else; within a group, the order of a depth-first walk with
+/// names sorted at each level (so `docs/readme.md` comes before `docs.md`). Sort walk-ordered
+/// entries stably by this key.
+pub fn helm_group(rel: &str) -> u8 {
+    match rel {
         "Chart.yaml" => 0,
         "values.yaml" => 1,
         "values.schema.json" => 2,
         r if r.starts_with("templates/") => 3,
         _ => 4,
-    };
-    (group, rel.to_string())
+    }
 }

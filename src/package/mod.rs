@@ -134,7 +134,7 @@ fn collect(chart_dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
             ),
         ));
     }
-    let ignore = HelmIgnore::load(chart_dir);
+    let ignore = HelmIgnore::load(chart_dir).map_err(|why| chart_error(chart_dir, why))?;
     let mut ignored_dirs: Vec<String> = Vec::new();
     let mut files = Vec::new();
     for entry in &entries {
@@ -160,7 +160,11 @@ fn collect(chart_dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
             files.push((entry.rel.clone(), bytes));
         }
     }
-    files.sort_by_key(|(rel, _)| archive::helm_order(rel));
+    if !files.iter().any(|(rel, _)| rel == "Chart.yaml") {
+        return Err(chart_error(chart_dir, ".helmignore ignores Chart.yaml"));
+    }
+    // Stable: the walk's order within each group is Helm's.
+    files.sort_by_key(|(rel, _)| archive::helm_group(rel));
     Ok(files)
 }
 
