@@ -2,9 +2,10 @@
 //! `json.dumps(data, indent=4)` does: 4-space indent, the input's key order, `", "`-free
 //! separators, non-ASCII escaped as `\uXXXX` (`ensure_ascii`), and a trailing newline.
 
-use std::fmt::Write as _;
+use std::io;
 use std::path::Path;
 
+use serde_json::ser::{CharEscape, Formatter, PrettyFormatter};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
@@ -44,89 +45,173 @@ pub fn write_pretty(path: &Path, value: &Map<String, Value>) -> Result<()> {
 }
 
 pub fn to_python_json(value: &Value) -> String {
-    let mut out = String::new();
-    write_value(&mut out, value, 0);
-    out
+    let mut out = Vec::new();
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, PythonFormatter::new());
+    serde::Serialize::serialize(value, &mut serializer).expect("JSON values serialize");
+    String::from_utf8(out).expect("the formatter writes ASCII")
 }
 
-fn write_value(out: &mut String, value: &Value, depth: usize) {
-    match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => out.push_str(&python_number(n)),
-        Value::String(s) => write_string(out, s),
-        Value::Array(items) if items.is_empty() => out.push_str("[]"),
-        Value::Object(map) if map.is_empty() => out.push_str("{}"),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                out.push_str(if i == 0 { "\n" } else { ",\n" });
-                indent(out, depth + 1);
-                write_value(out, item, depth + 1);
-            }
-            out.push('\n');
-            indent(out, depth);
-            out.push(']');
-        }
-        Value::Object(map) => {
-            out.push('{');
-            for (i, (key, item)) in map.iter().enumerate() {
-                out.push_str(if i == 0 { "\n" } else { ",\n" });
-                indent(out, depth + 1);
-                write_string(out, key);
-                out.push_str(": ");
-                write_value(out, item, depth + 1);
-            }
-            out.push('\n');
-            indent(out, depth);
-            out.push('}');
+/// Python's `json.dumps(indent=4)`: the pretty layout of serde_json's `PrettyFormatter`
+/// (which is Python's), `ensure_ascii` string escapes, and numbers as Python prints the
+/// `int` or `float` it parsed them into. Numbers arrive as their input text
+/// (`arbitrary_precision`), so integers of any size survive.
+pub struct PythonFormatter<'a> {
+    pretty: PrettyFormatter<'a>,
+}
+
+impl PythonFormatter<'_> {
+    pub fn new() -> Self {
+        PythonFormatter {
+            pretty: PrettyFormatter::with_indent(b"    "),
         }
     }
 }
 
-fn indent(out: &mut String, depth: usize) {
-    out.extend(std::iter::repeat_n("    ", depth));
-}
+impl Formatter for PythonFormatter<'_> {
+    fn write_f64<W: ?Sized + io::Write>(&mut self, writer: &mut W, value: f64) -> io::Result<()> {
+        writer.write_all(python_float(value).as_bytes())
+    }
 
-fn write_string(out: &mut String, s: &str) {
-    out.push('"');
-    for ch in s.chars() {
-        match ch {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
+    fn write_f32<W: ?Sized + io::Write>(&mut self, writer: &mut W, value: f32) -> io::Result<()> {
+        self.write_f64(writer, f64::from(value))
+    }
+
+    fn write_number_str<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        value: &str,
+    ) -> io::Result<()> {
+        writer.write_all(python_number(value).as_bytes())
+    }
+
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        // ensure_ascii: everything outside space..~ as \uXXXX, astral as a surrogate pair.
+        for c in fragment.chars() {
+            if (' '..='~').contains(&c) {
+                writer.write_all(&[c as u8])?;
+            } else {
                 let mut units = [0u16; 2];
                 for unit in c.encode_utf16(&mut units) {
-                    let _ = write!(out, "\\u{unit:04x}");
+                    write!(writer, "\\u{unit:04x}")?;
                 }
             }
-            c => out.push(c),
         }
+        Ok(())
     }
-    out.push('"');
+
+    fn write_char_escape<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        escape: CharEscape,
+    ) -> io::Result<()> {
+        let text = match escape {
+            CharEscape::Quote => "\\\"".to_string(),
+            CharEscape::ReverseSolidus => "\\\\".to_string(),
+            CharEscape::Solidus => "/".to_string(),
+            CharEscape::Backspace => "\\b".to_string(),
+            CharEscape::FormFeed => "\\f".to_string(),
+            CharEscape::LineFeed => "\\n".to_string(),
+            CharEscape::CarriageReturn => "\\r".to_string(),
+            CharEscape::Tab => "\\t".to_string(),
+            CharEscape::AsciiControl(byte) => format!("\\u{byte:04x}"),
+        };
+        writer.write_all(text.as_bytes())
+    }
+
+    fn begin_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.pretty.begin_array(w)
+    }
+    fn end_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.pretty.end_array(w)
+    }
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.pretty.begin_array_value(w, first)
+    }
+    fn end_array_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.pretty.end_array_value(w)
+    }
+    fn begin_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.pretty.begin_object(w)
+    }
+    fn end_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.pretty.end_object(w)
+    }
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.pretty.begin_object_key(w, first)
+    }
+    fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.pretty.begin_object_value(w)
+    }
+    fn end_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.pretty.end_object_value(w)
+    }
 }
 
-/// Python's float repr writes `1e+16` and `1e-05` where Rust writes `1e16` and `1e-5`.
-fn python_number(n: &serde_json::Number) -> String {
-    let text = n.to_string();
-    if !(n.is_f64()) {
-        return text;
+/// A JSON number's text as Python prints what `json.loads` made of it: an `int` keeps its
+/// digits (any size; `-0` is `0`), anything with a fraction or exponent is a `float`.
+fn python_number(text: &str) -> String {
+    if text.contains(['.', 'e', 'E']) {
+        return python_float(text.parse().unwrap_or(f64::NAN));
     }
-    match text.split_once(['e', 'E']) {
-        Some((mantissa, exp)) => {
-            let (sign, digits) = match exp.strip_prefix('-') {
-                Some(d) => ('-', d),
-                None => ('+', exp.trim_start_matches('+')),
-            };
-            format!("{mantissa}e{sign}{digits:0>2}")
-        }
-        None => text,
+    let digits = text.trim_start_matches('-').trim_start_matches('0');
+    match (digits.is_empty(), text.starts_with('-')) {
+        (true, _) => "0".into(),
+        (false, true) => format!("-{digits}"),
+        (false, false) => digits.into(),
     }
+}
+
+/// Python's `repr(float)`: the shortest digits that round-trip, in positional notation
+/// when the exponent is from -5 to 15 (with `.0` when whole), else as `d.ddde±XX`;
+/// `json.dumps` writes infinities as `Infinity`.
+pub fn python_float(value: f64) -> String {
+    if value.is_nan() {
+        return "NaN".into();
+    }
+    if value.is_infinite() {
+        return if value > 0.0 { "Infinity" } else { "-Infinity" }.into();
+    }
+    // `{:e}` gives the shortest round-trip digits: `-1.234e-5`.
+    let scientific = format!("{value:e}");
+    let (mantissa, exponent) = scientific.split_once('e').expect("{:e} has an exponent");
+    let exponent: i32 = exponent.parse().expect("an integer exponent");
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mantissa),
+    };
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    if !(-4..16).contains(&exponent) {
+        let (head, tail) = digits.split_at(1);
+        let fraction = if tail.is_empty() {
+            String::new()
+        } else {
+            format!(".{tail}")
+        };
+        let exp_sign = if exponent < 0 { '-' } else { '+' };
+        return format!("{sign}{head}{fraction}e{exp_sign}{:02}", exponent.abs());
+    }
+    let point = exponent + 1;
+    let text = if point <= 0 {
+        format!("0.{}{digits}", "0".repeat((-point) as usize))
+    } else if point as usize >= digits.len() {
+        format!("{digits}{}.0", "0".repeat(point as usize - digits.len()))
+    } else {
+        let (int, frac) = digits.split_at(point as usize);
+        format!("{int}.{frac}")
+    };
+    format!("{sign}{text}")
 }
 
 #[cfg(test)]
@@ -142,6 +227,32 @@ mod tests {
         // Output of: python3 -c 'import json; print(json.dumps(..., indent=4))'
         let expected = "{\n    \"b\": 1,\n    \"a\": [],\n    \"c\": {},\n    \"d\": [\n        1,\n        {\n            \"x\": null\n        }\n    ],\n    \"e\": \"\\u00e9\\u2028\\\"\",\n    \"f\": 1.5,\n    \"g\": 1e+20\n}";
         assert_eq!(to_python_json(&value), expected);
+    }
+
+    /// `tests/fixtures/python-json/expected.json` is Python's output for `input.json`.
+    #[test]
+    fn matches_python_golden_output() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/python-json/");
+        let input = std::fs::read_to_string(format!("{dir}input.json")).unwrap();
+        let expected = std::fs::read_to_string(format!("{dir}expected.json")).unwrap();
+        let value: Value = serde_json::from_str(&input).unwrap();
+        assert_eq!(to_python_json(&value) + "\n", expected);
+    }
+
+    #[test]
+    fn floats_as_python_repr() {
+        for (value, python) in [
+            (1e-5, "1e-05"),
+            (0.00001234, "1.234e-05"),
+            (0.0001, "0.0001"),
+            (1e16, "1e+16"),
+            (1e15, "1000000000000000.0"),
+            (-0.0, "-0.0"),
+            (0.1, "0.1"),
+            (5e-324, "5e-324"),
+        ] {
+            assert_eq!(python_float(value), python);
+        }
     }
 
     #[test]
