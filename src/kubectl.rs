@@ -396,10 +396,6 @@ pub struct Failure {
 }
 
 impl Failure {
-    pub fn is_not_found(&self) -> bool {
-        self.stderr.contains("NotFound") || self.stderr.contains("not found")
-    }
-
     pub fn into_error(self) -> Error {
         Error::new(
             Code::KubectlFailed,
@@ -412,6 +408,27 @@ impl Failure {
             "Check the cluster connection (--context, KUBECONFIG) and your permissions in the namespace.",
         )
     }
+}
+
+/// `get <kind> <name> -o json --ignore-not-found`: kubectl prints nothing (and succeeds)
+/// when the object does not exist, so "not found" is read from the structure of the
+/// answer, never from the wording of an error.
+pub fn get_json(kind: &str, name: &str) -> Vec<String> {
+    args(["get", kind, name, "-o", "json", "--ignore-not-found"])
+}
+
+/// The object a [`get_json`] call answered, or `None` when there is none.
+pub fn found(stdout: &str) -> Result<Option<serde_json::Value>> {
+    if stdout.trim().is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_str(stdout).map(Some).map_err(|_| {
+        Error::new(
+            Code::KubectlFailed,
+            "kubectl answered `get -o json` with something that is not JSON.",
+            "Check that KUBECTL/--kubectl names a real kubectl.",
+        )
+    })
 }
 
 /// Strings for argument lists.

@@ -192,21 +192,22 @@ fn context_of(cluster: &ClusterSettings) -> Option<String> {
 /// range when it has one.
 fn ensure_namespace(s: &mut Session, namespace: &str) -> Result<Option<i64>> {
     s.progress(&format!("namespace {namespace}"));
-    let get = kubectl::args(["get", "namespace", namespace, "-o", "json"]);
-    match s.query(&get, "if it is missing: kubectl create namespace", "{}")? {
-        Ok(json) => {
-            let ns: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
+    let get = kubectl::get_json("namespace", namespace);
+    let answer = s
+        .query(&get, "if it is missing: kubectl create namespace", "{}")?
+        .map_err(|f| f.into_error())?;
+    match kubectl::found(&answer)? {
+        Some(ns) => {
             let range = ns["metadata"]["annotations"]["openshift.io/sa.scc.uid-range"]
                 .as_str()
                 .unwrap_or("");
             Ok(range.split('/').next().and_then(|uid| uid.parse().ok()))
         }
-        Err(f) if f.is_not_found() => {
+        None => {
             s.progress(&format!("creating namespace {namespace}"));
             s.run(&kubectl::args(["create", "namespace", namespace]), None)?;
             Ok(None)
         }
-        Err(f) => Err(f.into_error()),
     }
 }
 

@@ -34,24 +34,30 @@ fn check_claim(claim: &str) -> Result<()> {
 }
 
 fn ensure_pvc(s: &mut Session, claim: &str, settings: &StageSettings, release: &str) -> Result<()> {
-    let get = args(["get", "pvc", claim, "-o", "jsonpath={.status.phase}"]);
-    match s.query(&get, "if it is missing: created with --create-pvc, an error otherwise", "Bound")? {
+    let get = kubectl::get_json("pvc", claim);
+    let answer = s
+        .query(
+            &get,
+            "if it is missing: created with --create-pvc, an error otherwise",
+            r#"{"status":{"phase":"Bound"}}"#,
+        )?
+        .map_err(|f| f.into_error())?;
+    match kubectl::found(&answer)? {
         // Pending is normal for WaitForFirstConsumer storage: the helper pod binds it.
-        Ok(phase) => {
-            s.progress(&format!("PVC {claim}: {}", if phase.is_empty() { "found" } else { &phase }));
+        Some(pvc) => {
+            s.progress(&format!("PVC {claim}: {}", pvc["status"]["phase"].as_str().unwrap_or("found")));
             Ok(())
         }
-        Err(f) if f.is_not_found() && settings.create_pvc => {
+        None if settings.create_pvc => {
             s.progress(&format!("creating PVC {claim} ({})", settings.size));
             let pvc = manifests::workspace_pvc(claim, release, &settings.size, settings.storage_class.as_deref());
             s.run(&args(["apply", "-f", "-"]), Some(&pvc)).map(|_| ())
         }
-        Err(f) if f.is_not_found() => Err(Error::new(
+        None => Err(Error::new(
             Code::PvcNotFound,
             format!("PersistentVolumeClaim {claim} does not exist in namespace {}.", s.namespace),
             "Create it (see the guide's workspace-pvc.yaml), or pass --create-pvc [--size 10Gi] [--storage-class SC].",
         )),
-        Err(f) => Err(f.into_error()),
     }
 }
 
@@ -298,15 +304,12 @@ pub fn unstage(
     data.insert("method".into(), json!("pvc"));
     data.insert("namespace".into(), json!(rec.namespace));
     data.insert("pvc".into(), json!(claim));
-    let get = args(["get", "pvc", &claim, "-o", "jsonpath={.status.phase}"]);
-    match s.query(
-        &get,
-        "if the PVC is gone there is nothing to remove",
-        "Bound",
-    )? {
-        Ok(_) => {}
-        Err(f) if f.is_not_found() => return Ok(data),
-        Err(f) => return Err(f.into_error()),
+    let get = kubectl::get_json("pvc", &claim);
+    let answer = s
+        .query(&get, "if the PVC is gone there is nothing to remove", "{}")?
+        .map_err(|f| f.into_error())?;
+    if kubectl::found(&answer)?.is_none() {
+        return Ok(data);
     }
     let helper = Helper {
         claim: &claim,

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::Check;
 use crate::error::Result;
-use crate::kubectl::{Failure, Kubectl};
+use crate::kubectl::{self, Failure, Kubectl};
 use crate::stage::prepared_kit::PreparedKit;
 
 /// The launcher's needs, as current NVFlare's Role grants them.
@@ -47,12 +47,12 @@ pub fn checks(
 ) -> Result<Vec<Check>> {
     let ctx = Ctx { kubectl, namespace };
     let mut checks = Vec::new();
-    match ctx.call(&s(&["get", "namespace", namespace, "-o", "name"]))? {
-        Ok(_) => checks.push(Check::pass(
+    match ctx.call(&kubectl::get_json("namespace", namespace))? {
+        Ok(answer) if kubectl::found(&answer)?.is_some() => checks.push(Check::pass(
             "namespace",
             format!("namespace {namespace} exists"),
         )),
-        Err(f) if f.is_not_found() => {
+        Ok(_) => {
             checks.push(Check::fail(
                 "namespace",
                 format!("namespace {namespace} does not exist"),
@@ -98,15 +98,21 @@ fn pvc(ctx: &Ctx, kit: &PreparedKit) -> Result<Check> {
         "Check that the cluster has a default storage class, or set storageClassName: kubectl get storageclass; kubectl -n {} describe pvc {claim}",
         ctx.namespace
     );
-    Ok(match ctx.call(&s(&["get", "pvc", claim, "-o", "jsonpath={.status.phase}"]))? {
-        Ok(phase) if phase.trim() == "Bound" => Check::pass("pvc", format!("PVC {claim} is Bound")),
-        Ok(phase) => Check::fail("pvc", format!("PVC {claim} is {}", if phase.trim().is_empty() { "in no phase" } else { phase.trim() }), hint),
-        Err(f) if f.is_not_found() => Check::fail(
+    let answer = match ctx.call(&kubectl::get_json("pvc", claim))? {
+        Ok(answer) => answer,
+        Err(f) => return Ok(Check::fail("pvc", f.stderr, hint)),
+    };
+    Ok(match kubectl::found(&answer)? {
+        None => Check::fail(
             "pvc",
             format!("PVC {claim} does not exist"),
             "Create the workspace PVC and stage the kit: helm nvflare stage <prepared-kit> --create-pvc",
         ),
-        Err(f) => Check::fail("pvc", f.stderr, hint),
+        Some(pvc) => match pvc["status"]["phase"].as_str().unwrap_or_default() {
+            "Bound" => Check::pass("pvc", format!("PVC {claim} is Bound")),
+            "" => Check::fail("pvc", format!("PVC {claim} is in no phase"), hint),
+            phase => Check::fail("pvc", format!("PVC {claim} is {phase}"), hint),
+        },
     })
 }
 
@@ -289,9 +295,9 @@ fn rbac(ctx: &Ctx, kit: &PreparedKit) -> Result<Vec<Check>> {
                 Ok(_) => denied.push(format!("{verb} {resource}")),
                 Err(f) => {
                     return Ok(vec![Check::fail(
-                        ID,
-                        f.stderr,
-                        "Check your permission to run kubectl auth can-i --as.",
+                        "cluster",
+                        format!("kubectl auth can-i gave no answer: {}", f.stderr),
+                        "Check the cluster connection and your permission to impersonate ServiceAccounts (kubectl auth can-i --as).",
                     )])
                 }
             }

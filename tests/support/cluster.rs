@@ -74,14 +74,16 @@ case "$all" in
   *" get namespace "*)
     if [ "${STUB_NAMESPACE_EXISTS:-1}" = 1 ]; then
       echo "{\"metadata\":{\"name\":\"ns\",\"annotations\":{${STUB_NS_ANNOTATIONS:-}}}}"
+    elif [[ "$all" == *" --ignore-not-found "* ]]; then exit 0
     else
       echo 'Error from server (NotFound): namespaces "ns" not found' >&2; exit 1
     fi ;;
   *" get pvc "*)
     if [ "${STUB_PVC:-Bound}" = missing ]; then
+      if [[ "$all" == *" --ignore-not-found "* ]]; then exit 0; fi
       echo 'Error from server (NotFound): persistentvolumeclaims "nvflws" not found' >&2; exit 1
     fi
-    printf '%s' "${STUB_PVC:-Bound}" ;;
+    python3 -c 'import json,sys; print(json.dumps({"kind":"PersistentVolumeClaim","status":{"phase":sys.argv[1]}}))' "${STUB_PVC:-Bound}" ;;
   *" wait "*)
     [ -n "${STUB_WAIT_SLEEP:-}" ] && sleep "$STUB_WAIT_SLEEP"
     if [ "${STUB_WAIT:-ok}" = timeout ]; then
