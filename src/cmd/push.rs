@@ -115,10 +115,7 @@ fn settings(args: &PushArgs) -> Result<PushSettings, Error> {
                     "Pipe the password into the command.",
                 ));
             }
-            Some(Credentials {
-                username: username.clone(),
-                password,
-            })
+            Some(Credentials::basic(username.clone(), password))
         }
         None => None,
     };

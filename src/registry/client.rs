@@ -272,47 +272,23 @@ impl Client {
     }
 
     fn basic(&self) -> Option<String> {
-        let c = self.credentials.as_ref()?;
+        let c = self
+            .credentials
+            .as_ref()
+            .filter(|c| !c.username.is_empty())?;
         let token = base64::engine::general_purpose::STANDARD
             .encode(format!("{}:{}", c.username, c.password));
         Some(format!("Basic {token}"))
     }
 
-    fn authenticate(&self, challenge: &str, scope: &str) -> Result<()> {
-        let lower = challenge.to_ascii_lowercase();
-        if lower.starts_with("bearer") {
-            let param = |name: &str| {
-                challenge.split([',', ' ']).find_map(|part| {
-                    let (k, v) = part.trim().split_once('=')?;
-                    (k.eq_ignore_ascii_case(name)).then(|| v.trim_matches('"').to_string())
-                })
-            };
-            let realm = param("realm")
+    fn authenticate(&self, header: &str, scope: &str) -> Result<()> {
+        let challenge = super::challenge::parse(header);
+        if let Some(challenge) = challenge.filter(|c| c.scheme == "bearer") {
+            let realm = challenge
+                .params
+                .get("realm")
                 .ok_or_else(|| self.protocol_error("a Bearer challenge without realm"))?;
-            let mut url = format!(
-                "{realm}?scope={}",
-                scope.replace(':', "%3A").replace(',', "%2C")
-            );
-            if let Some(service) = param("service") {
-                url.push_str(&format!("&service={service}"));
-            }
-            let left = Some(self.remaining()?);
-            let mut req = self.agent.get(&url).config().timeout_global(left).build();
-            if let Some(b) = self.basic() {
-                req = req.header("Authorization", b);
-            }
-            let mut response = req.call().map_err(|e| self.transport_error(e))?;
-            if !response.status().is_success() {
-                return Err(self.auth_refused());
-            }
-            let text = Self::body_text(&mut response);
-            let body: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|_| self.protocol_error("a token response that is not JSON"))?;
-            let token = body
-                .get("token")
-                .or_else(|| body.get("access_token"))
-                .and_then(|t| t.as_str())
-                .ok_or_else(|| self.auth_refused())?;
+            let token = self.fetch_token(realm, challenge.params.get("service"), scope)?;
             *self.authorization.borrow_mut() = Some(format!("Bearer {token}"));
             return Ok(());
         }
@@ -332,11 +308,77 @@ impl Client {
         }
     }
 
+    /// A bearer token from the challenge's realm: an identity token is exchanged with an
+    /// OAuth2 POST, as Docker does; otherwise a GET, with Basic credentials when we have
+    /// them (anonymous otherwise).
+    fn fetch_token(&self, realm: &str, service: Option<&String>, scope: &str) -> Result<String> {
+        use super::challenge::{percent_encode, url_with_query};
+        let left = Some(self.remaining()?);
+        let identity = self
+            .credentials
+            .as_ref()
+            .and_then(|c| c.identity_token.as_deref());
+        let result = match identity {
+            Some(refresh) => {
+                let mut form = vec![
+                    ("grant_type", "refresh_token"),
+                    ("client_id", "helm-nvflare"),
+                    ("refresh_token", refresh),
+                    ("scope", scope),
+                ];
+                if let Some(service) = service {
+                    form.push(("service", service));
+                }
+                let body: Vec<String> = form
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", percent_encode(v)))
+                    .collect();
+                self.agent
+                    .post(realm)
+                    .config()
+                    .timeout_global(left)
+                    .build()
+                    .header("Content-Type", "application/x-www-form-urlencoded")
+                    .send(body.join("&").as_bytes())
+            }
+            None => {
+                let mut query = vec![("scope", scope)];
+                if let Some(service) = service {
+                    query.insert(0, ("service", service.as_str()));
+                }
+                let mut req = self
+                    .agent
+                    .get(&url_with_query(realm, &query))
+                    .config()
+                    .timeout_global(left)
+                    .build();
+                if let Some(b) = self.basic() {
+                    req = req.header("Authorization", b);
+                }
+                req.call()
+            }
+        };
+        let mut response = result.map_err(|e| self.transport_error(e))?;
+        if !response.status().is_success() {
+            return Err(self.auth_refused());
+        }
+        let text = Self::body_text(&mut response);
+        let body: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|_| self.protocol_error("a token response that is not JSON"))?;
+        body.get("token")
+            .or_else(|| body.get("access_token"))
+            .and_then(|t| t.as_str())
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .ok_or_else(|| self.auth_refused())
+    }
+
     fn auth_refused(&self) -> Error {
         let who = self
             .credentials
             .as_ref()
-            .map(|c| format!(" as {}", c.username))
+            .filter(|c| !c.username.is_empty())
+            .map(|c| format!(" as {}", crate::terminal::escape(&c.username)))
             .unwrap_or_default();
         Error::new(
             Code::RegistryAuthFailed,

@@ -1,7 +1,13 @@
 //! Registry credentials: what `helm registry login` stored (`HELM_REGISTRY_CONFIG`,
 //! default `$HELM_CONFIG_HOME/registry/config.json`), falling back to Docker's config.
+//! In each file, as Docker reads it: `credHelpers[host]`, else `credsStore`, else the
+//! `auths` entry (`username`/`password`, `auth`, or an `identitytoken`). A credential
+//! helper is run as `docker-credential-<name> get` with the host on stdin.
 
+use std::io::{Read, Write};
 use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::Value;
@@ -10,14 +16,31 @@ use serde_json::Value;
 pub struct Credentials {
     pub username: String,
     pub password: String,
+    /// An OAuth2 refresh token (`identitytoken`): exchanged at the token endpoint instead
+    /// of the password.
+    pub identity_token: Option<String>,
 }
 
-// Never print a password, not even in debug output.
+impl Credentials {
+    pub fn basic(username: String, password: String) -> Credentials {
+        Credentials {
+            username,
+            password,
+            identity_token: None,
+        }
+    }
+}
+
+// Never print a password or token, not even in debug output.
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Credentials")
             .field("username", &self.username)
             .field("password", &"<redacted>")
+            .field(
+                "identity_token",
+                &self.identity_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -66,31 +89,103 @@ fn normalize(key: &str) -> &str {
 
 fn from_file(path: &PathBuf, host: &str) -> Option<Credentials> {
     let config: Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    let helper = config
+        .get("credHelpers")
+        .and_then(Value::as_object)
+        .and_then(|helpers| helpers.iter().find(|(key, _)| normalize(key) == host))
+        .and_then(|(_, name)| name.as_str())
+        .or_else(|| config.get("credsStore").and_then(Value::as_str));
+    if let Some(name) = helper {
+        return from_helper(name, host);
+    }
     let auths = config.get("auths")?.as_object()?;
     let entry = auths
         .iter()
         .find(|(key, _)| normalize(key) == host)
         .map(|(_, v)| v)?;
-    if let (Some(u), Some(p)) = (
-        entry.get("username").and_then(Value::as_str),
-        entry.get("password").and_then(Value::as_str),
-    ) {
-        return Some(Credentials {
-            username: u.into(),
-            password: p.into(),
-        });
+    let text = |key: &str| {
+        entry
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    let (username, password) = match (text("username"), text("password"), text("auth")) {
+        (Some(u), Some(p), _) => (u.to_string(), p.to_string()),
+        (_, _, Some(auth)) => {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(auth)
+                .ok()?;
+            let (u, p) = String::from_utf8(decoded)
+                .ok()?
+                .split_once(':')
+                .map(|(u, p)| (u.to_string(), p.to_string()))?;
+            (u, p)
+        }
+        _ => (String::new(), String::new()),
+    };
+    let identity_token = text("identitytoken").map(str::to_string);
+    if username.is_empty() && identity_token.is_none() {
+        return None;
     }
-    let auth = entry.get("auth")?.as_str()?;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(auth)
-        .ok()?;
-    let (user, pass) = String::from_utf8(decoded)
-        .ok()?
-        .split_once(':')
-        .map(|(u, p)| (u.to_string(), p.to_string()))?;
     Some(Credentials {
-        username: user,
-        password: pass,
+        username,
+        password,
+        identity_token,
+    })
+}
+
+/// Runs `docker-credential-<name> get`, giving it the host; its answer is
+/// `{"Username": ..., "Secret": ...}`, where the user `<token>` marks an identity token.
+/// The helper is the operator's own configuration; its answer is still bounded.
+fn from_helper(name: &str, host: &str) -> Option<Credentials> {
+    if name.is_empty()
+        || name.starts_with('-')
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
+        return None;
+    }
+    let mut child = Command::new(format!("docker-credential-{name}"))
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let _ = child.stdin.take()?.write_all(host.as_bytes());
+    let mut stdout = child.stdout.take()?;
+    let reader = std::thread::spawn(move || {
+        let mut answer = Vec::new();
+        let _ = (&mut stdout).take(64 * 1024).read_to_end(&mut answer);
+        answer
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    if !status.success() {
+        return None;
+    }
+    let answer: Value = serde_json::from_slice(&reader.join().ok()?).ok()?;
+    let user = answer.get("Username")?.as_str()?.to_string();
+    let secret = answer.get("Secret")?.as_str()?.to_string();
+    Some(if user == "<token>" {
+        Credentials {
+            username: String::new(),
+            password: String::new(),
+            identity_token: Some(secret),
+        }
+    } else {
+        Credentials::basic(user, secret)
     })
 }
 

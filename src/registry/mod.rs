@@ -6,6 +6,7 @@
 //! The manifest is a pure function of the archive, so pushing the same archive from any
 //! machine gives the same digest.
 
+mod challenge;
 mod chart_archive;
 mod client;
 pub mod credentials;

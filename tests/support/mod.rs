@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod kits;
 pub mod manifests;
 pub mod registry;
+pub mod token_registry;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
