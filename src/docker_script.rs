@@ -13,7 +13,7 @@ use crate::kit::{KitInfo, Role};
 use crate::parent_process::{docker_command, server_ports};
 use crate::patch::local_files::DOCKER_START_SH;
 use crate::runtime_config::{DockerConfig, PARENT_PYTHON_PATH, WORKSPACE_MOUNT_PATH};
-use crate::shell::quote;
+use crate::shell_quote::quote;
 
 pub fn render(kit: &KitInfo, config: &DockerConfig) -> String {
     let role = if kit.role == Role::Server {

@@ -6,11 +6,15 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+use serde::Serialize;
+
 use crate::error::{Code, Detail, Error, Result};
 use crate::fs_tree;
 use crate::kit;
-use crate::package::{self, PackageSettings};
+use crate::output::{self, Output, Report};
+use crate::package::{self, ChartVersions, PackageSettings};
 use crate::prepare::{self, Plan, PrepareSettings, Prepared};
+use crate::terminal::escape;
 
 /// True when `dir` is no kit itself but holds participant kits (a `prod_NN/` folder).
 pub fn is_federation(dir: &Path) -> bool {
@@ -191,54 +195,215 @@ pub fn parallel_map<T: Sync, R: Send>(items: &[T], job: impl Fn(&T) -> R + Sync)
         .collect()
 }
 
-#[derive(Debug)]
-pub struct PreparedKit {
+/// One participant of a prepared federation.
+#[derive(Debug, Clone, Serialize)]
+pub struct PreparedParticipant {
     pub participant: String,
+    #[serde(flatten)]
     pub prepared: Prepared,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    pub participant: String,
+    pub reason: String,
+}
+
+/// What `prepare <prod_NN>` wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct PreparedFederation {
+    pub output: PathBuf,
+    pub participants: Vec<PreparedParticipant>,
+    pub skipped: Vec<Skipped>,
+}
+
+impl PreparedFederation {
+    /// The same warning for hundreds of kits, once, with whom it concerns.
+    pub fn grouped_warnings(&self) -> Vec<String> {
+        let mut grouped: Vec<(&String, Vec<&str>)> = Vec::new();
+        for p in &self.participants {
+            for warning in &p.prepared.warnings {
+                match grouped.iter_mut().find(|(w, _)| *w == warning) {
+                    Some((_, who)) => who.push(&p.participant),
+                    None => grouped.push((warning, vec![&p.participant])),
+                }
+            }
+        }
+        grouped
+            .into_iter()
+            .map(|(warning, who)| {
+                let shown = who.iter().take(3).copied().collect::<Vec<_>>().join(", ");
+                let more = match who.len() {
+                    n if n > 3 => format!(" and {} more", n - 3),
+                    _ => String::new(),
+                };
+                format!("{warning} ({shown}{more})")
+            })
+            .collect()
+    }
+}
+
+impl Report for PreparedFederation {
+    fn text(&self) -> String {
+        let packaged = self
+            .participants
+            .iter()
+            .any(|p| p.prepared.package.is_some());
+        let k8s = self
+            .participants
+            .iter()
+            .any(|p| p.prepared.helm_chart().is_some());
+        let (column, cell): (&str, fn(&Prepared) -> Option<String>) = if packaged {
+            ("PACKAGE", |p| {
+                p.package.as_ref().map(|a| a.display().to_string())
+            })
+        } else if k8s {
+            ("HELM_CHART", |p| {
+                p.helm_chart().map(|c| c.display().to_string())
+            })
+        } else {
+            ("START_SCRIPT", |p| match &p.runtime_details {
+                prepare::RuntimeDetails::Docker { start_script, .. } => {
+                    Some(start_script.display().to_string())
+                }
+                prepare::RuntimeDetails::K8s { .. } => None,
+            })
+        };
+        let rows: Vec<[String; 4]> = self
+            .participants
+            .iter()
+            .map(|p| {
+                [
+                    p.participant.clone(),
+                    p.prepared.role.as_str().to_string(),
+                    p.prepared.release().unwrap_or("-").to_string(),
+                    cell(&p.prepared).unwrap_or_else(|| "-".into()),
+                ]
+            })
+            .collect();
+        let mut lines = vec![output::table(
+            ["PARTICIPANT", "ROLE", "RELEASE", column],
+            &rows,
+        )];
+        for s in &self.skipped {
+            lines.push(format!(
+                "skipped: {} ({})",
+                escape(&s.participant),
+                escape(&s.reason)
+            ));
+        }
+        lines.push(format!(
+            "output: {}",
+            escape(&self.output.display().to_string())
+        ));
+        lines.join("\n")
+    }
+}
+
+/// `prepare` on a `prod_NN/` folder: every kit checked first, then all prepared (and
+/// packaged, with `settings.package`) into `<output>/<participant>/`.
+pub fn prepare(settings: &PrepareSettings, out: &Output) -> Result<PreparedFederation> {
+    if let Some(versions) = &settings.package {
+        versions.check()?;
+    }
+    let plan = plan(settings)?;
+    let participants = write(&plan, settings.package.as_ref(), out)?;
+    Ok(PreparedFederation {
+        output: plan.output,
+        participants,
+        skipped: plan
+            .skipped
+            .into_iter()
+            .map(|(participant, reason)| Skipped {
+                participant,
+                reason,
+            })
+            .collect(),
+    })
 }
 
 /// Prepares every kit into `<output>/<participant>/`, and packages each chart there when
 /// `package` holds the version flags.
-pub fn write(plan: &FederationPlan, package: Option<&PackageSettings>) -> Result<Vec<PreparedKit>> {
+fn write(
+    plan: &FederationPlan,
+    package: Option<&ChartVersions>,
+    out: &Output,
+) -> Result<Vec<PreparedParticipant>> {
+    let done = AtomicUsize::new(0);
     prepare::write_atomically(&plan.output, |work, temp| {
         std::fs::create_dir(work).map_err(|e| Error::prepare_io("create", work, e))?;
-        let results = parallel_map(&plan.kits, |(name, kit_plan)| -> Result<PreparedKit> {
-            crate::interrupt::check()?;
-            let kit_work = work.join(name);
-            let mut prepared = prepare::build(kit_plan, &kit_work, temp)?;
-            if let Some(versions) = package {
-                let settings = PackageSettings {
-                    source: kit_work.clone(),
-                    destination: Some(kit_plan.output.clone()),
-                    ..versions.clone()
-                };
-                let (packaged, bytes) = package::build(&settings)?;
-                let file = kit_work.join(
-                    packaged
-                        .archive
-                        .file_name()
-                        .expect("archive has a file name"),
-                );
-                std::fs::write(&file, bytes).map_err(|e| Error::prepare_io("write", &file, e))?;
-                packaged.describe_in(&mut prepared.data);
-            }
-            Ok(PreparedKit {
-                participant: name.clone(),
-                prepared,
-            })
-        });
+        let results = parallel_map(
+            &plan.kits,
+            |(name, kit_plan)| -> Result<PreparedParticipant> {
+                crate::interrupt::check()?;
+                let kit_work = work.join(name);
+                let mut prepared = prepare::build(kit_plan, &kit_work, temp)?;
+                if let Some(versions) = package {
+                    let settings = PackageSettings {
+                        source: kit_work.clone(),
+                        destination: Some(kit_plan.output.clone()),
+                        versions: versions.clone(),
+                    };
+                    let (packaged, bytes) = package::build(&settings)?;
+                    let file = kit_work.join(
+                        packaged
+                            .archive
+                            .file_name()
+                            .expect("archive has a file name"),
+                    );
+                    std::fs::write(&file, bytes)
+                        .map_err(|e| Error::prepare_io("write", &file, e))?;
+                    prepared.set_package(&packaged);
+                }
+                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                out.progress(n, plan.kits.len(), "kits prepared");
+                Ok(PreparedParticipant {
+                    participant: name.clone(),
+                    prepared,
+                })
+            },
+        );
         let kits = results.into_iter().collect::<Result<Vec<_>>>()?;
         crate::tool_state::write_marker(work).map_err(|e| Error::prepare_io("write", work, e))?;
         Ok(kits)
     })
 }
 
+/// One participant's archive in a packaged federation.
+#[derive(Debug, Clone, Serialize)]
+pub struct PackagedParticipant {
+    pub participant: String,
+    #[serde(flatten)]
+    pub packaged: package::Packaged,
+}
+
+/// What `package <prepared federation>` wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct PackagedFederation {
+    pub charts: Vec<PackagedParticipant>,
+}
+
+impl Report for PackagedFederation {
+    fn text(&self) -> String {
+        let rows: Vec<[String; 4]> = self
+            .charts
+            .iter()
+            .map(|c| {
+                [
+                    c.participant.clone(),
+                    c.packaged.archive.display().to_string(),
+                    c.packaged.version.clone(),
+                    c.packaged.sha256.clone(),
+                ]
+            })
+            .collect();
+        output::table(["PARTICIPANT", "ARCHIVE", "VERSION", "SHA256"], &rows)
+    }
+}
+
 /// Packages every chart of a prepared federation into `<destination>/<participant>/`:
 /// all archives are built (and checked for key material) before any is written.
-pub fn package_all(
-    dir: &Path,
-    settings: &PackageSettings,
-) -> Result<Vec<(String, package::Packaged)>> {
+pub fn package_all(dir: &Path, settings: &PackageSettings) -> Result<PackagedFederation> {
     let charts = prepared_charts(dir);
     let destination = fs_tree::resolve(settings.destination.as_deref().unwrap_or(Path::new(".")));
     let built = parallel_map(&charts, |(name, kit_dir)| {
@@ -271,12 +436,17 @@ pub fn package_all(
             "Fix the charts listed (or prepare them again), then package again.",
         ));
     }
-    ok.into_iter()
-        .map(|(name, (packaged, bytes))| {
-            package::write_atomically(&packaged.archive, &bytes)?;
-            Ok((name, packaged))
+    let charts = ok
+        .into_iter()
+        .map(|(participant, (packaged, bytes))| {
+            package::write_archive(&packaged.archive, &bytes)?;
+            Ok(PackagedParticipant {
+                participant,
+                packaged,
+            })
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    Ok(PackagedFederation { charts })
 }
 
 /// The charts of a prepared federation: `<dir>/<participant>/helm_chart/`, by name.

@@ -204,6 +204,20 @@ pub fn resolve(path: &Path) -> PathBuf {
     out
 }
 
+/// Writes `bytes` to `path` through a temporary file beside it and one rename, so readers
+/// see the old file or the new one, never half of one. Mode 0644.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+    io::Write::write_all(&mut temp, bytes)?;
+    // The temporary file is 0600; what we write is not secret (`helm package` writes 0644).
+    std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o644))?;
+    temp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
 /// Relative paths (slash-separated) of the regular files under `dir`, sorted.
 pub fn walk_files(dir: &Path) -> io::Result<Vec<String>> {
     let mut files: Vec<String> = walk(dir, &|_| false)?

@@ -17,7 +17,8 @@ pub const RESOURCES_JSON: &str = "resources.json";
 pub const COMM_CONFIG_JSON: &str = "comm_config.json";
 pub const STUDY_DATA_YAML: &str = "study_data.yaml";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     Server,
     Client,

@@ -8,7 +8,6 @@
 //! shows it): it goes into a temporary kubeconfig, readable by us only, removed after.
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -26,17 +25,36 @@ const MAX_GRACE: Duration = Duration::from_secs(30);
 /// The kubeconfig user that carries HELM_KUBETOKEN.
 const TOKEN_USER: &str = "helm-nvflare-token";
 
+/// Which cluster to talk to, and how: the command's flags over Helm's environment.
 #[derive(Debug, Clone, Default)]
 pub struct ClusterSettings {
     /// `--kubectl`, else `KUBECTL`, else `kubectl`: a program name or path, never a shell string.
     pub kubectl: Option<String>,
-    /// `--namespace`, else `HELM_NAMESPACE`.
+    /// `--namespace`: the operator asked for this namespace explicitly.
     pub namespace: Option<String>,
-    /// `--context`, else `HELM_KUBECONTEXT`.
+    /// `--context`.
     pub context: Option<String>,
+    /// What Helm passed in the environment.
+    pub helm: crate::helm_env::HelmEnv,
     pub dry_run: bool,
     /// The command's `--timeout`: every call's `--request-timeout`; 0 means 300 s.
     pub timeout_seconds: u64,
+}
+
+impl ClusterSettings {
+    /// The namespace to use: the flag, else Helm's `HELM_NAMESPACE`.
+    pub fn requested_namespace(&self) -> Option<String> {
+        self.namespace
+            .clone()
+            .or_else(|| self.helm.namespace.clone())
+    }
+
+    /// The kubeconfig context: the flag, else Helm's `HELM_KUBECONTEXT`.
+    pub fn requested_context(&self) -> Option<String> {
+        self.context
+            .clone()
+            .or_else(|| self.helm.kube_context.clone())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -60,7 +78,7 @@ struct TokenConfig {
 }
 
 impl TokenConfig {
-    fn new(token: &str) -> std::io::Result<TokenConfig> {
+    fn new(token: &str, own_kubeconfig: &str) -> std::io::Result<TokenConfig> {
         use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         let dir = tempfile::Builder::new()
             .prefix("helm-nvflare-")
@@ -78,60 +96,43 @@ impl TokenConfig {
         );
         file.write_all(yaml.as_bytes())?;
         // The user's own kubeconfig files follow ours: clusters and contexts come from them.
-        let own = env("KUBECONFIG").unwrap_or_else(|| {
-            let home = std::env::var_os("HOME")
-                .map(PathBuf::from)
-                .unwrap_or_default();
-            home.join(".kube/config").display().to_string()
-        });
         Ok(TokenConfig {
-            kubeconfig: format!("{}:{own}", path.display()),
+            kubeconfig: format!("{}:{own_kubeconfig}", path.display()),
             _dir: dir,
         })
     }
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-/// The namespace to use: the flag, else Helm's `HELM_NAMESPACE`.
-pub fn requested_namespace(settings: &ClusterSettings) -> Option<String> {
-    settings.namespace.clone().or_else(|| env("HELM_NAMESPACE"))
-}
-
 impl Kubectl {
     pub fn new(settings: &ClusterSettings) -> Result<Kubectl> {
+        let helm = &settings.helm;
         let program = settings
             .kubectl
             .clone()
-            .or_else(|| env("KUBECTL"))
+            .or_else(|| helm.kubectl.clone())
             .unwrap_or_else(|| "kubectl".into());
         let mut global = Vec::new();
-        if let Some(context) = settings.context.clone().or_else(|| env("HELM_KUBECONTEXT")) {
+        if let Some(context) = settings.requested_context() {
             global.push(format!("--context={context}"));
         }
-        if let Some(server) = env("HELM_KUBEAPISERVER") {
+        if let Some(server) = &helm.kube_apiserver {
             global.push(format!("--server={server}"));
         }
-        if let Some(ca) = env("HELM_KUBECAFILE") {
+        if let Some(ca) = &helm.kube_ca_file {
             global.push(format!("--certificate-authority={ca}"));
         }
-        if let Some(user) = env("HELM_KUBEASUSER") {
+        if let Some(user) = &helm.kube_as_user {
             global.push(format!("--as={user}"));
         }
-        if let Some(groups) = env("HELM_KUBEASGROUPS") {
-            global.extend(
-                groups
-                    .split(',')
-                    .filter(|g| !g.is_empty())
-                    .map(|g| format!("--as-group={g}")),
-            );
-        }
-        if env("HELM_KUBEINSECURE_SKIP_TLS_VERIFY").is_some_and(|v| v == "true") {
+        global.extend(
+            helm.kube_as_groups
+                .iter()
+                .map(|g| format!("--as-group={g}")),
+        );
+        if helm.kube_insecure_skip_tls_verify {
             global.push("--insecure-skip-tls-verify=true".into());
         }
-        let secret = env("HELM_KUBETOKEN");
+        let secret = helm.kube_token.clone();
         if secret.is_some() {
             global.push(format!("--user={TOKEN_USER}"));
         }
@@ -142,13 +143,15 @@ impl Kubectl {
         global.push(format!("--request-timeout={}s", timeout.as_secs()));
         // A dry run runs nothing, so it needs no kubeconfig with the token.
         let token_config = match (&secret, settings.dry_run) {
-            (Some(token), false) => Some(Arc::new(TokenConfig::new(token).map_err(|e| {
-                Error::new(
-                    Code::KubectlFailed,
-                    format!("Cannot write a temporary kubeconfig for HELM_KUBETOKEN: {e}"),
-                    "Check that the temporary folder (TMPDIR) is writable.",
-                )
-            })?)),
+            (Some(token), false) => Some(Arc::new(
+                TokenConfig::new(token, &helm.kubeconfig).map_err(|e| {
+                    Error::new(
+                        Code::KubectlFailed,
+                        format!("Cannot write a temporary kubeconfig for HELM_KUBETOKEN: {e}"),
+                        "Check that the temporary folder (TMPDIR) is writable.",
+                    )
+                })?,
+            )),
             _ => None,
         };
         Ok(Kubectl {
@@ -170,11 +173,11 @@ impl Kubectl {
 
     /// A call as a shell-quoted line, token redacted: for `--dry-run`, progress and errors.
     pub fn display(&self, args: &[String]) -> String {
-        let mut line = vec![crate::shell::quote(&self.program)];
+        let mut line = vec![crate::shell_quote::quote(&self.program)];
         line.extend(
             self.argv(args)
                 .iter()
-                .map(|a| crate::shell::quote(&self.redact(a))),
+                .map(|a| crate::shell_quote::quote(&self.redact(a))),
         );
         line.join(" ")
     }

@@ -1,76 +1,130 @@
-//! What the user sees: `key: value` text by default, or one JSON envelope on stdout.
+//! The one output handle, in the manner of cargo's `Shell`: every result, progress line,
+//! warning and error goes through an [`Output`], which knows the format and whether
+//! stderr is a terminal. Core code never prints.
 //!
 //! Data goes to stdout, everything else (warnings, progress, errors in text mode) to
-//! stderr, so `--format json` output can always be piped.
+//! stderr, so `--format json` output can always be piped. Text that came from outside is
+//! escaped on the way out ([`crate::terminal`]).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::error::Error;
 use crate::terminal::escape;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
-    /// Human-readable `key: value` lines.
+    /// Human-readable: `key: value` lines or tables.
     #[default]
     Txt,
     /// One JSON envelope: `{"status":"ok","data":{...}}` or `{"status":"error","error":{...}}`.
     Json,
 }
 
-/// Prints a successful result.
-pub fn print_ok(format: Format, data: &Map<String, Value>) {
-    let mut out = std::io::stdout().lock();
-    let _ = match format {
-        Format::Json => writeln!(out, "{}", json!({"status": "ok", "data": data})),
-        Format::Txt => writeln!(out, "{}", text_lines(data)),
-    };
-}
-
-/// Prints an error the way the chosen format expects.
-pub fn print_error(format: Format, err: &Error) {
-    match format {
-        Format::Json => {
-            let mut error =
-                json!({"code": err.code.as_str(), "message": err.message, "hint": err.hint});
-            if !err.details.is_empty() {
-                error["details"] = err
-                    .details
-                    .iter()
-                    .map(|d| json!({"kit": d.place, "code": d.code.as_str(), "message": d.message}))
-                    .collect();
-            }
-            let envelope = json!({"status": "error", "error": error});
-            let _ = writeln!(std::io::stdout().lock(), "{envelope}");
-        }
-        Format::Txt => {
-            // Messages carry names and answers from outside: one escaped line each.
-            let mut text = format!("error[{}]: {}", err.code.as_str(), escape(&err.message));
-            for d in &err.details {
-                text.push_str(&format!(
-                    "\n  {}: {}: {}",
-                    escape(&d.place),
-                    d.code.as_str(),
-                    escape(&d.message)
-                ));
-            }
-            if !err.hint.is_empty() {
-                text.push_str(&format!("\n\nhint: {}", escape(&err.hint)));
-            }
-            let _ = writeln!(std::io::stderr().lock(), "{text}");
+/// A command's typed result: its JSON is its serialization; its text is `key: value`
+/// lines of the same data unless the type lays itself out (a table, a plan).
+pub trait Report: Serialize {
+    fn text(&self) -> String {
+        match serde_json::to_value(self) {
+            Ok(Value::Object(map)) => key_value_lines(&map),
+            Ok(other) => escape(&other.to_string()),
+            Err(e) => format!("error: {e}"),
         }
     }
 }
 
-/// A warning for the user; never part of stdout data.
-pub fn warn(message: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "Warning: {}", escape(message));
+pub struct Output {
+    format: Format,
+    stderr_is_terminal: bool,
 }
 
-/// `key: value` lines, each value escaped onto its line; nested values as compact JSON.
-pub fn text_lines(data: &Map<String, Value>) -> String {
+impl Output {
+    pub fn new(format: Format) -> Output {
+        Output {
+            format,
+            stderr_is_terminal: std::io::stderr().is_terminal(),
+        }
+    }
+
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// A step of the work (`==> creating namespace nvflare`), on stderr in text mode.
+    pub fn status(&self, message: &str) {
+        if self.format == Format::Txt {
+            let _ = writeln!(std::io::stderr().lock(), "==> {}", escape(message));
+        }
+    }
+
+    /// How far long work has come (`3/100 prepared`), only for a person at a terminal.
+    pub fn progress(&self, done: usize, total: usize, what: &str) {
+        if self.stderr_is_terminal && self.format == Format::Txt && total > 1 {
+            let end = if done == total { "\n" } else { "" };
+            let _ = write!(std::io::stderr().lock(), "\r==> {done}/{total} {what}{end}");
+        }
+    }
+
+    /// A warning for the user; never part of stdout data.
+    pub fn warn(&self, message: &str) {
+        let _ = writeln!(std::io::stderr().lock(), "Warning: {}", escape(message));
+    }
+
+    /// The command's result on stdout: the JSON envelope, or its text.
+    pub fn result<R: Report + ?Sized>(&self, report: &R) {
+        let mut out = std::io::stdout().lock();
+        let _ = match self.format {
+            Format::Json => {
+                let data = serde_json::to_value(report).unwrap_or(Value::Null);
+                writeln!(out, "{}", json!({"status": "ok", "data": data}))
+            }
+            Format::Txt => writeln!(out, "{}", report.text()),
+        };
+    }
+
+    /// An error the way the format expects: the JSON envelope on stdout, or text on stderr.
+    pub fn error(&self, err: &Error) {
+        match self.format {
+            Format::Json => {
+                let mut error =
+                    json!({"code": err.code.as_str(), "message": err.message, "hint": err.hint});
+                if !err.details.is_empty() {
+                    error["details"] = err
+                        .details
+                        .iter()
+                        .map(|d| json!({"kit": d.place, "code": d.code.as_str(), "message": d.message}))
+                        .collect();
+                }
+                let envelope = json!({"status": "error", "error": error});
+                let _ = writeln!(std::io::stdout().lock(), "{envelope}");
+            }
+            Format::Txt => {
+                // Messages carry names and answers from outside: one escaped line each.
+                let mut text = format!("error[{}]: {}", err.code.as_str(), escape(&err.message));
+                for d in &err.details {
+                    text.push_str(&format!(
+                        "\n  {}: {}: {}",
+                        escape(&d.place),
+                        d.code.as_str(),
+                        escape(&d.message)
+                    ));
+                }
+                if !err.hint.is_empty() {
+                    text.push_str(&format!("\n\nhint: {}", escape(&err.hint)));
+                }
+                let _ = writeln!(std::io::stderr().lock(), "{text}");
+            }
+        }
+    }
+}
+
+/// `key: value` lines, each value escaped onto its line; nested values as compact JSON;
+/// absent (null) values left out.
+pub fn key_value_lines(data: &Map<String, Value>) -> String {
     data.iter()
+        .filter(|(_, value)| !value.is_null())
         .map(|(key, value)| match value {
             Value::String(s) => format!("{key}: {}", escape(s)),
             Value::Array(items) if items.iter().all(Value::is_string) => {
@@ -86,20 +140,20 @@ pub fn text_lines(data: &Map<String, Value>) -> String {
 
 /// A plain text table: a header row, then rows, columns padded to their widest cell.
 /// Cells are escaped, so a cell is always one line.
-pub fn table<const N: usize>(header: &[String; N], rows: &[[String; N]]) -> String {
+pub fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
+    let header: [String; N] = header.map(str::to_string);
     let rows: Vec<[String; N]> = rows
         .iter()
         .map(|row| std::array::from_fn(|i| escape(&row[i])))
         .collect();
-    let rows = rows.as_slice();
-    let mut widths: [usize; N] = std::array::from_fn(|i| header[i].len());
-    for row in rows {
+    let mut widths: [usize; N] = std::array::from_fn(|i| header[i].chars().count());
+    for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.len());
+            *w = (*w).max(cell.chars().count());
         }
     }
-    std::iter::once(header)
-        .chain(rows)
+    std::iter::once(&header)
+        .chain(rows.iter())
         .map(|row| {
             let cells: Vec<String> = row
                 .iter()

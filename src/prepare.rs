@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::chart;
@@ -17,23 +18,131 @@ use crate::kit::{self, KitInfo, Role, RESOURCES_JSON_DEFAULT};
 use crate::names;
 use crate::parent_process::server_ports;
 use crate::patch::{comm_config, local_files, resources, Warnings};
-use crate::runtime_config::{self, DockerConfig, K8sConfig, RuntimeConfig, WORKSPACE_MOUNT_PATH};
-use crate::shell::quote;
+use crate::runtime_config::{
+    self, DockerConfig, K8sConfig, Runtime, RuntimeConfig, WORKSPACE_MOUNT_PATH,
+};
+use crate::shell_quote::quote;
 use crate::tool_state;
 
 #[derive(Debug, Clone)]
 pub struct PrepareSettings {
+    /// A kit, or a `prod_NN/` folder of kits.
     pub kit: PathBuf,
     /// Defaults to `<kit>/config.yaml`.
     pub config: Option<PathBuf>,
     /// Defaults to `<kit>/prepared/<runtime>`.
     pub output: Option<PathBuf>,
+    /// `--package`: also write the chart archive, with these versions.
+    pub package: Option<crate::package::ChartVersions>,
 }
 
-#[derive(Debug, Clone)]
+/// Prepares one kit (and packages its chart into the output with `settings.package`).
+/// Every check, the version flags' included, runs before anything is written.
+pub fn prepare(settings: &PrepareSettings) -> Result<Prepared> {
+    if let Some(versions) = &settings.package {
+        versions.check()?;
+    }
+    let plan = plan(settings)?;
+    let mut prepared = write(&plan)?;
+    if let Some(versions) = &settings.package {
+        let packaged = crate::package::package(&crate::package::PackageSettings {
+            source: plan.output.clone(),
+            versions: versions.clone(),
+            destination: Some(plan.output.clone()),
+        })?;
+        prepared.set_package(&packaged);
+    }
+    Ok(prepared)
+}
+
+/// `--package` writes a chart archive: the docker runtime has no chart.
+fn check_package_runtime(settings: &PrepareSettings, config: &RuntimeConfig) -> Result<()> {
+    if settings.package.is_some() && config.runtime() != crate::runtime_config::Runtime::K8s {
+        return Err(Error::invalid_args(
+            "--package needs the k8s runtime: the docker runtime writes no chart.",
+            "Drop --package.",
+        ));
+    }
+    Ok(())
+}
+
+/// What `prepare` wrote, and the commands to use it.
+#[derive(Debug, Clone, Serialize)]
 pub struct Prepared {
-    pub data: Map<String, Value>,
+    pub runtime: Runtime,
+    pub role: Role,
+    pub name: String,
+    #[serde(flatten)]
+    pub runtime_details: RuntimeDetails,
+    /// The chart archive, with `--package`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub package: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Warnings,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum RuntimeDetails {
+    K8s {
+        namespace: String,
+        output: PathBuf,
+        helm_chart: PathBuf,
+        /// `helm upgrade --install <release> <chart> --namespace <ns>`, shell-quoted.
+        helm_command: String,
+        resources: PathBuf,
+        release: String,
+        service: String,
+    },
+    Docker {
+        output: PathBuf,
+        start_command: String,
+        start_script: PathBuf,
+        resources: PathBuf,
+    },
+}
+
+impl Prepared {
+    pub fn output(&self) -> &Path {
+        match &self.runtime_details {
+            RuntimeDetails::K8s { output, .. } | RuntimeDetails::Docker { output, .. } => output,
+        }
+    }
+
+    pub fn release(&self) -> Option<&str> {
+        match &self.runtime_details {
+            RuntimeDetails::K8s { release, .. } => Some(release),
+            RuntimeDetails::Docker { .. } => None,
+        }
+    }
+
+    /// The chart, for a Kubernetes prepare.
+    pub fn helm_chart(&self) -> Option<&Path> {
+        match &self.runtime_details {
+            RuntimeDetails::K8s { helm_chart, .. } => Some(helm_chart),
+            RuntimeDetails::Docker { .. } => None,
+        }
+    }
+
+    /// Where a chart archive went (`--package`).
+    pub fn set_package(&mut self, packaged: &crate::package::Packaged) {
+        self.package = Some(packaged.archive.clone());
+        self.sha256 = Some(packaged.sha256.clone());
+    }
+}
+
+impl crate::output::Report for Prepared {
+    /// `key: value` lines; warnings went to stderr already.
+    fn text(&self) -> String {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        if let Some(map) = value.as_object_mut() {
+            map.remove("warnings");
+            return crate::output::key_value_lines(map);
+        }
+        String::new()
+    }
 }
 
 /// A kit and config that passed every check, ready to be written.
@@ -51,7 +160,9 @@ pub fn load_config(settings: &PrepareSettings, kit_dir: &Path) -> Result<Runtime
         .as_deref()
         .map(fs_tree::resolve)
         .unwrap_or_else(|| kit_dir.join("config.yaml"));
-    runtime_config::load(&config_path)
+    let config = runtime_config::load(&config_path)?;
+    check_package_runtime(settings, &config)?;
+    Ok(config)
 }
 
 /// Runs every check `prepare` makes, without writing anything.
@@ -314,23 +425,27 @@ pub fn build(plan: &Plan, work: &Path, temp: &Path) -> Result<Prepared> {
         )
     })?;
     let mut warnings = Warnings::new();
-    let data = match &plan.config {
+    let runtime_details = match &plan.config {
         RuntimeConfig::K8s(config) => prepare_k8s(&plan.kit, work, output, config, &mut warnings)?,
         RuntimeConfig::Docker(config) => {
             prepare_docker(&plan.kit, work, output, config, &mut warnings)?
         }
     };
     tool_state::write_marker(work).map_err(|e| Error::prepare_io("write", work, e))?;
-    Ok(Prepared { data, warnings })
+    Ok(Prepared {
+        runtime: plan.config.runtime(),
+        role: plan.kit.role,
+        name: plan.kit.name.clone(),
+        runtime_details,
+        package: None,
+        sha256: None,
+        warnings,
+    })
 }
 
 /// Where the prepared kit's resources.json.default will be, for the summary.
-fn resources_path(output: &Path) -> Value {
-    json!(output
-        .join("local")
-        .join(RESOURCES_JSON_DEFAULT)
-        .display()
-        .to_string())
+fn resources_path(output: &Path) -> PathBuf {
+    output.join("local").join(RESOURCES_JSON_DEFAULT)
 }
 
 fn prepare_k8s(
@@ -339,7 +454,7 @@ fn prepare_k8s(
     output: &Path,
     config: &K8sConfig,
     warnings: &mut Warnings,
-) -> Result<Map<String, Value>> {
+) -> Result<RuntimeDetails> {
     let parent = &config.parent;
     let launcher = &config.job_launcher;
     let mount = &parent.workspace_mount_path;
@@ -388,25 +503,19 @@ fn prepare_k8s(
 
     let release = names::release_name(&kit.name);
     let chart_dir = output.join(chart::CHART_DIR);
-    let mut data = Map::new();
-    data.insert("runtime".into(), json!("k8s"));
-    data.insert("role".into(), json!(kit.role.as_str()));
-    data.insert("name".into(), json!(kit.name));
-    data.insert("namespace".into(), json!(config.namespace));
-    data.insert("output".into(), json!(output.display().to_string()));
-    data.insert("helm_chart".into(), json!(chart_dir.display().to_string()));
-    data.insert(
-        "helm_command".into(),
-        json!(format!(
+    Ok(RuntimeDetails::K8s {
+        namespace: config.namespace.clone(),
+        output: output.to_path_buf(),
+        helm_command: format!(
             "helm upgrade --install {release} {} --namespace {}",
             quote(&chart_dir.display().to_string()),
             config.namespace
-        )),
-    );
-    data.insert("resources".into(), resources_path(output));
-    data.insert("release".into(), json!(release));
-    data.insert("service".into(), json!(service));
-    Ok(data)
+        ),
+        helm_chart: chart_dir,
+        resources: resources_path(output),
+        release,
+        service,
+    })
 }
 
 fn prepare_docker(
@@ -415,7 +524,7 @@ fn prepare_docker(
     output: &Path,
     config: &DockerConfig,
     warnings: &mut Warnings,
-) -> Result<Map<String, Value>> {
+) -> Result<RuntimeDetails> {
     let launcher_path = match kit.role {
         Role::Server => resources::DOCKER_SERVER_LAUNCHER,
         _ => resources::DOCKER_CLIENT_LAUNCHER,
@@ -443,21 +552,14 @@ fn prepare_docker(
     local_files::remove_start_scripts(work, &[local_files::DOCKER_START_SH])?;
     docker_script::write(kit, config, work)?;
 
-    let script = output.join("startup").join(local_files::DOCKER_START_SH);
-    let mut data = Map::new();
-    data.insert("runtime".into(), json!("docker"));
-    data.insert("role".into(), json!(kit.role.as_str()));
-    data.insert("name".into(), json!(kit.name));
-    data.insert("output".into(), json!(output.display().to_string()));
-    data.insert(
-        "start_command".into(),
-        json!(format!(
+    Ok(RuntimeDetails::Docker {
+        output: output.to_path_buf(),
+        start_command: format!(
             "cd {} && ./startup/{}",
             quote(&output.display().to_string()),
             local_files::DOCKER_START_SH
-        )),
-    );
-    data.insert("start_script".into(), json!(script.display().to_string()));
-    data.insert("resources".into(), resources_path(output));
-    Ok(data)
+        ),
+        start_script: output.join("startup").join(local_files::DOCKER_START_SH),
+        resources: resources_path(output),
+    })
 }

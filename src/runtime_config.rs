@@ -36,7 +36,8 @@ const DOCKER_RESERVED_KWARGS: [&str; 9] = [
     "working_dir",
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Runtime {
     K8s,
     Docker,

@@ -1,91 +1,40 @@
-//! `helm nvflare package`.
+//! `helm nvflare package`: one chart, or every chart of a prepared federation.
 
-use serde_json::{json, Map, Value};
+use std::path::PathBuf;
 
-use crate::cli::{ChartVersionArgs, PackageArgs};
-use crate::federation;
-use crate::output::{self, Format};
-use crate::package::{self, PackageSettings, Packaged};
+use helm_nvflare::error::Result;
+use helm_nvflare::federation;
+use helm_nvflare::helm_env::HelmEnv;
+use helm_nvflare::output::Output;
+use helm_nvflare::package::{self, PackageSettings};
 
-pub fn run(args: PackageArgs) -> i32 {
-    let settings = settings(&args.source, &args.versions, Some(args.destination.clone()));
-    if package::chart_dir_of(&args.source).is_err()
-        && !federation::prepared_charts(&args.source).is_empty()
+use super::shared::ChartVersionArgs;
+
+#[derive(clap::Args, Debug)]
+#[command(about = "Package a prepared chart as a versioned, reproducible, key-free .tgz.")]
+pub struct Args {
+    /// A prepared kit (with helm_chart/) or a chart folder.
+    #[arg(value_name = "PREPARED_KIT|CHART_DIR")]
+    pub source: PathBuf,
+    #[command(flatten)]
+    pub versions: ChartVersionArgs,
+    /// Folder to write <chart>-<version>.tgz into.
+    #[arg(short, long, value_name = "DIR", default_value = ".")]
+    pub destination: PathBuf,
+}
+
+pub fn exec(args: Args, out: &Output, _env: &HelmEnv) -> Result<i32> {
+    let settings = PackageSettings {
+        source: args.source,
+        versions: args.versions.versions(),
+        destination: Some(args.destination),
+    };
+    if package::chart_dir_of(&settings.source).is_err()
+        && !federation::prepared_charts(&settings.source).is_empty()
     {
-        return run_federation(&args, &settings);
+        out.result(&federation::package_all(&settings.source.clone(), &settings)?);
+    } else {
+        out.result(&package::package(&settings)?);
     }
-    match package::package(&settings) {
-        Ok(packaged) => {
-            output::print_ok(args.format, &summary(&packaged));
-            0
-        }
-        Err(err) => {
-            output::print_error(args.format, &err);
-            err.code.exit_code()
-        }
-    }
-}
-
-/// A prepared federation: every participant's chart, into `<destination>/<participant>/`.
-fn run_federation(args: &PackageArgs, settings: &PackageSettings) -> i32 {
-    match federation::package_all(&args.source, settings) {
-        Ok(done) => {
-            let charts: Vec<Map<String, Value>> = done
-                .iter()
-                .map(|(name, p)| {
-                    let mut entry = Map::new();
-                    entry.insert("participant".into(), json!(name));
-                    entry.extend(summary(p));
-                    entry
-                })
-                .collect();
-            match args.format {
-                Format::Json => {
-                    let mut data = Map::new();
-                    data.insert("charts".into(), json!(charts));
-                    output::print_ok(Format::Json, &data);
-                }
-                Format::Txt => {
-                    let rows: Vec<[String; 4]> = charts
-                        .iter()
-                        .map(|c| {
-                            ["participant", "archive", "version", "sha256"]
-                                .map(|k| c[k].as_str().unwrap_or("").to_string())
-                        })
-                        .collect();
-                    let header = ["PARTICIPANT", "ARCHIVE", "VERSION", "SHA256"].map(String::from);
-                    println!("{}", output::table(&header, &rows));
-                }
-            }
-            0
-        }
-        Err(err) => {
-            output::print_error(args.format, &err);
-            err.code.exit_code()
-        }
-    }
-}
-
-pub fn settings(
-    source: &std::path::Path,
-    versions: &ChartVersionArgs,
-    destination: Option<std::path::PathBuf>,
-) -> PackageSettings {
-    PackageSettings {
-        source: source.to_path_buf(),
-        version: versions.version.clone(),
-        app_version: versions.app_version.clone(),
-        destination,
-    }
-}
-
-pub fn summary(p: &Packaged) -> Map<String, Value> {
-    let mut data = Map::new();
-    data.insert("chart".into(), json!(p.name));
-    data.insert("version".into(), json!(p.version));
-    data.insert("app_version".into(), json!(p.app_version));
-    data.insert("archive".into(), json!(p.archive.display().to_string()));
-    data.insert("sha256".into(), json!(p.sha256));
-    data.insert("size".into(), json!(p.size));
-    data
+    Ok(0)
 }

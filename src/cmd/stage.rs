@@ -1,86 +1,75 @@
-//! `helm nvflare stage` and `helm nvflare unstage`.
+//! `helm nvflare stage`.
 
-use serde_json::{Map, Value};
+use std::path::PathBuf;
 
-use crate::cli::{StageArgs, UnstageArgs};
-use crate::output::{self, Format};
-use crate::stage::{self, StageSettings, UnstageSettings};
-use crate::terminal::{escape, escape_lines};
+use helm_nvflare::error::Result;
+use helm_nvflare::helm_env::HelmEnv;
+use helm_nvflare::output::Output;
+use helm_nvflare::stage::{self, Method, StageSettings};
 
-pub fn run_stage(args: StageArgs) -> i32 {
-    crate::interrupt::catch_interrupts();
+use super::shared::{parse_duration, ClusterSelection};
+
+#[derive(clap::Args, Debug)]
+#[command(about = "Put a prepared kit's startup/ and local/ where the parent pod reads them.")]
+pub struct Args {
+    /// A kit prepared for the k8s runtime (the --output of prepare).
+    #[arg(value_name = "PREPARED_KIT")]
+    pub kit: PathBuf,
+    /// pvc: copy onto the workspace PVC; configmap: local/ as a ConfigMap, startup/ as a Secret.
+    #[arg(long, value_enum, default_value = "pvc")]
+    pub method: MethodArg,
+    #[command(flatten)]
+    pub cluster: ClusterSelection,
+    /// Print every kubectl command and manifest instead of running them.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Workspace PVC [default: the chart's persistence.workspace.claimName].
+    #[arg(long, value_name = "NAME")]
+    pub pvc: Option<String>,
+    /// Create the PVC when it is missing.
+    #[arg(long)]
+    pub create_pvc: bool,
+    /// Size of a PVC made by --create-pvc.
+    #[arg(long, value_name = "QUANTITY", default_value = "10Gi")]
+    pub size: String,
+    /// storageClassName of a PVC made by --create-pvc [default: the cluster's default class].
+    #[arg(long, value_name = "CLASS")]
+    pub storage_class: Option<String>,
+    /// Helper pod image; it needs tar (kubectl cp).
+    #[arg(long, value_name = "IMAGE", default_value = "busybox:1.36")]
+    pub image: String,
+    /// Time limit for each kubectl call and for the helper pod to start, e.g. 90s, 5m.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub timeout: u64,
+    /// UID of the helper pod [default: the chart's securityContext.runAsUser, an OpenShift
+    /// namespace's UID range, else 65534].
+    #[arg(long, value_name = "UID")]
+    pub run_as_user: Option<i64>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum MethodArg {
+    Pvc,
+    Configmap,
+}
+
+pub fn exec(args: Args, out: &Output, env: &HelmEnv) -> Result<i32> {
+    crate::cli::catch_interrupts();
     let settings = StageSettings {
-        kit: args.kit.clone(),
-        method: args.method,
-        cluster: args.cluster.settings(),
-        pvc: args.pvc.clone(),
+        kit: args.kit,
+        method: match args.method {
+            MethodArg::Pvc => Method::Pvc,
+            MethodArg::Configmap => Method::Configmap,
+        },
+        cluster: args.cluster.settings(env, args.dry_run, args.timeout),
+        pvc: args.pvc,
         create_pvc: args.create_pvc,
-        size: args.size.clone(),
-        storage_class: args.storage_class.clone(),
-        image: args.image.clone(),
+        size: args.size,
+        storage_class: args.storage_class,
+        image: args.image,
         timeout_seconds: args.timeout,
         run_as_user: args.run_as_user,
     };
-    report(
-        args.format,
-        stage::stage(
-            &settings,
-            args.format == Format::Json && !args.cluster.dry_run,
-        ),
-    )
-}
-
-pub fn run_unstage(args: UnstageArgs) -> i32 {
-    crate::interrupt::catch_interrupts();
-    let settings = UnstageSettings {
-        kit: args.kit.clone(),
-        cluster: args.cluster.settings(),
-        image: args.image.clone(),
-        timeout_seconds: args.timeout,
-    };
-    report(
-        args.format,
-        stage::unstage(
-            &settings,
-            args.format == Format::Json && !args.cluster.dry_run,
-        ),
-    )
-}
-
-/// Text: the plan of a dry run (commands, then manifests), or `key: value` lines.
-fn report(format: Format, result: crate::error::Result<Map<String, Value>>) -> i32 {
-    match result {
-        Ok(data) => {
-            if format == Format::Txt {
-                if let Some(plan) = data.get("plan").and_then(Value::as_array) {
-                    for step in plan {
-                        let note = step
-                            .get("note")
-                            .and_then(Value::as_str)
-                            .map(|n| format!("    # {n}"))
-                            .unwrap_or_default();
-                        println!(
-                            "{}{note}",
-                            escape(step["command"].as_str().unwrap_or_default())
-                        );
-                        if let Some(stdin) = step.get("stdin") {
-                            println!(
-                                "{}",
-                                escape_lines(
-                                    &serde_json::to_string_pretty(stdin).unwrap_or_default()
-                                )
-                            );
-                        }
-                    }
-                    return 0;
-                }
-            }
-            output::print_ok(format, &data);
-            0
-        }
-        Err(err) => {
-            output::print_error(format, &err);
-            err.code.exit_code()
-        }
-    }
+    out.result(&stage::stage(&settings, out)?);
+    Ok(0)
 }

@@ -1,65 +1,43 @@
 //! `helm nvflare verify`: exit 0 when nothing fails, 1 when a check fails, 4 for bad input.
 
-use crate::cli::VerifyArgs;
-use crate::output::{self, Format};
-use crate::terminal::escape;
-use crate::verify::{self, Status, VerifySettings};
+use std::path::PathBuf;
 
-pub fn run(args: VerifyArgs) -> i32 {
+use helm_nvflare::error::Result;
+use helm_nvflare::helm_env::HelmEnv;
+use helm_nvflare::output::Output;
+use helm_nvflare::verify::{self, VerifySettings};
+
+use super::shared::{parse_duration, ClusterSelection};
+
+#[derive(clap::Args, Debug)]
+#[command(about = "Check a deployment and a prepared kit, and say what is wrong.")]
+pub struct Args {
+    /// The prepared kit the release was installed from.
+    #[arg(value_name = "PREPARED_KIT")]
+    pub kit: PathBuf,
+    /// verify only reads: no --dry-run.
+    #[command(flatten)]
+    pub cluster: ClusterSelection,
+    /// Helm release [default: the release prepare named].
+    #[arg(long, value_name = "NAME")]
+    pub release: Option<String>,
+    /// How long to wait for the rollout (and for each kubectl call).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub timeout: u64,
+    /// Only the checks that need no cluster.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+pub fn exec(args: Args, out: &Output, env: &HelmEnv) -> Result<i32> {
     let settings = VerifySettings {
-        kit: args.kit.clone(),
-        cluster: args.cluster.settings(),
-        release: args.release.clone(),
+        kit: args.kit,
+        cluster: args.cluster.settings(env, false, args.timeout),
+        release: args.release,
         timeout_seconds: args.timeout,
         offline: args.offline,
     };
-    let report = match verify::verify(&settings) {
-        Ok(report) => report,
-        Err(err) => {
-            output::print_error(args.format, &err);
-            return err.code.exit_code();
-        }
-    };
-    match args.format {
-        Format::Json => output::print_ok(Format::Json, &report.to_json()),
-        Format::Txt => {
-            println!(
-                "release {} in namespace {}",
-                escape(&report.release),
-                escape(&report.namespace)
-            );
-            for check in &report.checks {
-                println!(
-                    "{:<4}  {:<18}  {}",
-                    check.status.as_str().to_ascii_uppercase(),
-                    check.id,
-                    escape(&check.message)
-                );
-                if !check.hint.is_empty() && check.status != Status::Pass {
-                    println!("      {:<18}  hint: {}", "", escape(&check.hint));
-                }
-            }
-            let verdict = report.verdict();
-            let failed = report
-                .checks
-                .iter()
-                .filter(|c| c.status == Status::Fail)
-                .count();
-            let warned = report
-                .checks
-                .iter()
-                .filter(|c| c.status == Status::Warn)
-                .count();
-            println!(
-                "verdict: {} ({failed} failed, {warned} warnings, {} checks)",
-                verdict.as_str(),
-                report.checks.len()
-            );
-        }
-    }
-    if report.verdict() == Status::Fail {
-        1
-    } else {
-        0
-    }
+    let report = verify::verify(&settings)?;
+    out.result(&report);
+    Ok(report.exit_code())
 }

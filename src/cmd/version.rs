@@ -1,13 +1,14 @@
 //! `helm nvflare version`.
 
-use serde_json::{json, Map};
+use helm_nvflare::error::Result;
+use helm_nvflare::helm_env::HelmEnv;
+use helm_nvflare::output::Output;
 
-use crate::cli::VersionArgs;
-use crate::output;
+#[derive(clap::Args, Debug)]
+#[command(about = "Print the plugin version.")]
+pub struct Args {}
 
-pub fn run(args: VersionArgs) -> i32 {
-    let mut data = Map::new();
-    data.insert("version".into(), json!(env!("CARGO_PKG_VERSION")));
-    output::print_ok(args.format, &data);
-    0
+pub fn exec(_args: Args, out: &Output, _env: &HelmEnv) -> Result<i32> {
+    out.result(&helm_nvflare::version());
+    Ok(0)
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
 use regex::Regex;
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::chart::CHART_DIR;
@@ -16,36 +17,49 @@ use crate::error::{Code, Error, Result};
 use crate::names::sha256_hex;
 use helmignore::HelmIgnore;
 
+/// `--version` and `--app-version`: what the archive's Chart.yaml says instead of the
+/// chart's own values.
+#[derive(Debug, Clone, Default)]
+pub struct ChartVersions {
+    pub version: Option<String>,
+    pub app_version: Option<String>,
+}
+
+impl ChartVersions {
+    /// The one check of `--version`, before anything is written.
+    pub fn check(&self) -> Result<()> {
+        match &self.version {
+            Some(v) if !is_strict_semver(v) => Err(Error::invalid_args(
+                format!("--version {v:?} is not a strict semantic version."),
+                "Use MAJOR.MINOR.PATCH with optional -prerelease and +build, without a leading v, e.g. 1.2.0 or 1.2.0-rc.1.",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct PackageSettings {
     /// A chart folder, or a prepared kit holding `helm_chart/`.
     pub source: PathBuf,
-    pub version: Option<String>,
-    pub app_version: Option<String>,
+    pub versions: ChartVersions,
     /// Defaults to the current folder, as for `helm package`.
     pub destination: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone)]
+/// One chart archive `package` wrote.
+#[derive(Debug, Clone, Serialize)]
 pub struct Packaged {
-    pub archive: PathBuf,
+    #[serde(rename = "chart")]
     pub name: String,
     pub version: String,
     pub app_version: Option<String>,
+    pub archive: PathBuf,
     pub sha256: String,
     pub size: usize,
 }
 
-impl Packaged {
-    /// Adds `package` (the archive's path) and `sha256` to a prepare result.
-    pub fn describe_in(&self, data: &mut Map<String, Value>) {
-        data.insert(
-            "package".into(),
-            Value::String(self.archive.display().to_string()),
-        );
-        data.insert("sha256".into(), Value::String(self.sha256.clone()));
-    }
-}
+impl crate::output::Report for Packaged {}
 
 static SEMVER: LazyLock<Regex> = LazyLock::new(|| {
     let num = "(?:0|[1-9][0-9]*)";
@@ -105,16 +119,6 @@ pub fn read_chart_yaml(chart_dir: &Path) -> Result<Map<String, Value>> {
             ),
         )),
     }
-}
-
-fn check_version(flag: &str, version: &str) -> Result<()> {
-    if is_strict_semver(version) {
-        return Ok(());
-    }
-    Err(Error::invalid_args(
-        format!("{flag} {version:?} is not a strict semantic version."),
-        "Use MAJOR.MINOR.PATCH with optional -prerelease and +build, without a leading v, e.g. 1.2.0 or 1.2.0-rc.1.",
-    ))
 }
 
 /// Every file of the chart that goes into the archive, in Helm's order, as (relative path,
@@ -179,9 +183,7 @@ pub fn key_material_error(what: &str, why: &str) -> Error {
 
 /// The archive's bytes and what they are, without writing anything.
 pub fn build(settings: &PackageSettings) -> Result<(Packaged, Vec<u8>)> {
-    if let Some(v) = &settings.version {
-        check_version("--version", v)?;
-    }
+    settings.versions.check()?;
     let chart_dir = chart_dir_of(&settings.source)?;
     let mut chart = read_chart_yaml(&chart_dir)?;
     let name = chart
@@ -200,11 +202,12 @@ pub fn build(settings: &PackageSettings) -> Result<(Packaged, Vec<u8>)> {
         })?
         .to_string();
     let mut files = collect(&chart_dir)?;
-    if settings.version.is_some() || settings.app_version.is_some() {
-        if let Some(v) = &settings.version {
+    let versions = &settings.versions;
+    if versions.version.is_some() || versions.app_version.is_some() {
+        if let Some(v) = &versions.version {
             chart.insert("version".into(), Value::String(v.clone()));
         }
-        if let Some(v) = &settings.app_version {
+        if let Some(v) = &versions.app_version {
             chart.insert("appVersion".into(), Value::String(v.clone()));
         }
         let text = crate::yaml_writer::block(&Value::Object(chart.clone()), 0) + "\n";
@@ -250,30 +253,19 @@ pub fn build(settings: &PackageSettings) -> Result<(Packaged, Vec<u8>)> {
 /// Builds the archive and writes it atomically (temporary file beside it, then rename).
 pub fn package(settings: &PackageSettings) -> Result<Packaged> {
     let (packaged, bytes) = build(settings)?;
-    write_atomically(&packaged.archive, &bytes)?;
+    write_archive(&packaged.archive, &bytes)?;
     Ok(packaged)
 }
 
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let io = |action: &str, e: std::io::Error| {
+/// Writes an archive where `package` was asked to.
+pub fn write_archive(path: &Path, bytes: &[u8]) -> Result<()> {
+    crate::fs_tree::write_atomically(path, bytes).map_err(|e| {
         Error::new(
             Code::InvalidArgs,
-            format!("Cannot {action} {}: {e}", path.display()),
+            format!("Cannot write {}: {e}", path.display()),
             "Choose a writable --destination.",
         )
-    };
-    std::fs::create_dir_all(dir).map_err(|e| io("create the folder of", e))?;
-    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(|e| io("write", e))?;
-    std::io::Write::write_all(&mut temp, bytes).map_err(|e| io("write", e))?;
-    // As `helm package` writes archives: readable by all (the temporary file is 0600).
-    std::fs::set_permissions(
-        temp.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o644),
-    )
-    .map_err(|e| io("write", e))?;
-    temp.persist(path).map_err(|e| io("write", e.error))?;
-    Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -45,39 +45,6 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
-fn env_path(var: &str) -> Option<PathBuf> {
-    std::env::var_os(var)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-}
-
-fn home() -> Option<PathBuf> {
-    env_path("HOME")
-}
-
-/// Helm's registry config file, as Helm locates it.
-pub fn helm_registry_config() -> Option<PathBuf> {
-    if let Some(path) = env_path("HELM_REGISTRY_CONFIG") {
-        return Some(path);
-    }
-    let config_home = env_path("HELM_CONFIG_HOME").or_else(|| {
-        if cfg!(target_os = "macos") {
-            home().map(|h| h.join("Library/Preferences/helm"))
-        } else {
-            env_path("XDG_CONFIG_HOME")
-                .or_else(|| home().map(|h| h.join(".config")))
-                .map(|c| c.join("helm"))
-        }
-    })?;
-    Some(config_home.join("registry/config.json"))
-}
-
-fn docker_config() -> Option<PathBuf> {
-    env_path("DOCKER_CONFIG")
-        .map(|d| d.join("config.json"))
-        .or_else(|| home().map(|h| h.join(".docker/config.json")))
-}
-
 /// `https://host:port/v1/` and friends, reduced to `host:port`.
 fn normalize(key: &str) -> &str {
     let key = key
@@ -189,10 +156,8 @@ fn from_helper(name: &str, host: &str) -> Option<Credentials> {
     })
 }
 
-/// Stored credentials for `host`, Helm's store first, then Docker's.
-pub fn stored(host: &str) -> Option<Credentials> {
-    [helm_registry_config(), docker_config()]
-        .into_iter()
-        .flatten()
-        .find_map(|path| from_file(&path, host))
+/// Stored credentials for `host` from the first of `files` that has some (Helm's
+/// registry login, then Docker's config).
+pub fn stored(host: &str, files: &[PathBuf]) -> Option<Credentials> {
+    files.iter().find_map(|path| from_file(path, host))
 }

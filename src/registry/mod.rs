@@ -37,6 +37,8 @@ pub struct PushSettings {
     pub tls: TlsSettings,
     /// From `--username` + `--password-stdin`; otherwise the stored login is used.
     pub credentials: Option<Credentials>,
+    /// Where stored logins are looked up, in order (Helm's, then Docker's).
+    pub credential_files: Vec<PathBuf>,
     /// Namespace for the printed install command when the chart does not name one.
     pub default_namespace: String,
     /// The whole push must finish within this.
@@ -173,14 +175,36 @@ pub fn digest(bytes: &[u8]) -> String {
     format!("sha256:{}", sha256_hex(bytes))
 }
 
-#[derive(Debug, Clone)]
+/// One archive `push` published.
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Pushed {
     pub archive: PathBuf,
-    pub reference: String,
-    pub digest: String,
     pub chart: String,
     pub version: String,
+    pub reference: String,
+    pub digest: String,
+    /// `helm upgrade --install <release> oci://... --version <v> --namespace <ns>`.
     pub helm_command: String,
+}
+
+/// What `push` published, archive by archive.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PushReport {
+    pub charts: Vec<Pushed>,
+}
+
+impl crate::output::Report for PushReport {
+    /// A `key: value` block per archive.
+    fn text(&self) -> String {
+        self.charts
+            .iter()
+            .map(|p| match serde_json::to_value(p) {
+                Ok(Value::Object(map)) => crate::output::key_value_lines(&map),
+                _ => String::new(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n\n")
+    }
 }
 
 fn status_error(
@@ -237,8 +261,54 @@ fn upload_blob(client: &Client, repo: &str, bytes: &[u8], scope: &str) -> Result
     Ok(())
 }
 
+/// Archives as given; a folder stands for the .tgz files in it and in its subfolders (a
+/// packaged federation: `<dir>/<participant>/<chart>-<version>.tgz`).
+pub fn expand_archives(args: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut archives = Vec::new();
+    for arg in args {
+        let path = arg.clone();
+        if !path.is_dir() {
+            archives.push(path);
+            continue;
+        }
+        let mut found = Vec::new();
+        let entries = |dir: &std::path::Path| -> Vec<PathBuf> {
+            std::fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .collect()
+        };
+        for entry in entries(&path) {
+            if entry.is_dir() {
+                found.extend(
+                    entries(&entry)
+                        .into_iter()
+                        .filter(|p| p.extension().is_some_and(|e| e == "tgz")),
+                );
+            } else if entry.extension().is_some_and(|e| e == "tgz") {
+                found.push(entry);
+            }
+        }
+        if found.is_empty() {
+            return Err(Error::new(
+                Code::InvalidArchive,
+                format!(
+                    "No chart archive (.tgz) in {} or its subfolders.",
+                    path.display()
+                ),
+                "Package first: `helm nvflare package <prepared-dir> -d <dir>`.",
+            ));
+        }
+        found.sort();
+        archives.extend(found);
+    }
+    Ok(archives)
+}
+
 /// Reads and checks every archive first: nothing is pushed unless all of them are good.
-pub fn push(settings: &PushSettings) -> Result<Vec<Pushed>> {
+pub fn push(settings: &PushSettings) -> Result<PushReport> {
     let remote = Remote::parse(&settings.remote)?;
     if settings.archives.is_empty() {
         return Err(Error::invalid_args(
@@ -254,7 +324,7 @@ pub fn push(settings: &PushSettings) -> Result<Vec<Pushed>> {
     let credentials = settings
         .credentials
         .clone()
-        .or_else(|| credentials::stored(&remote.host));
+        .or_else(|| credentials::stored(&remote.host, &settings.credential_files));
     let client = Client::new(&remote.host, &settings.tls, credentials, settings.timeout)?;
     let mut pushed = Vec::new();
     for archive in &archives {
@@ -309,5 +379,5 @@ pub fn push(settings: &PushSettings) -> Result<Vec<Pushed>> {
             ),
         });
     }
-    Ok(pushed)
+    Ok(PushReport { charts: pushed })
 }

@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 use super::manifests;
 use super::prepared_kit::PreparedKit;
 use super::record::{self, Record};
-use super::{ensure_namespace, Session};
+use super::{ensure_namespace, Session, StagedObjects, UnstagedObjects};
 use crate::error::{Code, Error, Result};
 use crate::kubectl::args;
 
@@ -113,7 +113,7 @@ fn items(files: &[(String, Vec<u8>)]) -> Value {
 /// key `prepare` writes), keeping every comment and other value as it is.
 pub fn set_workspace_config(kit: &PreparedKit, config: &Value) -> Result<()> {
     let path = kit.dir.join(crate::chart::CHART_DIR).join("values.yaml");
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::prepare_io("read", &path, e))?;
+    let text = std::fs::read_to_string(&path).map_err(|e| super::kit_io("read", &path, e))?;
     let block = format!(
         "workspaceConfig:{}\n",
         crate::yaml_writer::after_key(config, 2)
@@ -136,7 +136,8 @@ pub fn set_workspace_config(kit: &PreparedKit, config: &Value) -> Result<()> {
             if text.ends_with('\n') { "" } else { "\n" }
         ),
     };
-    crate::package::write_atomically(&path, new_text.as_bytes())
+    crate::fs_tree::write_atomically(&path, new_text.as_bytes())
+        .map_err(|e| super::kit_io("write", &path, e))
 }
 
 fn empty_workspace_config() -> Value {
@@ -148,7 +149,7 @@ pub fn stage(
     kit: &PreparedKit,
     existing: Option<&Record>,
     context: Option<String>,
-) -> Result<Map<String, Value>> {
+) -> Result<(StagedObjects, Vec<String>)> {
     let namespace = s.namespace.clone();
     let local = collect(&kit.dir.join("local"))?;
     let startup = collect(&kit.dir.join("startup"))?;
@@ -183,7 +184,7 @@ pub fn stage(
     // Secret data travels base64-encoded; the limit applies to the decoded bytes.
     check_size(&format!("Secret {secret_name}"), &startup, &mut warnings)?;
     for w in &warnings {
-        crate::output::warn(w);
+        s.warn(w);
     }
 
     let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
@@ -240,27 +241,19 @@ pub fn stage(
         ]),
         Some(&list),
     )?;
-    let mut out = Map::new();
-    out.insert("method".into(), json!("configmap"));
-    out.insert("participant".into(), json!(kit.participant));
-    out.insert("namespace".into(), json!(namespace));
-    out.insert("config_map".into(), json!(cm_name));
-    out.insert("secret".into(), json!(secret_name));
-    out.insert(
-        "local_items".into(),
-        json!(local.iter().map(|(k, _)| k).collect::<Vec<_>>()),
-    );
-    out.insert(
-        "startup_items".into(),
-        json!(startup.iter().map(|(k, _)| k).collect::<Vec<_>>()),
-    );
-    if !warnings.is_empty() {
-        out.insert("warnings".into(), json!(warnings));
-    }
-    Ok(out)
+    let keys = |files: &[(String, Vec<u8>)]| files.iter().map(|(k, _)| k.clone()).collect();
+    Ok((
+        StagedObjects::ConfigMap {
+            config_map: cm_name,
+            secret: secret_name,
+            local_items: keys(&local),
+            startup_items: keys(&startup),
+        },
+        warnings,
+    ))
 }
 
-pub fn unstage(s: &mut Session, kit: &PreparedKit, rec: &Record) -> Result<Map<String, Value>> {
+pub fn unstage(s: &mut Session, kit: &PreparedKit, rec: &Record) -> Result<UnstagedObjects> {
     let cm = rec.config_map.clone().unwrap_or_default();
     let secret = rec.secret.clone().unwrap_or_default();
     s.progress(&format!("deleting ConfigMap {cm} and Secret {secret}"));
@@ -276,10 +269,8 @@ pub fn unstage(s: &mut Session, kit: &PreparedKit, rec: &Record) -> Result<Map<S
     if !s.dry_run() {
         set_workspace_config(kit, &empty_workspace_config())?;
     }
-    let mut out = Map::new();
-    out.insert("method".into(), json!("configmap"));
-    out.insert("namespace".into(), json!(rec.namespace));
-    out.insert("config_map".into(), json!(cm));
-    out.insert("secret".into(), json!(secret));
-    Ok(out)
+    Ok(UnstagedObjects::ConfigMap {
+        config_map: cm,
+        secret,
+    })
 }

@@ -11,18 +11,18 @@ pub mod prepared_kit;
 mod pvc;
 pub mod record;
 
-use std::io::Write;
 use std::path::PathBuf;
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::error::{Code, Error, Result};
 use crate::kubectl::{self, ClusterSettings, Failure, Kubectl};
+use crate::output::{Output, Report};
+use crate::terminal::{escape, escape_lines};
 use prepared_kit::PreparedKit;
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
     Pvc,
@@ -55,22 +55,161 @@ pub struct StageSettings {
     pub run_as_user: Option<i64>,
 }
 
-/// Runs kubectl for a stage or unstage, showing progress on stderr; with `--dry-run`
-/// records each call (Secret data redacted) instead of running it.
-pub struct Session {
-    kubectl: Kubectl,
-    namespace: String,
-    pub plan: Vec<Value>,
-    quiet: bool,
+/// One kubectl call of a `--dry-run` plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanStep {
+    /// The command, shell-quoted.
+    pub command: String,
+    /// The manifest it would send, Secret data redacted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stdin: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
-impl Session {
-    fn new(kubectl: Kubectl, namespace: &str, quiet: bool) -> Session {
+/// What a `--dry-run` would have done, call by call.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DryRun {
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub plan: Vec<PlanStep>,
+}
+
+impl DryRun {
+    /// The plan as text: each command, then the manifest it sends.
+    fn text(&self) -> String {
+        let mut lines = Vec::new();
+        for step in &self.plan {
+            let note = step
+                .note
+                .as_deref()
+                .map(|n| format!("    # {n}"))
+                .unwrap_or_default();
+            lines.push(format!("{}{note}", escape(&step.command)));
+            if let Some(stdin) = &step.stdin {
+                lines.push(escape_lines(
+                    &serde_json::to_string_pretty(stdin).unwrap_or_default(),
+                ));
+            }
+        }
+        lines.join("\n")
+    }
+}
+
+/// Where `stage` put the kit.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum StagedObjects {
+    Pvc {
+        pvc: String,
+        helper_pod: String,
+        /// What `find` listed on the PVC afterwards (`startup/fed_client.json`, ...).
+        files: Vec<String>,
+    },
+    ConfigMap {
+        config_map: String,
+        secret: String,
+        local_items: Vec<String>,
+        startup_items: Vec<String>,
+    },
+}
+
+/// What `stage` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Staged {
+    pub method: Method,
+    pub participant: String,
+    pub namespace: String,
+    #[serde(flatten)]
+    pub objects: StagedObjects,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// The install command for the staged kit.
+    pub helm_command: String,
+    #[serde(flatten)]
+    pub dry_run: DryRun,
+}
+
+impl Report for Staged {
+    fn text(&self) -> String {
+        if self.dry_run.dry_run {
+            return self.dry_run.text();
+        }
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        let map = value.as_object_mut().expect("a struct serializes to a map");
+        map.remove("warnings");
+        crate::output::key_value_lines(map)
+    }
+}
+
+/// What `unstage` removed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Unstaged {
+    pub unstaged: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<Method>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub objects: Option<UnstagedObjects>,
+    #[serde(flatten)]
+    pub dry_run: DryRun,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum UnstagedObjects {
+    Pvc {
+        pvc: String,
+        /// What was removed from the PVC (`startup/`, `local/`); absent when the PVC is gone.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        removed: Vec<String>,
+    },
+    ConfigMap {
+        config_map: String,
+        secret: String,
+    },
+}
+
+impl Report for Unstaged {
+    fn text(&self) -> String {
+        if self.dry_run.dry_run {
+            return self.dry_run.text();
+        }
+        match serde_json::to_value(self) {
+            Ok(Value::Object(map)) => crate::output::key_value_lines(&map),
+            _ => String::new(),
+        }
+    }
+}
+
+/// Runs kubectl for a stage or unstage, showing each step through the output handle; with
+/// `--dry-run` records each call (Secret data redacted) instead of running it.
+pub struct Session<'a> {
+    kubectl: Kubectl,
+    namespace: String,
+    plan: Vec<PlanStep>,
+    out: &'a Output,
+}
+
+impl<'a> Session<'a> {
+    fn new(kubectl: Kubectl, namespace: &str, out: &'a Output) -> Session<'a> {
         Session {
             kubectl,
             namespace: namespace.to_string(),
             plan: Vec::new(),
-            quiet,
+            out,
+        }
+    }
+
+    /// The plan of a dry run, or nothing.
+    fn finish(self) -> DryRun {
+        DryRun {
+            dry_run: self.kubectl.dry_run,
+            plan: self.plan,
         }
     }
 
@@ -79,13 +218,11 @@ impl Session {
     }
 
     fn progress(&self, message: &str) {
-        if !self.quiet {
-            let _ = writeln!(
-                std::io::stderr(),
-                "==> {}",
-                crate::terminal::escape(message)
-            );
-        }
+        self.out.status(message);
+    }
+
+    fn warn(&self, message: &str) {
+        self.out.warn(message);
     }
 
     fn namespaced(&self, args: &[String]) -> Vec<String> {
@@ -95,15 +232,11 @@ impl Session {
     }
 
     fn record_plan(&mut self, args: &[String], manifest: Option<&Value>, note: Option<&str>) {
-        let mut step = Map::new();
-        step.insert("command".into(), json!(self.kubectl.display(args)));
-        if let Some(m) = manifest {
-            step.insert("stdin".into(), manifests::redacted(m));
-        }
-        if let Some(n) = note {
-            step.insert("note".into(), json!(n));
-        }
-        self.plan.push(Value::Object(step));
+        self.plan.push(PlanStep {
+            command: self.kubectl.display(args),
+            stdin: manifest.map(manifests::redacted),
+            note: note.map(str::to_string),
+        });
     }
 
     /// A call that must succeed; `manifest` goes to stdin as JSON.
@@ -152,10 +285,19 @@ impl Session {
     }
 }
 
+/// Stage writes its record and the chart's workspaceConfig into the prepared kit.
+pub(crate) fn kit_io(action: &str, path: &std::path::Path, err: std::io::Error) -> Error {
+    Error::new(
+        Code::InvalidArgs,
+        format!("Cannot {action} {}: {err}", path.display()),
+        "stage and unstage record what they did in the prepared kit: it must be readable and writable.",
+    )
+}
+
 /// The namespace: `--namespace` or Helm's `HELM_NAMESPACE`, else the kit's. It must be the
 /// one the kit was prepared for: its job launcher creates job pods there.
 fn resolve_namespace(kit: &PreparedKit, cluster: &ClusterSettings) -> Result<String> {
-    let Some(requested) = kubectl::requested_namespace(cluster) else {
+    let Some(requested) = cluster.requested_namespace() else {
         return Ok(kit.namespace.clone());
     };
     if requested == kit.namespace {
@@ -180,14 +322,6 @@ fn resolve_namespace(kit: &PreparedKit, cluster: &ClusterSettings) -> Result<Str
     ))
 }
 
-fn context_of(cluster: &ClusterSettings) -> Option<String> {
-    cluster.context.clone().or_else(|| {
-        std::env::var("HELM_KUBECONTEXT")
-            .ok()
-            .filter(|c| !c.is_empty())
-    })
-}
-
 /// Creates the namespace when it is missing; returns the first UID of its OpenShift UID
 /// range when it has one.
 fn ensure_namespace(s: &mut Session, namespace: &str) -> Result<Option<i64>> {
@@ -208,13 +342,6 @@ fn ensure_namespace(s: &mut Session, namespace: &str) -> Result<Option<i64>> {
             s.run(&kubectl::args(["create", "namespace", namespace]), None)?;
             Ok(None)
         }
-    }
-}
-
-fn progress_done(data: &mut Map<String, Value>, s: &Session) {
-    if s.dry_run() {
-        data.insert("dry_run".into(), json!(true));
-        data.insert("plan".into(), Value::Array(s.plan.clone()));
     }
 }
 
@@ -262,7 +389,7 @@ fn is_storage_size(size: &str) -> bool {
         && UNITS.contains(&unit)
 }
 
-pub fn stage(settings: &StageSettings, quiet: bool) -> Result<Map<String, Value>> {
+pub fn stage(settings: &StageSettings, out: &Output) -> Result<Staged> {
     check_settings(settings)?;
     let kit = PreparedKit::open(&settings.kit)?;
     let namespace = resolve_namespace(&kit, &settings.cluster)?;
@@ -284,23 +411,29 @@ pub fn stage(settings: &StageSettings, quiet: bool) -> Result<Map<String, Value>
         timeout_seconds: settings.timeout_seconds,
         ..settings.cluster.clone()
     };
-    let mut session = Session::new(Kubectl::new(&cluster)?, &namespace, quiet);
-    let context = context_of(&settings.cluster);
-    let mut data = match settings.method {
-        Method::Pvc => pvc::stage(&mut session, &kit, settings, context)?,
+    let mut session = Session::new(Kubectl::new(&cluster)?, &namespace, out);
+    let context = settings.cluster.requested_context();
+    let (objects, warnings) = match settings.method {
+        Method::Pvc => (
+            pvc::stage(&mut session, &kit, settings, context)?,
+            Vec::new(),
+        ),
         Method::Configmap => configmap::stage(&mut session, &kit, existing.as_ref(), context)?,
     };
     let chart = kit.dir.join(crate::chart::CHART_DIR);
-    data.insert(
-        "helm_command".into(),
-        json!(format!(
+    Ok(Staged {
+        method: settings.method,
+        participant: kit.participant.clone(),
+        helm_command: format!(
             "helm upgrade --install {} {} --namespace {namespace}",
             kit.release,
-            crate::shell::quote(&chart.display().to_string())
-        )),
-    );
-    progress_done(&mut data, &session);
-    Ok(data)
+            crate::shell_quote::quote(&chart.display().to_string())
+        ),
+        namespace,
+        objects,
+        warnings,
+        dry_run: session.finish(),
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -312,7 +445,7 @@ pub struct UnstageSettings {
 }
 
 /// Deletes exactly what the record names; keeps the record when the delete fails.
-pub fn unstage(settings: &UnstageSettings, quiet: bool) -> Result<Map<String, Value>> {
+pub fn unstage(settings: &UnstageSettings, out: &Output) -> Result<Unstaged> {
     crate::image::ImageRef::parse(&settings.image).map_err(|why| {
         Error::invalid_args(
             format!("--image is not a valid image reference: {why}."),
@@ -321,16 +454,17 @@ pub fn unstage(settings: &UnstageSettings, quiet: bool) -> Result<Map<String, Va
     })?;
     let kit = PreparedKit::open(&settings.kit)?;
     let Some(rec) = record::read(&kit.dir)? else {
-        let mut data = Map::new();
-        data.insert("unstaged".into(), json!(false));
-        data.insert(
-            "message".into(),
-            json!(format!(
+        return Ok(Unstaged {
+            unstaged: false,
+            message: Some(format!(
                 "{} is not staged; nothing to do.",
                 kit.dir.display()
             )),
-        );
-        return Ok(data);
+            method: None,
+            namespace: None,
+            objects: None,
+            dry_run: DryRun::default(),
+        });
     };
     if let Some(ns) = &settings.cluster.namespace {
         if *ns != rec.namespace {
@@ -350,17 +484,22 @@ pub fn unstage(settings: &UnstageSettings, quiet: bool) -> Result<Map<String, Va
         cluster.context = rec.context.clone();
     }
     cluster.timeout_seconds = settings.timeout_seconds;
-    let mut session = Session::new(Kubectl::new(&cluster)?, &rec.namespace, quiet);
-    let mut data = match rec.method {
+    let mut session = Session::new(Kubectl::new(&cluster)?, &rec.namespace, out);
+    let objects = match rec.method {
         Method::Configmap => configmap::unstage(&mut session, &kit, &rec)?,
         Method::Pvc => pvc::unstage(&mut session, &kit, &rec, settings)?,
     };
     if !session.dry_run() {
         record::remove(&kit.dir)?;
     }
-    data.insert("unstaged".into(), json!(true));
-    progress_done(&mut data, &session);
-    Ok(data)
+    Ok(Unstaged {
+        unstaged: true,
+        message: None,
+        method: Some(rec.method),
+        namespace: Some(rec.namespace.clone()),
+        objects: Some(objects),
+        dry_run: session.finish(),
+    })
 }
 
 #[cfg(test)]

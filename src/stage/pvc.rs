@@ -4,12 +4,14 @@
 
 use std::path::Path;
 
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 use super::manifests::{self, Identity, WORKSPACE};
 use super::prepared_kit::PreparedKit;
 use super::record::{self, Record};
-use super::{ensure_namespace, Session, StageSettings, UnstageSettings};
+use super::{
+    ensure_namespace, Session, StageSettings, StagedObjects, UnstageSettings, UnstagedObjects,
+};
 use crate::error::{Code, Error, Result};
 use crate::kubectl::{self, args};
 
@@ -258,7 +260,7 @@ pub fn stage(
     kit: &PreparedKit,
     settings: &StageSettings,
     context: Option<String>,
-) -> Result<Map<String, Value>> {
+) -> Result<StagedObjects> {
     let claim = settings
         .pvc
         .clone()
@@ -282,15 +284,12 @@ pub fn stage(
         identity: identity(Some(settings), kit, openshift_uid),
         timeout: settings.timeout_seconds,
     };
-    let (name, staged) = with_helper_pod(s, kit, &helper, |s, name| copy_in(s, kit, name))?;
-    let mut data = Map::new();
-    data.insert("method".into(), json!("pvc"));
-    data.insert("participant".into(), json!(kit.participant));
-    data.insert("namespace".into(), json!(namespace));
-    data.insert("pvc".into(), json!(claim));
-    data.insert("helper_pod".into(), json!(name));
-    data.insert("files".into(), json!(staged));
-    Ok(data)
+    let (helper_pod, files) = with_helper_pod(s, kit, &helper, |s, name| copy_in(s, kit, name))?;
+    Ok(StagedObjects::Pvc {
+        pvc: claim,
+        helper_pod,
+        files,
+    })
 }
 
 pub fn unstage(
@@ -298,18 +297,17 @@ pub fn unstage(
     kit: &PreparedKit,
     rec: &Record,
     settings: &UnstageSettings,
-) -> Result<Map<String, Value>> {
+) -> Result<UnstagedObjects> {
     let claim = rec.pvc.clone().unwrap_or_else(|| kit.claim_name.clone());
-    let mut data = Map::new();
-    data.insert("method".into(), json!("pvc"));
-    data.insert("namespace".into(), json!(rec.namespace));
-    data.insert("pvc".into(), json!(claim));
     let get = kubectl::get_json("pvc", &claim);
     let answer = s
         .query(&get, "if the PVC is gone there is nothing to remove", "{}")?
         .map_err(|f| f.into_error())?;
     if kubectl::found(&answer)?.is_none() {
-        return Ok(data);
+        return Ok(UnstagedObjects::Pvc {
+            pvc: claim,
+            removed: Vec::new(),
+        });
     }
     let helper = Helper {
         claim: &claim,
@@ -330,6 +328,8 @@ pub fn unstage(
         );
         s.run(&remove, None).map(|_| ())
     })?;
-    data.insert("removed".into(), json!(["startup/", "local/"]));
-    Ok(data)
+    Ok(UnstagedObjects::Pvc {
+        pvc: claim,
+        removed: vec!["startup/".into(), "local/".into()],
+    })
 }

@@ -94,7 +94,7 @@ pub fn path(kit: &Path) -> PathBuf {
 }
 
 fn folder_id(dir: &Path) -> Result<String> {
-    let meta = std::fs::metadata(dir).map_err(|e| Error::prepare_io("read", dir, e))?;
+    let meta = std::fs::metadata(dir).map_err(|e| super::kit_io("read", dir, e))?;
     Ok(format!("{}:{}", meta.dev(), meta.ino()))
 }
 
@@ -115,7 +115,7 @@ pub fn read(kit: &Path) -> Result<Option<Record>> {
     let meta = match std::fs::symlink_metadata(&file) {
         Ok(meta) => meta,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::prepare_io("read", &file, e)),
+        Err(e) => return Err(super::kit_io("read", &file, e)),
     };
     if !meta.is_file() {
         return Err(untrusted(&file, "it is not a regular file"));
@@ -123,7 +123,7 @@ pub fn read(kit: &Path) -> Result<Option<Record>> {
     if meta.len() > MAX_RECORD_BYTES {
         return Err(untrusted(&file, "it is far too large"));
     }
-    let text = std::fs::read_to_string(&file).map_err(|e| Error::prepare_io("read", &file, e))?;
+    let text = std::fs::read_to_string(&file).map_err(|e| super::kit_io("read", &file, e))?;
     let record: Record = serde_json::from_str(&text)
         .map_err(|e| untrusted(&file, &format!("it does not parse: {e}")))?;
     record.check().map_err(|why| untrusted(&file, &why))?;
@@ -142,14 +142,15 @@ pub fn write(kit: &Path, record: &Record) -> Result<()> {
     };
     debug_assert!(record.check().is_ok(), "stage writes valid records");
     let text = serde_json::to_string_pretty(&record).expect("a record serializes") + "\n";
-    crate::package::write_atomically(&path(kit), text.as_bytes())
+    crate::fs_tree::write_atomically(&path(kit), text.as_bytes())
+        .map_err(|e| super::kit_io("write", &path(kit), e))
 }
 
 pub fn remove(kit: &Path) -> Result<()> {
     match std::fs::remove_file(path(kit)) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::prepare_io("remove", &path(kit), e)),
+        Err(e) => Err(super::kit_io("remove", &path(kit), e)),
     }
 }
 

@@ -9,13 +9,12 @@ mod offline;
 
 use std::path::PathBuf;
 
-use serde_json::{json, Map, Value};
-
 use crate::error::Result;
 use crate::kubectl::{ClusterSettings, Kubectl};
 use crate::stage::prepared_kit::PreparedKit;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Status {
     Pass,
     Skip,
@@ -34,11 +33,13 @@ impl Status {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Check {
+    #[serde(rename = "check")]
     pub id: &'static str,
     pub status: Status,
     pub message: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub hint: String,
 }
 
@@ -86,42 +87,65 @@ pub struct VerifySettings {
     pub offline: bool,
 }
 
+/// Every check `verify` made, and the verdict: the worst status that is not a skip.
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Report {
-    pub checks: Vec<Check>,
+    pub verdict: Status,
     pub namespace: String,
     pub release: String,
+    pub checks: Vec<Check>,
 }
 
 impl Report {
-    pub fn verdict(&self) -> Status {
-        self.checks
+    fn new(namespace: String, release: String, checks: Vec<Check>) -> Report {
+        let verdict = checks
             .iter()
             .map(|c| c.status)
             .filter(|s| *s != Status::Skip)
             .max()
-            .unwrap_or(Status::Pass)
+            .unwrap_or(Status::Pass);
+        Report {
+            verdict,
+            namespace,
+            release,
+            checks,
+        }
     }
 
-    pub fn to_json(&self) -> Map<String, Value> {
-        let mut data = Map::new();
-        data.insert("verdict".into(), json!(self.verdict().as_str()));
-        data.insert("namespace".into(), json!(self.namespace));
-        data.insert("release".into(), json!(self.release));
-        data.insert(
-            "checks".into(),
-            self.checks
-                .iter()
-                .map(|c| {
-                    let mut entry =
-                        json!({"check": c.id, "status": c.status.as_str(), "message": c.message});
-                    if !c.hint.is_empty() {
-                        entry["hint"] = json!(c.hint);
-                    }
-                    entry
-                })
-                .collect(),
-        );
-        data
+    /// 1 when a check failed, 0 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        i32::from(self.verdict == Status::Fail)
+    }
+}
+
+impl crate::output::Report for Report {
+    fn text(&self) -> String {
+        use crate::terminal::escape;
+        let mut lines = vec![format!(
+            "release {} in namespace {}",
+            escape(&self.release),
+            escape(&self.namespace)
+        )];
+        for check in &self.checks {
+            lines.push(format!(
+                "{:<4}  {:<18}  {}",
+                check.status.as_str().to_ascii_uppercase(),
+                check.id,
+                escape(&check.message)
+            ));
+            if !check.hint.is_empty() && check.status != Status::Pass {
+                lines.push(format!("      {:<18}  hint: {}", "", escape(&check.hint)));
+            }
+        }
+        let count = |status| self.checks.iter().filter(|c| c.status == status).count();
+        lines.push(format!(
+            "verdict: {} ({} failed, {} warnings, {} checks)",
+            self.verdict.as_str(),
+            count(Status::Fail),
+            count(Status::Warn),
+            self.checks.len()
+        ));
+        lines.join("\n")
     }
 }
 
@@ -137,7 +161,9 @@ pub fn verify(settings: &VerifySettings) -> Result<Report> {
         ));
     }
     let kit = PreparedKit::open(&settings.kit)?;
-    let namespace = crate::kubectl::requested_namespace(&settings.cluster)
+    let namespace = settings
+        .cluster
+        .requested_namespace()
         .unwrap_or_else(|| kit.namespace.clone());
     let release = settings
         .release
@@ -159,9 +185,5 @@ pub fn verify(settings: &VerifySettings) -> Result<Report> {
             settings.timeout_seconds,
         )?);
     }
-    Ok(Report {
-        checks,
-        namespace,
-        release,
-    })
+    Ok(Report::new(namespace, release, checks))
 }
