@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# The test command: install what the tests need (idempotent), then run every test.
+# The test command. Two tiers: `cargo test` needs only Rust; the full tier
+# (--features external-tools) also runs real Helm 3 and 4, kubernetes-validate, NVFlare
+# and a registry, which scripts/install-test-deps.sh installs first (idempotent).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-scripts/install-test-deps.sh
 cargo fmt --check
+echo "==> fast tier: cargo test (Rust only)" >&2
 cargo test --locked "$@"
+scripts/install-test-deps.sh
+echo "==> full tier: cargo test --features external-tools" >&2
+cargo test --locked --features external-tools "$@"

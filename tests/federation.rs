@@ -214,6 +214,10 @@ fn json_of(run: support::Run) -> Value {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs Helm, kubernetes-validate, NVFlare or a registry: run scripts/test.sh"
+)]
 fn packages_and_pushes_a_whole_federation() {
     let fed = federation(&["site-1", "site-2"]);
     let prepared = fed.root.join("prepared");

@@ -73,6 +73,10 @@ fn seed_view_of_nvflare_290(rel: &str, text: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs Helm, kubernetes-validate, NVFlare or a registry: run scripts/test.sh"
+)]
 fn provisioned_kits_prepare_like_nvflare_and_render_valid_charts() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();

@@ -132,6 +132,10 @@ fn archives_are_byte_reproducible() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs Helm, kubernetes-validate, NVFlare or a registry: run scripts/test.sh"
+)]
 fn layout_matches_helm_package_and_helm_reads_it() {
     let p = prepared("Hospital_A");
     let data = package(
@@ -351,6 +355,10 @@ fn prepare_can_package_right_away() {
 /// `.helmignore` as Helm reads it: our archive holds exactly the entries of `helm package`
 /// (Helm 3 and 4) for ignore files where Helm and gitignore disagree.
 #[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs Helm, kubernetes-validate, NVFlare or a registry: run scripts/test.sh"
+)]
 fn helmignore_matches_helm_package() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();

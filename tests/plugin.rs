@@ -27,6 +27,10 @@ fn plugin_dir(root: &Path) -> PathBuf {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs Helm, kubernetes-validate, NVFlare or a registry: run scripts/test.sh"
+)]
 fn installs_and_runs_with_helm3_and_helm4() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();

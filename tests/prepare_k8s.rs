@@ -346,6 +346,10 @@ fn client_names_are_sanitized_as_the_seed_does() {
 /// Charts for a server named by FQDN and clients with awkward names, with the default
 /// values and with every optional feature switched on.
 #[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs Helm, kubernetes-validate, NVFlare or a registry: run scripts/test.sh"
+)]
 fn charts_pass_helm_lint_template_kubernetes_validate_and_name_rules() {
     let f = fixture("fl.example.com");
     let long = "Z".repeat(64);
@@ -497,6 +501,10 @@ fn charts_pass_helm_lint_template_kubernetes_validate_and_name_rules() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs Helm, kubernetes-validate, NVFlare or a registry: run scripts/test.sh"
+)]
 fn values_are_overridable_at_install_time_and_wrong_types_fail() {
     let f = fixture("server");
     let data = prepare(
@@ -587,6 +595,10 @@ fn values_are_overridable_at_install_time_and_wrong_types_fail() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs Helm, kubernetes-validate, NVFlare or a registry: run scripts/test.sh"
+)]
 fn image_references_are_split_properly() {
     let f = fixture("server");
     let kit = f.project.client_kit("site-1");

@@ -97,6 +97,10 @@ fn pull(
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs Helm, kubernetes-validate, NVFlare or a registry: run scripts/test.sh"
+)]
 fn plain_http_push_then_helm3_and_helm4_pull_identical_bytes() {
     let fed = federation();
     let registry = Registry::plain(&fed.root.join("registry"));
@@ -189,6 +193,10 @@ fn plain_http_push_then_helm3_and_helm4_pull_identical_bytes() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs Helm, kubernetes-validate, NVFlare or a registry: run scripts/test.sh"
+)]
 fn tls_registry_with_authentication() {
     let fed = federation();
     let registry = Registry::tls_with_auth(&fed.root.join("registry"));
@@ -314,6 +322,10 @@ fn tls_registry_with_authentication() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs Helm, kubernetes-validate, NVFlare or a registry: run scripts/test.sh"
+)]
 fn unreachable_registry_and_bad_archives() {
     let fed = federation();
     let archive = fed.archives[0].1.as_path();
@@ -362,6 +374,10 @@ fn unreachable_registry_and_bad_archives() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs Helm, kubernetes-validate, NVFlare or a registry: run scripts/test.sh"
+)]
 fn mutual_tls_with_a_client_certificate() {
     let fed = federation();
     let registry = Registry::mutual_tls(&fed.root.join("registry"));

@@ -82,6 +82,10 @@ fn validate_manifests(w: &World) {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs Helm, kubernetes-validate, NVFlare or a registry: run scripts/test.sh"
+)]
 fn pvc_stage_of_a_server_sends_the_guides_sequence() {
     let w = world();
     let run = run(&w, &["stage", p(&w.server), "--format", "json"], &[]).success();
@@ -173,6 +177,10 @@ fn pvc_stage_of_a_server_sends_the_guides_sequence() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs Helm, kubernetes-validate, NVFlare or a registry: run scripts/test.sh"
+)]
 fn pvc_stage_of_a_client_creates_what_is_missing() {
     let w = world();
     // A missing PVC is an error unless --create-pvc; no pod is started.
@@ -443,6 +451,10 @@ fn dry_run_shows_the_whole_plan_and_runs_nothing() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs Helm, kubernetes-validate, NVFlare or a registry: run scripts/test.sh"
+)]
 fn configmap_stage_records_workspace_config_and_unstage_removes_exactly_it() {
     let w = world();
     let home = w.root.join("helm-home");

@@ -414,13 +414,14 @@ fn issue_9_6_sigterm_and_sighup_clean_up_like_ctrl_c() {
 fn issue_9_7_answers_from_the_cluster_never_reach_the_terminal_raw() {
     let c = cluster();
     let forged = "starting\\033[2J\\033[32mPASS  launcher-rbac  forged\\rPASS";
+    let phase = serde_json::to_string("Pending\u{1b}[32m\nPASS  pvc  forged").unwrap();
     let cmd = kubectl_cmd(
         &c,
         &["verify", p(&c.client)],
         &[
             ("STUB_PODS", "crash"),
             ("STUB_LOGS", forged),
-            ("STUB_PVC", "Pending\u{1b}[32m\nPASS  pvc  forged"),
+            ("STUB_PVC_PHASE_JSON", &phase),
         ],
     );
     let run = run_cmd(cmd);

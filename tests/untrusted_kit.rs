@@ -207,6 +207,10 @@ fn issue_9_3_symlinks_are_refused_everywhere() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs Helm, kubernetes-validate, NVFlare or a registry: run scripts/test.sh"
+)]
 fn issue_9_4_yaml_line_breaks_cannot_escape_the_values_file() {
     let w = world();
     let home = w.root.join("helm-home");

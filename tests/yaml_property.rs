@@ -359,6 +359,10 @@ fn check_batch(
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs Helm, kubernetes-validate, NVFlare or a registry: run scripts/test.sh"
+)]
 fn hostile_strings_read_back_exactly_or_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();

@@ -1,7 +1,8 @@
 //! A stand-in `kubectl`: logs every call's arguments and stdin, and answers like a cluster
 //! would, failures included, as the test's environment variables ask:
 //! - `STUB_NAMESPACE_EXISTS=0`: the namespace is missing.
-//! - `STUB_PVC=missing|Pending|Bound`: the PVC's state.
+//! - `STUB_PVC=missing|Pending|Bound`: the PVC's state (`STUB_PVC_PHASE_JSON`: its phase
+//!   as a JSON string, for phases that need escaping).
 //! - `STUB_WAIT=timeout`, `STUB_WAIT_SLEEP=N`: the helper pod never gets ready / takes N s.
 //! - `STUB_FAIL=<text>`: any call whose arguments contain `<text>` fails.
 //! - `STUB_NS_ANNOTATIONS`: JSON members for the namespace's annotations.
@@ -83,7 +84,8 @@ case "$all" in
       if [[ "$all" == *" --ignore-not-found "* ]]; then exit 0; fi
       echo 'Error from server (NotFound): persistentvolumeclaims "nvflws" not found' >&2; exit 1
     fi
-    python3 -c 'import json,sys; print(json.dumps({"kind":"PersistentVolumeClaim","status":{"phase":sys.argv[1]}}))' "${STUB_PVC:-Bound}" ;;
+    phase_json="${STUB_PVC_PHASE_JSON:-\"${STUB_PVC:-Bound}\"}"
+    printf '{"kind":"PersistentVolumeClaim","status":{"phase":%s}}\n' "$phase_json" ;;
   *" wait "*)
     [ -n "${STUB_WAIT_SLEEP:-}" ] && sleep "$STUB_WAIT_SLEEP"
     if [ "${STUB_WAIT:-ok}" = timeout ]; then
