@@ -301,7 +301,7 @@ fn client_names_are_sanitized_as_the_seed_does() {
         assert_eq!(values["name"], name);
         assert_eq!(values["siteName"], name);
         assert_eq!(values["serviceName"], service);
-        assert_eq!(values["port"], 8102);
+        assert_eq!(values["parentPort"], 8102);
         assert_eq!(values["image"]["pullPolicy"], "Always");
         assert_eq!(
             values["args"],

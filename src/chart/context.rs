@@ -1,7 +1,13 @@
 //! The values a participant's chart is rendered with: the seed's `values.yaml` defaults,
 //! computed from the kit and the `k8s` runtime config.
 
+use serde::Serialize;
 use serde_json::{json, Value};
+
+use super::values::{
+    ChartValues, Image, NameRef, Persistence, ServiceAccount, Workspace, WorkspaceConfig,
+    WORKSPACE_VOLUME,
+};
 
 use crate::kit::{KitInfo, Role};
 use crate::names;
@@ -17,47 +23,100 @@ pub fn parent_service_name(kit: &KitInfo, config: &K8sConfig) -> String {
     }
 }
 
-pub fn chart_context(kit: &KitInfo, config: &K8sConfig) -> Value {
+/// The chart's metadata (Chart.yaml) beside its values.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChartMeta {
+    pub chart_name: &'static str,
+    pub description: String,
+    pub app_version: String,
+    pub participant: String,
+    pub release_name: String,
+    pub namespace: String,
+}
+
+/// What the chart templates are rendered with: `chart.*` for Chart.yaml, `values.*` for
+/// values.yaml.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChartContext {
+    pub chart: ChartMeta,
+    pub values: ChartValues,
+}
+
+pub fn chart_context(kit: &KitInfo, config: &K8sConfig) -> ChartContext {
     let parent = &config.parent;
     let image = &parent.image;
     let mount = &parent.workspace_mount_path;
     let (fed_learn_port, admin_port) = server_ports(kit);
-    let role_word = if kit.role == Role::Server {
+    let server = kit.role == Role::Server;
+    let role_word = if server {
         "server"
     } else {
         "client deployment and service"
     };
-    json!({
-        "chartName": if kit.role == Role::Server { super::SERVER_CHART_NAME } else { super::CLIENT_CHART_NAME },
-        "description": format!("NVFlare federated learning {role_word} for {}", kit.name),
-        "appVersion": if image.tag.is_empty() { "latest" } else { image.tag.as_str() },
-        "name": kit.name,
-        "siteName": kit.name,
-        "serviceName": parent_service_name(kit, config),
-        "releaseName": names::release_name(&kit.name),
-        "namespace": config.namespace,
-        "image": {
-            "repository": image.repository,
-            "tag": image.tag,
-            "digest": image.digest,
-            "pullPolicy": if kit.role == Role::Server { "IfNotPresent" } else { "Always" },
+    ChartContext {
+        chart: ChartMeta {
+            chart_name: if server {
+                super::SERVER_CHART_NAME
+            } else {
+                super::CLIENT_CHART_NAME
+            },
+            description: format!("NVFlare federated learning {role_word} for {}", kit.name),
+            app_version: if image.tag.is_empty() {
+                "latest".into()
+            } else {
+                image.tag.clone()
+            },
+            participant: kit.name.clone(),
+            release_name: names::release_name(&kit.name),
+            namespace: config.namespace.clone(),
         },
-        "imagePullSecrets": parent.image_pull_secrets.iter().map(|n| json!({"name": n})).collect::<Vec<_>>(),
-        "persistence": {"claimName": parent.workspace_pvc, "mountPath": mount},
-        "fedLearnPort": fed_learn_port,
-        "adminPort": admin_port,
-        "parentPort": parent.parent_port,
-        "resources": parent.resources.clone().map(Value::Object)
-            .unwrap_or_else(|| json!({"requests": {"cpu": "2", "memory": "8Gi"}})),
-        "securityContext": parent.pod_security_context.clone().map(Value::Object).unwrap_or_else(|| json!({})),
-        "command": [parent.python_path],
-        "args": chart_args(kit, mount),
-    })
+        values: ChartValues {
+            name: kit.name.clone(),
+            site_name: (!server).then(|| kit.name.clone()),
+            service_name: parent_service_name(kit, config),
+            image: Image {
+                repository: image.repository.clone(),
+                tag: image.tag.clone(),
+                digest: image.digest.clone(),
+                pull_policy: if server { "IfNotPresent" } else { "Always" }.into(),
+            },
+            image_pull_secrets: parent
+                .image_pull_secrets
+                .iter()
+                .map(|n| NameRef { name: n.clone() })
+                .collect(),
+            service_account: ServiceAccount::default(),
+            persistence: Persistence {
+                workspace: Workspace {
+                    claim_name: parent.workspace_pvc.clone(),
+                    volume_name: WORKSPACE_VOLUME.into(),
+                    mount_path: mount.clone(),
+                },
+            },
+            fed_learn_port: server.then_some(fed_learn_port),
+            admin_port: if server { admin_port } else { None },
+            parent_port: parent.parent_port,
+            resources: parent
+                .resources
+                .clone()
+                .map(Value::Object)
+                .unwrap_or_else(|| json!({"requests": {"cpu": "2", "memory": "8Gi"}})),
+            security_context: parent
+                .pod_security_context
+                .clone()
+                .map(Value::Object)
+                .unwrap_or_else(|| json!({})),
+            command: vec![parent.python_path.clone()],
+            args: chart_args(kit, mount),
+            workspace_config: WorkspaceConfig::default(),
+        },
+    }
 }
 
 /// A context for template tests.
 #[cfg(test)]
-pub fn sample(role: Role) -> Value {
+pub fn sample(role: Role) -> ChartContext {
     use serde_json::Map;
     let kit = KitInfo {
         dir: std::path::PathBuf::from("/kit"),

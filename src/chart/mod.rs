@@ -3,6 +3,7 @@
 //! participant's values, everything else is copied byte for byte.
 
 pub mod context;
+pub mod values;
 
 use std::path::Path;
 use std::sync::LazyLock;
@@ -10,7 +11,7 @@ use std::sync::LazyLock;
 use handlebars::{handlebars_helper, Handlebars};
 use serde_json::Value;
 
-pub use context::chart_context;
+pub use context::{chart_context, ChartContext};
 
 use crate::error::{Error, Result};
 use crate::kit::Role;
@@ -118,13 +119,14 @@ fn applies_to(applies: Applies, role: Role) -> bool {
 }
 
 /// The files of one participant's chart, as (path inside the chart, contents).
-pub fn render(role: Role, context: &Value) -> Result<Vec<(&'static str, Vec<u8>)>> {
+pub fn render(role: Role, context: &ChartContext) -> Result<Vec<(&'static str, Vec<u8>)>> {
+    let context = serde_json::to_value(context).expect("chart values serialize");
     let mut out = Vec::new();
     for (applies, path, bytes) in FILES.iter().filter(|(a, _, _)| applies_to(*a, role)) {
         match path.strip_suffix(".hbs") {
             Some(stripped) => {
                 let text = REGISTRY
-                    .render(&template_key(*applies, stripped), context)
+                    .render(&template_key(*applies, stripped), &context)
                     .map_err(|err| {
                         Error::new(
                         crate::error::Code::DeployPrepareFailed,
@@ -141,7 +143,7 @@ pub fn render(role: Role, context: &Value) -> Result<Vec<(&'static str, Vec<u8>)
 }
 
 /// Writes the chart into `<kit_dir>/helm_chart/`, replacing whatever was there.
-pub fn write(kit_dir: &Path, role: Role, context: &Value) -> Result<()> {
+pub fn write(kit_dir: &Path, role: Role, context: &ChartContext) -> Result<()> {
     let chart_dir = kit_dir.join(CHART_DIR);
     if chart_dir.symlink_metadata().is_ok() {
         std::fs::remove_dir_all(&chart_dir)
@@ -160,6 +162,19 @@ pub fn write(kit_dir: &Path, role: Role, context: &Value) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// values.yaml, as rendered, reads back as exactly the values it was rendered from.
+    #[test]
+    fn values_read_back_as_rendered() {
+        for role in [Role::Server, Role::Client] {
+            let context = context::sample(role);
+            let files = render(role, &context).unwrap();
+            let (_, yaml) = files.iter().find(|(p, _)| *p == "values.yaml").unwrap();
+            let read: values::ChartValues =
+                serde_saphyr::from_str(std::str::from_utf8(yaml).unwrap()).unwrap();
+            assert_eq!(read, context.values, "{role:?}");
+        }
+    }
 
     #[test]
     fn every_embedded_template_compiles_and_renders() {

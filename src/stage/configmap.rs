@@ -11,6 +11,7 @@ use super::manifests;
 use super::prepared_kit::PreparedKit;
 use super::record::{self, Record};
 use super::{ensure_namespace, Session, StagedObjects, UnstagedObjects};
+use crate::chart::values::{Item, LocalConfig, StartupConfig, WorkspaceConfig};
 use crate::error::{Code, Error, Result};
 use crate::kubectl::args;
 
@@ -102,21 +103,25 @@ fn check_size(
     Ok(size)
 }
 
-fn items(files: &[(String, Vec<u8>)]) -> Value {
+fn items(files: &[(String, Vec<u8>)]) -> Vec<Item> {
     files
         .iter()
-        .map(|(k, _)| json!({"key": k, "path": k}))
+        .map(|(k, _)| Item {
+            key: k.clone(),
+            path: k.clone(),
+        })
         .collect()
 }
 
 /// Rewrites the `workspaceConfig:` block of the chart's values.yaml (the last top-level
 /// key `prepare` writes), keeping every comment and other value as it is.
-pub fn set_workspace_config(kit: &PreparedKit, config: &Value) -> Result<()> {
+pub fn set_workspace_config(kit: &PreparedKit, config: &WorkspaceConfig) -> Result<()> {
     let path = kit.dir.join(crate::chart::CHART_DIR).join("values.yaml");
     let text = std::fs::read_to_string(&path).map_err(|e| super::kit_io("read", &path, e))?;
+    let config = serde_json::to_value(config).expect("workspaceConfig serializes");
     let block = format!(
         "workspaceConfig:{}\n",
-        crate::yaml_writer::after_key(config, 2)
+        crate::yaml_writer::after_key(&config, 2)
     );
     let lines: Vec<&str> = text.lines().collect();
     let start = lines.iter().position(|l| l.starts_with("workspaceConfig:"));
@@ -138,10 +143,6 @@ pub fn set_workspace_config(kit: &PreparedKit, config: &Value) -> Result<()> {
     };
     crate::fs_tree::write_atomically(&path, new_text.as_bytes())
         .map_err(|e| super::kit_io("write", &path, e))
-}
-
-fn empty_workspace_config() -> Value {
-    json!({"namespace": "", "local": {"configMapName": "", "items": []}, "startup": {"secretName": "", "items": []}})
 }
 
 pub fn stage(
@@ -208,11 +209,17 @@ pub fn stage(
         .collect();
     let secret = manifests::secret(&secret_name, &kit.release, Value::Object(secret_data));
 
-    let workspace_config = json!({
-        "namespace": namespace,
-        "local": {"configMapName": cm_name, "items": items(&local)},
-        "startup": {"secretName": secret_name, "items": items(&startup)},
-    });
+    let workspace_config = WorkspaceConfig {
+        namespace: namespace.clone(),
+        local: LocalConfig {
+            config_map_name: cm_name.clone(),
+            items: items(&local),
+        },
+        startup: StartupConfig {
+            secret_name: secret_name.clone(),
+            items: items(&startup),
+        },
+    };
     if !s.dry_run() {
         record::write(
             &kit.dir,
@@ -267,7 +274,7 @@ pub fn unstage(s: &mut Session, kit: &PreparedKit, rec: &Record) -> Result<Unsta
         None,
     )?;
     if !s.dry_run() {
-        set_workspace_config(kit, &empty_workspace_config())?;
+        set_workspace_config(kit, &WorkspaceConfig::default())?;
     }
     Ok(UnstagedObjects::ConfigMap {
         config_map: cm,

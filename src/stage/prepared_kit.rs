@@ -5,24 +5,23 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::chart::values::ChartValues;
 use crate::chart::CHART_DIR;
 use crate::error::{Code, Error, Result};
+use crate::kit::Role;
 use crate::kit::RESOURCES_JSON_DEFAULT;
 
 #[derive(Debug, Clone)]
 pub struct PreparedKit {
     pub dir: PathBuf,
+    /// The participant's name, exactly (from values.yaml).
     pub participant: String,
-    pub role: String,
+    pub role: Role,
     pub release: String,
     /// The namespace the kit's job launcher creates job pods in.
     pub namespace: String,
-    pub claim_name: String,
-    pub pull_secrets: Vec<String>,
-    /// The chart's pod security context (`securityContext` value).
-    pub security_context: Value,
-    /// The chart's values.yaml.
-    pub values: Value,
+    /// The chart's values.yaml, typed.
+    pub values: ChartValues,
 }
 
 fn not_prepared(dir: &Path, why: &str) -> Error {
@@ -50,20 +49,30 @@ impl PreparedKit {
         let chart: Value = serde_saphyr::from_str(&chart_text)
             .map_err(|_| not_prepared(&dir, "helm_chart/Chart.yaml does not parse"))?;
         let annotation = |key: &str| chart["annotations"][key].as_str().map(str::to_string);
-        let (Some(participant), Some(role), Some(release)) = (
-            annotation("nvflare/participant"),
-            annotation("nvflare/role"),
-            annotation("nvflare/release"),
-        ) else {
-            return Err(not_prepared(
-                &dir,
-                "its chart was not written by helm nvflare prepare",
-            ));
+        let role = match annotation("nvflare/role").as_deref() {
+            Some("server") => Role::Server,
+            Some("client") => Role::Client,
+            _ => {
+                return Err(not_prepared(
+                    &dir,
+                    "its chart was not written by helm nvflare prepare",
+                ))
+            }
         };
+        let release = annotation("nvflare/release").ok_or_else(|| {
+            not_prepared(&dir, "its chart was not written by helm nvflare prepare")
+        })?;
         let values_text = std::fs::read_to_string(dir.join(CHART_DIR).join("values.yaml"))
             .map_err(|_| not_prepared(&dir, "helm_chart/values.yaml is missing"))?;
-        let values: Value = serde_saphyr::from_str(&values_text)
-            .map_err(|_| not_prepared(&dir, "helm_chart/values.yaml does not parse"))?;
+        let values: ChartValues = serde_saphyr::from_str(&values_text).map_err(|e| {
+            not_prepared(
+                &dir,
+                &format!(
+                    "helm_chart/values.yaml does not hold the chart's values ({})",
+                    e.to_string().lines().next().unwrap_or_default()
+                ),
+            )
+        })?;
         let resources = crate::json_file::load_object(
             &dir.join("local").join(RESOURCES_JSON_DEFAULT),
             RESOURCES_JSON_DEFAULT,
@@ -78,78 +87,65 @@ impl PreparedKit {
             })?;
         let namespace = launcher["args"]["namespace"]
             .as_str()
-            .unwrap_or("default")
+            .unwrap_or(crate::runtime_config::DEFAULT_NAMESPACE)
             .to_string();
-        let claim_name = values["persistence"]["workspace"]["claimName"]
-            .as_str()
-            .unwrap_or("nvflws")
-            .to_string();
-        let pull_secrets: Vec<String> = values["imagePullSecrets"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s["name"].as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        check_names(
-            &dir,
-            &release,
-            &namespace,
-            &claim_name,
-            &pull_secrets,
-            &values,
-        )?;
+        check_names(&dir, &release, &namespace, &values)?;
         Ok(PreparedKit {
-            // Chart.yaml shows the name escaped; values.yaml holds it exactly.
-            participant: values["name"]
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or(participant),
+            participant: values.name.clone(),
             role,
             release,
             namespace,
-            claim_name,
-            pull_secrets,
-            security_context: values["securityContext"].clone(),
             values,
             dir,
         })
     }
 
     pub fn is_server(&self) -> bool {
-        self.role == "server"
+        self.role == Role::Server
+    }
+
+    pub fn claim_name(&self) -> &str {
+        &self.values.persistence.workspace.claim_name
+    }
+
+    pub fn mount_path(&self) -> &str {
+        &self.values.persistence.workspace.mount_path
+    }
+
+    pub fn pull_secrets(&self) -> Vec<String> {
+        self.values
+            .image_pull_secrets
+            .iter()
+            .map(|s| s.name.clone())
+            .collect()
     }
 
     /// The Deployment, ServiceAccount and Role name the chart renders (`nvflare.fullname`).
     pub fn object_name(&self) -> String {
-        let raw = if self.is_server() {
-            self.values["name"].as_str()
+        if self.is_server() {
+            object_name(&self.values.name)
         } else {
-            self.values["serviceName"].as_str()
-        };
-        object_name(raw.unwrap_or(&self.participant))
+            object_name(&self.values.service_name)
+        }
     }
 
     /// The ServiceAccount the parent pod (and its launcher) runs as.
     pub fn service_account(&self) -> String {
-        match self.values["serviceAccount"]["name"]
-            .as_str()
-            .filter(|n| !n.is_empty())
-        {
-            Some(name) => object_name(name),
-            None if self.values["serviceAccount"]["create"] == Value::Bool(false) => {
-                "default".into()
-            }
-            None => self.object_name(),
+        let account = &self.values.service_account;
+        match account.name.as_str() {
+            "" if !account.create => "default".into(),
+            "" => self.object_name(),
+            name => object_name(name),
         }
     }
 
-    pub fn service_name(&self) -> String {
-        self.values["serviceName"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+    pub fn service_name(&self) -> &str {
+        &self.values.service_name
+    }
+
+    /// The role file in `startup/`.
+    pub fn role_file(&self) -> &'static str {
+        self.role.role_file()
     }
 }
 
@@ -182,14 +178,7 @@ fn refuse_links(dir: &Path) -> Result<()> {
 
 /// Every name read back from the folder reaches kubectl: each must be valid for its kind
 /// (so none can be read as a flag), whoever wrote the files.
-fn check_names(
-    dir: &Path,
-    release: &str,
-    namespace: &str,
-    claim: &str,
-    pull_secrets: &[String],
-    values: &Value,
-) -> Result<()> {
+fn check_names(dir: &Path, release: &str, namespace: &str, values: &ChartValues) -> Result<()> {
     let bad = |what: &str, value: &str| {
         Err(not_prepared(
             dir,
@@ -202,25 +191,28 @@ fn check_names(
     if !crate::names::is_dns1123_label(namespace) {
         return bad("namespace", namespace);
     }
+    let claim = &values.persistence.workspace.claim_name;
     if !crate::names::is_dns1123_subdomain(claim) {
         return bad("workspace PVC", claim);
     }
-    if let Some(secret) = pull_secrets
+    if let Some(secret) = values
+        .image_pull_secrets
         .iter()
-        .find(|s| !crate::names::is_dns1123_subdomain(s))
+        .find(|s| !crate::names::is_dns1123_subdomain(&s.name))
     {
-        return bad("image pull secret", secret);
+        return bad("image pull secret", &secret.name);
     }
-    let service = values["serviceName"].as_str().unwrap_or_default();
-    if !crate::names::is_dns1035_label(service) {
-        return bad("serviceName", service);
+    if !crate::names::is_dns1035_label(&values.service_name) {
+        return bad("serviceName", &values.service_name);
     }
-    if let Some(sa) = values["serviceAccount"]["name"]
-        .as_str()
-        .filter(|n| !n.is_empty())
-    {
-        if !crate::names::is_dns1123_subdomain(sa) {
-            return bad("serviceAccount.name", sa);
+    let account = &values.service_account.name;
+    if !account.is_empty() && !crate::names::is_dns1123_subdomain(account) {
+        return bad("serviceAccount.name", account);
+    }
+    let config = &values.workspace_config;
+    for name in [&config.local.config_map_name, &config.startup.secret_name] {
+        if !name.is_empty() && !crate::names::is_dns1123_subdomain(name) {
+            return bad("workspaceConfig object", name);
         }
     }
     Ok(())

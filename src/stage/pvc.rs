@@ -68,8 +68,7 @@ fn identity(
     kit: &PreparedKit,
     openshift_uid: Option<i64>,
 ) -> Identity {
-    let chart_uid = kit.security_context["runAsUser"].as_i64();
-    let chart_group = kit.security_context["fsGroup"].as_i64();
+    let (chart_uid, chart_group) = kit.values.pod_identity();
     let uid = settings
         .and_then(|s| s.run_as_user)
         .or(chart_uid)
@@ -103,7 +102,7 @@ fn with_helper_pod<T>(
         &kit.release,
         helper.claim,
         helper.image,
-        &kit.pull_secrets,
+        &kit.pull_secrets(),
         &helper.identity,
     );
     let result = start_helper(s, &pod, &name, helper.timeout).and_then(|()| work(s, &name));
@@ -264,7 +263,7 @@ pub fn stage(
     let claim = settings
         .pvc
         .clone()
-        .unwrap_or_else(|| kit.claim_name.clone());
+        .unwrap_or_else(|| kit.claim_name().to_string());
     check_claim(&claim)?;
     let namespace = s.namespace.clone();
     let openshift_uid = ensure_namespace(s, &namespace)?;
@@ -298,7 +297,10 @@ pub fn unstage(
     rec: &Record,
     settings: &UnstageSettings,
 ) -> Result<UnstagedObjects> {
-    let claim = rec.pvc.clone().unwrap_or_else(|| kit.claim_name.clone());
+    let claim = rec
+        .pvc
+        .clone()
+        .unwrap_or_else(|| kit.claim_name().to_string());
     let get = kubectl::get_json("pvc", &claim);
     let answer = s
         .query(&get, "if the PVC is gone there is nothing to remove", "{}")?

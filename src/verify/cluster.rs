@@ -93,7 +93,7 @@ pub fn checks(
 }
 
 fn pvc(ctx: &Ctx, kit: &PreparedKit) -> Result<Check> {
-    let claim = &kit.claim_name;
+    let claim = kit.claim_name();
     let hint = format!(
         "Check that the cluster has a default storage class, or set storageClassName: kubectl get storageclass; kubectl -n {} describe pvc {claim}",
         ctx.namespace
@@ -255,16 +255,12 @@ fn pods(ctx: &Ctx, release: &str, checks: &mut Vec<Check>) -> Result<bool> {
 fn service(ctx: &Ctx, kit: &PreparedKit) -> Result<Check> {
     const ID: &str = "service";
     let name = kit.service_name();
-    let mut expected: Vec<u64> = if kit.is_server() {
-        ["fedLearnPort", "adminPort", "parentPort"]
-            .iter()
-            .filter_map(|k| kit.values[*k].as_u64())
-            .collect()
-    } else {
-        kit.values["port"].as_u64().into_iter().collect()
-    };
-    expected.sort_unstable();
-    expected.dedup();
+    let expected: Vec<u64> = kit
+        .values
+        .service_ports()
+        .into_iter()
+        .map(u64::from)
+        .collect();
     Ok(match ctx.json(&s(&["get", "service", &name, "-o", "json"]))? {
         Ok(svc) => {
             let mut ports: Vec<u64> = svc["spec"]["ports"].as_array().into_iter().flatten().filter_map(|p| p["port"].as_u64()).collect();
@@ -315,12 +311,10 @@ fn rbac(ctx: &Ctx, kit: &PreparedKit) -> Result<Vec<Check>> {
 
 fn workspace(ctx: &Ctx, kit: &PreparedKit, deployment: &str, pods_ready: bool) -> Result<Check> {
     const ID: &str = "workspace";
-    let config = &kit.values["workspaceConfig"];
-    let cm = config["local"]["configMapName"]
-        .as_str()
-        .unwrap_or_default();
-    let secret = config["startup"]["secretName"].as_str().unwrap_or_default();
-    if !cm.is_empty() || !secret.is_empty() {
+    let config = &kit.values.workspace_config;
+    let cm = config.local.config_map_name.as_str();
+    let secret = config.startup.secret_name.as_str();
+    if config.is_staged() {
         let mut missing = Vec::new();
         for (kind, name) in [("configmap", cm), ("secret", secret)]
             .iter()
@@ -346,14 +340,8 @@ fn workspace(ctx: &Ctx, kit: &PreparedKit, deployment: &str, pods_ready: bool) -
     if !pods_ready {
         return Ok(Check::skip(ID, "no ready parent pod to look into"));
     }
-    let mount = kit.values["persistence"]["workspace"]["mountPath"]
-        .as_str()
-        .unwrap_or("/var/tmp/nvflare/workspace");
-    let role_file = if kit.is_server() {
-        "fed_server.json"
-    } else {
-        "fed_client.json"
-    };
+    let mount = kit.mount_path();
+    let role_file = kit.role_file();
     let expected = [
         format!("{mount}/startup/{role_file}"),
         format!("{mount}/local/resources.json.default"),

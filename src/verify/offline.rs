@@ -38,11 +38,7 @@ fn comm_config_matches_chart(kit: &PreparedKit) -> Check {
     let host = resources["host"].as_str().unwrap_or_default();
     let port = resources["port"].as_u64();
     let service = kit.service_name();
-    let chart_port = if kit.is_server() {
-        kit.values["parentPort"].as_u64()
-    } else {
-        kit.values["port"].as_u64()
-    };
+    let chart_port = Some(u64::from(kit.values.parent_port));
     if host != service || port != chart_port {
         return Check::fail(
             ID,
@@ -65,11 +61,9 @@ fn comm_config_matches_chart(kit: &PreparedKit) -> Check {
 
 fn image(kit: &PreparedKit) -> Check {
     const ID: &str = "image";
-    let image = &kit.values["image"];
-    let repository = image["repository"].as_str().unwrap_or_default();
-    let tag = image["tag"].as_str().unwrap_or_default();
-    let digest = image["digest"].as_str().unwrap_or_default();
-    let mut reference = repository.to_string();
+    let image = &kit.values.image;
+    let (tag, digest) = (&image.tag, &image.digest);
+    let mut reference = image.repository.clone();
     if !tag.is_empty() {
         reference = format!("{reference}:{tag}");
     }
@@ -84,10 +78,9 @@ fn image(kit: &PreparedKit) -> Check {
         );
     }
     let bad_secrets: Vec<String> = kit
-        .pull_secrets
-        .iter()
+        .pull_secrets()
+        .into_iter()
         .filter(|s| !crate::names::is_dns1123_subdomain(s))
-        .cloned()
         .collect();
     if !bad_secrets.is_empty() {
         return Check::fail(
