@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ImageRef {
     /// `[registry[:port]/]path`, e.g. `localhost:5000/nvflare`.
     pub repository: String,

@@ -417,7 +417,7 @@ impl Failure {
 /// when the object does not exist, so "not found" is read from the structure of the
 /// answer, never from the wording of an error.
 pub fn get_json(kind: &str, name: &str) -> Vec<String> {
-    args(["get", kind, name, "-o", "json", "--ignore-not-found"])
+    args(&["get", kind, name, "-o", "json", "--ignore-not-found"])
 }
 
 /// The object a [`get_json`] call answered, or `None` when there is none.
@@ -434,8 +434,8 @@ pub fn found(stdout: &str) -> Result<Option<serde_json::Value>> {
     })
 }
 
-/// Strings for argument lists.
-pub fn args<const N: usize>(parts: [&str; N]) -> Vec<String> {
+/// An argument list from string slices: the one builder every kubectl call uses.
+pub fn args(parts: &[&str]) -> Vec<String> {
     parts.iter().map(|s| s.to_string()).collect()
 }
 

@@ -272,6 +272,7 @@ fn parse_k8s(config: &Map<String, Value>) -> Result<K8sConfig> {
     )?;
     let parent = mapping(config.get("parent"), "parent")?;
     let job_launcher = optional_section(config, "job_launcher")?;
+    // The seed checks the key sets of both sections before any value.
     allowed_keys(
         parent,
         &[
@@ -306,6 +307,25 @@ fn parse_k8s(config: &Map<String, Value>) -> Result<K8sConfig> {
         Some(_) => k8s_service_name(config, "server_service_name", "k8s config")?,
         None => DEFAULT_SERVER_SERVICE_NAME.to_string(),
     };
+    let mut parent = parse_k8s_parent(parent)?;
+    let job_launcher = parse_k8s_job_launcher(job_launcher)?;
+    // The image last, as the seed reports it after the other values.
+    parent.image = ImageRef::parse(&docker_image).map_err(|why| {
+        Error::invalid_config(
+            format!("parent.docker_image is not a valid image reference: {why}."),
+            "Use [registry[:port]/]repository[:tag][@digest], for example registry.example.com:5000/nvflare:2.9.0.",
+        )
+    })?;
+    Ok(K8sConfig {
+        namespace,
+        server_service_name,
+        parent,
+        job_launcher,
+    })
+}
+
+/// The `parent:` section (its image is parsed by the caller).
+fn parse_k8s_parent(parent: &Map<String, Value>) -> Result<K8sParent> {
     let parent_port =
         optional_port(parent, "parent_port", "parent")?.unwrap_or(DEFAULT_PARENT_PORT);
     let workspace_pvc = optional_str(parent, "workspace_pvc", "parent")?
@@ -327,15 +347,26 @@ fn parse_k8s(config: &Map<String, Value>) -> Result<K8sConfig> {
             "Use an absolute path without '..' or ':', for example /var/tmp/nvflare/workspace.",
         ));
     }
-    let workspace_mount_path = trim_trailing_slashes(&workspace_mount_path);
-    let python_path =
-        optional_str(parent, "python_path", "parent")?.unwrap_or_else(|| PARENT_PYTHON_PATH.into());
-    let resources = optional_mapping(parent, "resources", "parent")?;
-    let pod_security_context = optional_mapping(parent, "pod_security_context", "parent")?;
-    let image_pull_secrets =
-        optional_secret_names(parent, "image_pull_secrets", "parent image pull references")?
-            .unwrap_or_default();
+    Ok(K8sParent {
+        image: ImageRef::default(),
+        parent_port,
+        workspace_pvc,
+        workspace_mount_path: trim_trailing_slashes(&workspace_mount_path),
+        python_path: optional_str(parent, "python_path", "parent")?
+            .unwrap_or_else(|| PARENT_PYTHON_PATH.into()),
+        resources: optional_mapping(parent, "resources", "parent")?,
+        pod_security_context: optional_mapping(parent, "pod_security_context", "parent")?,
+        image_pull_secrets: optional_secret_names(
+            parent,
+            "image_pull_secrets",
+            "parent image pull references",
+        )?
+        .unwrap_or_default(),
+    })
+}
 
+/// The `job_launcher:` section.
+fn parse_k8s_job_launcher(job_launcher: &Map<String, Value>) -> Result<K8sJobLauncher> {
     let config_file_path = optional_str(job_launcher, "config_file_path", "job_launcher")?;
     let default_python_path = optional_str(job_launcher, "default_python_path", "job_launcher")?
         .unwrap_or_else(|| PARENT_PYTHON_PATH.into());
@@ -346,40 +377,20 @@ fn parse_k8s(config: &Map<String, Value>) -> Result<K8sConfig> {
             "Give the timeout in seconds, for example 300.",
         ));
     }
-    let job_pod_security_context =
-        optional_mapping(job_launcher, "job_pod_security_context", "job_launcher")?;
-    let job_image_pull_secrets = optional_secret_names(
-        job_launcher,
-        "image_pull_secrets",
-        "job launcher image pull references",
-    )?;
-
-    let image = ImageRef::parse(&docker_image).map_err(|why| {
-        Error::invalid_config(
-            format!("parent.docker_image is not a valid image reference: {why}."),
-            "Use [registry[:port]/]repository[:tag][@digest], for example registry.example.com:5000/nvflare:2.9.0.",
-        )
-    })?;
-    Ok(K8sConfig {
-        namespace,
-        server_service_name,
-        parent: K8sParent {
-            image,
-            parent_port,
-            workspace_pvc,
-            workspace_mount_path,
-            python_path,
-            resources,
-            pod_security_context,
-            image_pull_secrets,
-        },
-        job_launcher: K8sJobLauncher {
-            config_file_path,
-            pending_timeout,
-            default_python_path,
-            job_pod_security_context,
-            image_pull_secrets: job_image_pull_secrets,
-        },
+    Ok(K8sJobLauncher {
+        config_file_path,
+        pending_timeout,
+        default_python_path,
+        job_pod_security_context: optional_mapping(
+            job_launcher,
+            "job_pod_security_context",
+            "job_launcher",
+        )?,
+        image_pull_secrets: optional_secret_names(
+            job_launcher,
+            "image_pull_secrets",
+            "job launcher image pull references",
+        )?,
     })
 }
 

@@ -238,7 +238,7 @@ pub fn stage(
     let list = json!({"apiVersion": "v1", "kind": "List", "items": [config_map, secret]});
     // Server-side apply: client-side apply would copy the whole Secret into an annotation.
     s.run(
-        &args([
+        &args(&[
             "apply",
             "--server-side",
             "--force-conflicts",

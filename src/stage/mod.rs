@@ -339,7 +339,7 @@ fn ensure_namespace(s: &mut Session, namespace: &str) -> Result<Option<i64>> {
         }
         None => {
             s.progress(&format!("creating namespace {namespace}"));
-            s.run(&kubectl::args(["create", "namespace", namespace]), None)?;
+            s.run(&kubectl::args(&["create", "namespace", namespace]), None)?;
             Ok(None)
         }
     }

@@ -17,12 +17,11 @@ use crate::kubectl::{self, args};
 
 /// `kubectl exec <pod> -c stage -- <command...>`.
 fn exec(pod: &str, command: &[&str]) -> Vec<String> {
-    let mut all: Vec<String> = ["exec", pod, "-c", "stage", "--"]
+    [&["exec", pod, "-c", "stage", "--"], command]
+        .concat()
         .iter()
         .map(|s| s.to_string())
-        .collect();
-    all.extend(command.iter().map(|s| s.to_string()));
-    all
+        .collect()
 }
 
 fn check_claim(claim: &str) -> Result<()> {
@@ -53,7 +52,7 @@ fn ensure_pvc(s: &mut Session, claim: &str, settings: &StageSettings, release: &
         None if settings.create_pvc => {
             s.progress(&format!("creating PVC {claim} ({})", settings.size));
             let pvc = manifests::workspace_pvc(claim, release, &settings.size, settings.storage_class.as_deref());
-            s.run(&args(["apply", "-f", "-"]), Some(&pvc)).map(|_| ())
+            s.run(&args(&["apply", "-f", "-"]), Some(&pvc)).map(|_| ())
         }
         None => Err(Error::new(
             Code::PvcNotFound,
@@ -107,7 +106,7 @@ fn with_helper_pod<T>(
     );
     let result = start_helper(s, &pod, &name, helper.timeout).and_then(|()| work(s, &name));
     s.progress(&format!("deleting helper pod {name}"));
-    let cleanup = s.cleanup(&args([
+    let cleanup = s.cleanup(&args(&[
         "delete",
         "pod",
         &name,
@@ -122,7 +121,7 @@ fn with_helper_pod<T>(
 /// Starts the helper pod and waits for it; the caller deletes it.
 fn start_helper(s: &mut Session, pod: &Value, name: &str, timeout: u64) -> Result<()> {
     s.run(
-        &args([
+        &args(&[
             "delete",
             "pod",
             name,
@@ -132,7 +131,7 @@ fn start_helper(s: &mut Session, pod: &Value, name: &str, timeout: u64) -> Resul
         None,
     )?;
     s.progress(&format!("starting helper pod {name}"));
-    s.run(&args(["apply", "-f", "-"]), Some(pod))?;
+    s.run(&args(&["apply", "-f", "-"]), Some(pod))?;
     let wait = vec![
         "wait".to_string(),
         "--for=condition=Ready".into(),
@@ -142,7 +141,7 @@ fn start_helper(s: &mut Session, pod: &Value, name: &str, timeout: u64) -> Resul
     match s.query(&wait, "waits until the helper pod is ready", "")? {
         Ok(_) => Ok(()),
         Err(failure) => {
-            let events = args([
+            let events = args(&[
                 "get",
                 "events",
                 "--field-selector",

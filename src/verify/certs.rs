@@ -184,7 +184,7 @@ fn server_host(kit: &PreparedKit, cert: &X509Certificate) -> Check {
 /// rejects without keyUsage/keyCertSign: `CA cert does not include key usage extension`.
 pub fn kubeconfig_ca(kubectl: &Kubectl) -> Check {
     const ID: &str = "kubeconfig-ca";
-    let view = args(["config", "view", "--raw", "--minify", "-o", "json"]);
+    let view = args(&["config", "view", "--raw", "--minify", "-o", "json"]);
     let config: Value = match kubectl.call(&view, None, false) {
         Ok(Ok(text)) => serde_json::from_str(&text).unwrap_or(Value::Null),
         Ok(Err(f)) => {

@@ -34,10 +34,6 @@ impl Ctx<'_> {
     }
 }
 
-fn s(parts: &[&str]) -> Vec<String> {
-    parts.iter().map(|p| p.to_string()).collect()
-}
-
 pub fn checks(
     kubectl: &Kubectl,
     kit: &PreparedKit,
@@ -71,7 +67,7 @@ pub fn checks(
     }
     checks.push(pvc(&ctx, kit)?);
     let name = kit.object_name();
-    let rollout = ctx.call(&s(&[
+    let rollout = ctx.call(&kubectl::args(&[
         "rollout",
         "status",
         &format!("deployment/{name}"),
@@ -119,7 +115,7 @@ fn pvc(ctx: &Ctx, kit: &PreparedKit) -> Result<Check> {
 /// Checks every pod of the release; returns whether one is ready.
 fn pods(ctx: &Ctx, release: &str, checks: &mut Vec<Check>) -> Result<bool> {
     const ID: &str = "pods";
-    let list = match ctx.json(&s(&[
+    let list = match ctx.json(&kubectl::args(&[
         "get",
         "pods",
         "-l",
@@ -145,111 +141,140 @@ fn pods(ctx: &Ctx, release: &str, checks: &mut Vec<Check>) -> Result<bool> {
     let mut any_ready = false;
     for pod in &items {
         let name = pod["metadata"]["name"].as_str().unwrap_or("?").to_string();
-        let ready = pod["status"]["conditions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|c| c["type"] == "Ready" && c["status"] == "True");
-        if ready {
-            any_ready = true;
-            checks.push(Check::pass(ID, format!("pod {name} is Ready")));
-            continue;
-        }
-        let waiting: Vec<(String, String)> = pod["status"]["containerStatuses"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|c| {
-                let w = &c["state"]["waiting"];
-                w["reason"].as_str().map(|r| {
-                    (
-                        r.to_string(),
-                        w["message"].as_str().unwrap_or_default().to_string(),
-                    )
-                })
-            })
-            .collect();
         let describe = format!("kubectl -n {} describe pod {name}", ctx.namespace);
-        if let Some((reason, message)) = waiting
-            .iter()
-            .find(|(r, _)| r == "ImagePullBackOff" || r == "ErrImagePull")
-        {
-            checks.push(Check::fail(
+        checks.push(match classify_pod(pod) {
+            PodState::Ready => {
+                any_ready = true;
+                Check::pass(ID, format!("pod {name} is Ready"))
+            }
+            PodState::ImagePull { reason, message } => Check::fail(
                 ID,
                 format!("pod {name}: {reason}: {message}"),
                 format!("Confirm that the parent image exists and the cluster can pull it ({describe}; helm -n {} get values {release} --all); for private registries add image pull secrets (parent.image_pull_secrets).", ctx.namespace),
-            ));
-        } else if let Some((reason, _)) = waiting.iter().find(|(r, _)| r == "CrashLoopBackOff") {
-            let logs = match ctx.call(&s(&["logs", &name, "--tail=20"]))? {
-                Ok(text) => text
-                    .trim()
-                    .lines()
-                    .rev()
-                    .take(5)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect::<Vec<_>>()
-                    .join(" | "),
-                Err(f) => f.stderr,
-            };
-            checks.push(Check::fail(
+            ),
+            PodState::CrashLoop => Check::fail(
                 ID,
-                format!("pod {name}: {reason}; last log lines: {logs}"),
+                format!("pod {name}: CrashLoopBackOff; last log lines: {}", last_log_lines(ctx, &name)?),
                 format!("Read the parent logs (kubectl -n {} logs {name} --previous). A missing `kubernetes` package needs the NVFlare K8S extra; \"Parent pod cannot find startup or local\" means the kit was staged at the wrong level: restage with helm nvflare stage.", ctx.namespace),
-            ));
-        } else if pod["status"]["phase"] == "Pending" {
-            let events = match ctx.json(&s(&[
-                "get",
-                "events",
-                "--field-selector",
-                &format!("involvedObject.name={name}"),
-                "-o",
-                "json",
-            ]))? {
-                Ok(list) => list["items"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|e| {
-                        Some(format!(
-                            "{}: {}",
-                            e["reason"].as_str()?,
-                            e["message"].as_str().unwrap_or_default()
-                        ))
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                Err(f) => f.stderr,
-            };
-            checks.push(Check::fail(
+            ),
+            PodState::Pending => {
+                let events = pod_events(ctx, &name)?;
+                Check::fail(
+                    ID,
+                    format!("pod {name} is Pending: {}", if events.is_empty() { "no events" } else { &events }),
+                    "Common causes: insufficient CPU, memory or GPU, an unbound PVC, a missing storage class. Check kubectl get events --sort-by=.lastTimestamp.",
+                )
+            }
+            PodState::NotReady { why } => Check::fail(
                 ID,
-                format!("pod {name} is Pending: {}", if events.is_empty() { "no events" } else { &events }),
-                "Common causes: insufficient CPU, memory or GPU, an unbound PVC, a missing storage class. Check kubectl get events --sort-by=.lastTimestamp.",
-            ));
-        } else {
-            let reasons: Vec<String> = waiting
-                .iter()
-                .map(|(r, m)| format!("{r} {m}").trim().to_string())
-                .collect();
-            checks.push(Check::fail(
-                ID,
-                format!(
-                    "pod {name} is not Ready ({})",
-                    if reasons.is_empty() {
-                        pod["status"]["phase"]
-                            .as_str()
-                            .unwrap_or("unknown")
-                            .to_string()
-                    } else {
-                        reasons.join("; ")
-                    }
-                ),
+                format!("pod {name} is not Ready ({why})"),
                 format!("Inspect it: {describe}"),
-            ));
-        }
+            ),
+        });
     }
     Ok(any_ready)
+}
+
+/// What one pod's status says, read from its structure alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PodState {
+    Ready,
+    /// ImagePullBackOff or ErrImagePull, with the kubelet's message.
+    ImagePull {
+        reason: String,
+        message: String,
+    },
+    CrashLoop,
+    Pending,
+    /// Anything else: the waiting reasons, or the phase.
+    NotReady {
+        why: String,
+    },
+}
+
+pub fn classify_pod(pod: &Value) -> PodState {
+    let status = &pod["status"];
+    let ready = status["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == "Ready" && c["status"] == "True");
+    if ready {
+        return PodState::Ready;
+    }
+    let waiting: Vec<(String, String)> = status["containerStatuses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| {
+            let w = &c["state"]["waiting"];
+            let reason = w["reason"].as_str()?.to_string();
+            Some((
+                reason,
+                w["message"].as_str().unwrap_or_default().to_string(),
+            ))
+        })
+        .collect();
+    if let Some((reason, message)) = waiting
+        .iter()
+        .find(|(r, _)| r == "ImagePullBackOff" || r == "ErrImagePull")
+    {
+        return PodState::ImagePull {
+            reason: reason.clone(),
+            message: message.clone(),
+        };
+    }
+    if waiting.iter().any(|(r, _)| r == "CrashLoopBackOff") {
+        return PodState::CrashLoop;
+    }
+    if status["phase"] == "Pending" {
+        return PodState::Pending;
+    }
+    let why = if waiting.is_empty() {
+        status["phase"].as_str().unwrap_or("unknown").to_string()
+    } else {
+        waiting
+            .iter()
+            .map(|(r, m)| format!("{r} {m}").trim().to_string())
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    PodState::NotReady { why }
+}
+
+/// The last five lines the parent wrote, joined on one line.
+fn last_log_lines(ctx: &Ctx, pod: &str) -> Result<String> {
+    Ok(
+        match ctx.call(&kubectl::args(&["logs", pod, "--tail=20"]))? {
+            Ok(text) => {
+                let lines: Vec<&str> = text.trim().lines().collect();
+                lines[lines.len().saturating_sub(5)..].join(" | ")
+            }
+            Err(f) => f.stderr,
+        },
+    )
+}
+
+/// The pod's events as `reason: message; ...`.
+fn pod_events(ctx: &Ctx, pod: &str) -> Result<String> {
+    let selector = format!("involvedObject.name={pod}");
+    let args = kubectl::args(&["get", "events", "--field-selector", &selector, "-o", "json"]);
+    Ok(match ctx.json(&args)? {
+        Ok(list) => list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| {
+                Some(format!(
+                    "{}: {}",
+                    e["reason"].as_str()?,
+                    e["message"].as_str().unwrap_or_default()
+                ))
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        Err(f) => f.stderr,
+    })
 }
 
 fn service(ctx: &Ctx, kit: &PreparedKit) -> Result<Check> {
@@ -261,7 +286,7 @@ fn service(ctx: &Ctx, kit: &PreparedKit) -> Result<Check> {
         .into_iter()
         .map(u64::from)
         .collect();
-    Ok(match ctx.json(&s(&["get", "service", &name, "-o", "json"]))? {
+    Ok(match ctx.json(&kubectl::args(&["get", "service", &name, "-o", "json"]))? {
         Ok(svc) => {
             let mut ports: Vec<u64> = svc["spec"]["ports"].as_array().into_iter().flatten().filter_map(|p| p["port"].as_u64()).collect();
             ports.sort_unstable();
@@ -283,7 +308,7 @@ fn rbac(ctx: &Ctx, kit: &PreparedKit) -> Result<Vec<Check>> {
     let mut denied = Vec::new();
     for (resource, verbs) in LAUNCHER_RBAC {
         for verb in verbs {
-            match ctx.call(&s(&["auth", "can-i", verb, resource, &who]))? {
+            match ctx.call(&kubectl::args(&["auth", "can-i", verb, resource, &who]))? {
                 // `auth can-i` answers `yes` (exit 0) or `no` (exit 1) on stdout; anything
                 // else (an unreachable cluster, a refused impersonation) is no answer.
                 Ok(answer) if answer.trim() == "yes" => {}
@@ -320,7 +345,10 @@ fn workspace(ctx: &Ctx, kit: &PreparedKit, deployment: &str, pods_ready: bool) -
             .iter()
             .filter(|(_, n)| !n.is_empty())
         {
-            if ctx.call(&s(&["get", kind, name, "-o", "name"]))?.is_err() {
+            if ctx
+                .call(&kubectl::args(&["get", kind, name, "-o", "name"]))?
+                .is_err()
+            {
                 missing.push(format!("{kind}/{name}"));
             }
         }
@@ -346,7 +374,7 @@ fn workspace(ctx: &Ctx, kit: &PreparedKit, deployment: &str, pods_ready: bool) -
         format!("{mount}/startup/{role_file}"),
         format!("{mount}/local/resources.json.default"),
     ];
-    let mut args = s(&["exec", &format!("deploy/{deployment}"), "--", "ls", "-d"]);
+    let mut args = kubectl::args(&["exec", &format!("deploy/{deployment}"), "--", "ls", "-d"]);
     args.extend(expected.iter().cloned());
     Ok(match ctx.call(&args)? {
         Ok(_) => Check::pass(ID, format!("the parent pod sees startup/ and local/ under {mount}")),
@@ -356,4 +384,62 @@ fn workspace(ctx: &Ctx, kit: &PreparedKit, deployment: &str, pods_ready: bool) -
             format!("Parent pod cannot find startup or local: the kit was copied to the wrong level or the wrong PVC is mounted. The mount path must contain {mount}/startup and {mount}/local: restage with helm nvflare stage."),
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{classify_pod, PodState};
+    use serde_json::json;
+
+    fn pod(phase: &str, ready: bool, waiting: Option<(&str, &str)>) -> serde_json::Value {
+        let state = match waiting {
+            Some((reason, message)) => json!({"waiting": {"reason": reason, "message": message}}),
+            None => json!({"running": {}}),
+        };
+        json!({"status": {
+            "phase": phase,
+            "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}],
+            "containerStatuses": [{"name": "c", "state": state}],
+        }})
+    }
+
+    #[test]
+    fn pods_are_classified_by_their_status() {
+        assert_eq!(classify_pod(&pod("Running", true, None)), PodState::Ready);
+        assert_eq!(
+            classify_pod(&pod("Pending", false, Some(("ErrImagePull", "not found")))),
+            PodState::ImagePull {
+                reason: "ErrImagePull".into(),
+                message: "not found".into()
+            }
+        );
+        assert_eq!(
+            classify_pod(&pod(
+                "Running",
+                false,
+                Some(("CrashLoopBackOff", "back-off"))
+            )),
+            PodState::CrashLoop
+        );
+        assert_eq!(
+            classify_pod(&pod("Pending", false, None)),
+            PodState::Pending
+        );
+        assert_eq!(
+            classify_pod(&pod(
+                "Running",
+                false,
+                Some(("CreateContainerConfigError", "secret missing"))
+            )),
+            PodState::NotReady {
+                why: "CreateContainerConfigError secret missing".into()
+            }
+        );
+        assert_eq!(
+            classify_pod(&json!({})),
+            PodState::NotReady {
+                why: "unknown".into()
+            }
+        );
+    }
 }
