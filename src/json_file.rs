@@ -46,7 +46,8 @@ pub fn write_pretty(path: &Path, value: &Map<String, Value>) -> Result<()> {
 
 pub fn to_python_json(value: &Value) -> String {
     let mut out = Vec::new();
-    let mut serializer = serde_json::Serializer::with_formatter(&mut out, PythonFormatter::new());
+    let mut serializer =
+        serde_json::Serializer::with_formatter(&mut out, PythonFormatter::default());
     serde::Serialize::serialize(value, &mut serializer).expect("JSON values serialize");
     String::from_utf8(out).expect("the formatter writes ASCII")
 }
@@ -59,8 +60,8 @@ pub struct PythonFormatter<'a> {
     pretty: PrettyFormatter<'a>,
 }
 
-impl PythonFormatter<'_> {
-    pub fn new() -> Self {
+impl Default for PythonFormatter<'_> {
+    fn default() -> Self {
         PythonFormatter {
             pretty: PrettyFormatter::with_indent(b"    "),
         }

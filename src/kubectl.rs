@@ -198,41 +198,7 @@ impl Kubectl {
         stdin: Option<&[u8]>,
         own_group: bool,
     ) -> Result<std::result::Result<String, Failure>> {
-        let mut cmd = Command::new(&self.program);
-        cmd.args(self.argv(args))
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        if let Some(config) = &self.token_config {
-            cmd.env("KUBECONFIG", &config.kubeconfig);
-        }
-        if own_group {
-            use std::os::unix::process::CommandExt;
-            cmd.process_group(0);
-        }
-        let mut child = cmd.spawn().map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                Error::new(
-                    Code::KubectlNotFound,
-                    format!("`{}` was not found.", self.program),
-                    "Install kubectl (or oc) and put it on PATH, or name it with --kubectl or KUBECTL.",
-                )
-            } else {
-                Error::new(Code::KubectlFailed, format!("Cannot run `{}`: {e}", self.program), "Check --kubectl.")
-            }
-        })?;
-        if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            // Written from a thread: a kubectl that does not read must not block us. One
-            // that exits early closes its stdin; its exit status tells why.
-            let input = input.to_vec();
-            std::thread::spawn(move || {
-                let _ = pipe.write_all(&input);
-            });
-        }
+        let mut child = self.spawn(args, stdin, own_group)?;
         let overflow = Arc::new(AtomicBool::new(false));
         let stdout = read_capped(child.stdout.take(), MAX_STDOUT_BYTES, &overflow);
         let stderr = read_capped(
@@ -284,6 +250,46 @@ impl Kubectl {
             stderr: self.redact(String::from_utf8_lossy(&stderr).trim()),
             stdout,
         }))
+    }
+
+    /// Starts kubectl with `args` (after the global flags), feeding `stdin` from a thread.
+    fn spawn(&self, args: &[String], stdin: Option<&[u8]>, own_group: bool) -> Result<Child> {
+        let mut cmd = Command::new(&self.program);
+        cmd.args(self.argv(args))
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(config) = &self.token_config {
+            cmd.env("KUBECONFIG", &config.kubeconfig);
+        }
+        if own_group {
+            use std::os::unix::process::CommandExt;
+            cmd.process_group(0);
+        }
+        let mut child = cmd.spawn().map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::new(
+                    Code::KubectlNotFound,
+                    format!("`{}` was not found.", self.program),
+                    "Install kubectl (or oc) and put it on PATH, or name it with --kubectl or KUBECTL.",
+                )
+            } else {
+                Error::new(Code::KubectlFailed, format!("Cannot run `{}`: {e}", self.program), "Check --kubectl.")
+            }
+        })?;
+        if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            // Written from a thread: a kubectl that does not read must not block us. One
+            // that exits early closes its stdin; its exit status tells why.
+            let input = input.to_vec();
+            std::thread::spawn(move || {
+                let _ = pipe.write_all(&input);
+            });
+        }
+        Ok(child)
     }
 
     fn deadline(&self) -> Duration {

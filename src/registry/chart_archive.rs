@@ -91,14 +91,38 @@ fn clean_path(raw: &[u8]) -> Result<String, Problem> {
 
 pub fn check(bytes: &[u8]) -> Result<Checked, Problem> {
     let tar_bytes = gunzip(bytes)?;
-    let mut archive = tar::Archive::new(tar_bytes.as_slice());
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut dirs: Vec<String> = Vec::new();
-    let entries = archive
-        .entries()
-        .map_err(|e| invalid(format!("the tar stream is damaged ({e})")))?;
-    for entry in entries {
-        let mut entry = entry.map_err(|e| invalid(format!("the tar stream is damaged ({e})")))?;
+    let (files, dirs) = entries(&tar_bytes)?;
+    refuse_key_material(&files, &dirs)?;
+    let tops: std::collections::BTreeSet<&str> = files
+        .iter()
+        .map(|(r, _)| r.as_str())
+        .chain(dirs.iter().map(String::as_str))
+        .map(|r| r.split('/').next().unwrap_or(r))
+        .collect();
+    let [top] = tops.into_iter().collect::<Vec<_>>()[..] else {
+        return Err(invalid(
+            "it must hold exactly one top folder, named after the chart",
+        ));
+    };
+    let chart_yaml = files
+        .iter()
+        .find(|(r, _)| *r == format!("{top}/Chart.yaml"))
+        .ok_or_else(|| invalid(format!("there is no {top}/Chart.yaml")))?;
+    chart_metadata(top, &chart_yaml.1)
+}
+
+/// (path, contents) of each file in an archive.
+type Files = Vec<(String, Vec<u8>)>;
+
+/// The archive's files and folders: only those two kinds, with clean paths, each file
+/// within Helm's size limit.
+fn entries(tar_bytes: &[u8]) -> Result<(Files, Vec<String>), Problem> {
+    let mut archive = tar::Archive::new(tar_bytes);
+    let mut files = Vec::new();
+    let mut dirs = Vec::new();
+    let damaged = |e: std::io::Error| invalid(format!("the tar stream is damaged ({e})"));
+    for entry in archive.entries().map_err(damaged)? {
+        let mut entry = entry.map_err(damaged)?;
         let rel = clean_path(&entry.path_bytes())?;
         let show = crate::terminal::escape(&rel);
         match entry.header().entry_type() {
@@ -124,40 +148,35 @@ pub fn check(bytes: &[u8]) -> Result<Checked, Problem> {
             }
         }
     }
-    for dir in &dirs {
+    Ok((files, dirs))
+}
+
+/// The scanner `package` uses, on every folder and file; `startup/` or `local/` anywhere
+/// below the top folder is a kit folder, not chart content.
+fn refuse_key_material(files: &[(String, Vec<u8>)], dirs: &[String]) -> Result<(), Problem> {
+    for dir in dirs {
         if let Some(why) = key_material::reason(dir, true, None) {
             return Err(Problem::KeyMaterial(why));
         }
     }
-    for (rel, data) in &files {
-        let inside = rel.split_once('/').map_or(rel.as_str(), |(_, r)| r);
+    for (rel, data) in files {
         if let Some(why) = key_material::reason(rel, false, Some(data)) {
             return Err(Problem::KeyMaterial(why));
         }
-        // startup/ or local/ anywhere below the top folder is a kit folder, not chart content.
+        let inside = rel.split_once('/').map_or(rel.as_str(), |(_, r)| r);
         for folder in inside.split('/').rev().skip(1) {
             if let Some(why) = key_material::reason(folder, true, None) {
                 return Err(Problem::KeyMaterial(format!("{rel}: {why}")));
             }
         }
     }
-    let tops: std::collections::BTreeSet<&str> = files
-        .iter()
-        .map(|(r, _)| r.as_str())
-        .chain(dirs.iter().map(String::as_str))
-        .map(|r| r.split('/').next().unwrap_or(r))
-        .collect();
-    let [top] = tops.into_iter().collect::<Vec<_>>()[..] else {
-        return Err(invalid(
-            "it must hold exactly one top folder, named after the chart",
-        ));
-    };
-    let chart_yaml = files
-        .iter()
-        .find(|(r, _)| *r == format!("{top}/Chart.yaml"))
-        .ok_or_else(|| invalid(format!("there is no {top}/Chart.yaml")))?;
-    let text =
-        std::str::from_utf8(&chart_yaml.1).map_err(|_| invalid("Chart.yaml is not UTF-8"))?;
+    Ok(())
+}
+
+/// Chart.yaml: a mapping with an OCI-safe name equal to the top folder, and a strict
+/// semver version.
+fn chart_metadata(top: &str, chart_yaml: &[u8]) -> Result<Checked, Problem> {
+    let text = std::str::from_utf8(chart_yaml).map_err(|_| invalid("Chart.yaml is not UTF-8"))?;
     let chart = match serde_saphyr::from_str::<Value>(text) {
         Ok(Value::Object(map)) => map,
         _ => return Err(invalid("Chart.yaml is not a YAML mapping")),

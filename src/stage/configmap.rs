@@ -145,6 +145,60 @@ pub fn set_workspace_config(kit: &PreparedKit, config: &WorkspaceConfig) -> Resu
         .map_err(|e| super::kit_io("write", &path, e))
 }
 
+/// The ConfigMap and Secret names: the recorded ones when restaging, else from the release.
+fn object_names(kit: &PreparedKit, existing: Option<&Record>) -> Result<(String, String)> {
+    let defaults = (
+        format!("{}-local", kit.release),
+        format!("{}-startup", kit.release),
+    );
+    match existing {
+        None => Ok(defaults),
+        Some(rec) if rec.method == super::Method::Configmap => Ok((
+            rec.config_map.clone().unwrap_or(defaults.0),
+            rec.secret.clone().unwrap_or(defaults.1),
+        )),
+        Some(rec) => Err(Error::new(
+            Code::InvalidArgs,
+            format!(
+                "{} is staged with --method {}; unstage it before staging another way.",
+                kit.dir.display(),
+                rec.method.as_str()
+            ),
+            format!("Run `helm nvflare unstage {}` first.", kit.dir.display()),
+        )),
+    }
+}
+
+/// The ConfigMap (text files as `data`, others as `binaryData`) and the Secret, as one List.
+fn manifests_for(
+    kit: &PreparedKit,
+    (cm_name, secret_name): (&str, &str),
+    local: &[(String, Vec<u8>)],
+    startup: &[(String, Vec<u8>)],
+) -> Value {
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let mut data = Map::new();
+    let mut binary = Map::new();
+    for (key, bytes) in local {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => data.insert(key.clone(), json!(text)),
+            Err(_) => binary.insert(key.clone(), json!(b64(bytes))),
+        };
+    }
+    let config_map = manifests::config_map(
+        cm_name,
+        &kit.release,
+        Value::Object(data),
+        Value::Object(binary),
+    );
+    let secret_data: Map<String, Value> = startup
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(b64(v))))
+        .collect();
+    let secret = manifests::secret(secret_name, &kit.release, Value::Object(secret_data));
+    json!({"apiVersion": "v1", "kind": "List", "items": [config_map, secret]})
+}
+
 pub fn stage(
     s: &mut Session,
     kit: &PreparedKit,
@@ -154,32 +208,7 @@ pub fn stage(
     let namespace = s.namespace.clone();
     let local = collect(&kit.dir.join("local"))?;
     let startup = collect(&kit.dir.join("startup"))?;
-    // Restaging reuses the recorded names.
-    let (cm_name, secret_name) = match existing {
-        Some(rec) if rec.method == super::Method::Configmap => (
-            rec.config_map
-                .clone()
-                .unwrap_or_else(|| format!("{}-local", kit.release)),
-            rec.secret
-                .clone()
-                .unwrap_or_else(|| format!("{}-startup", kit.release)),
-        ),
-        Some(rec) => {
-            return Err(Error::new(
-                Code::InvalidArgs,
-                format!(
-                    "{} is staged with --method {}; unstage it before staging another way.",
-                    kit.dir.display(),
-                    rec.method.as_str()
-                ),
-                format!("Run `helm nvflare unstage {}` first.", kit.dir.display()),
-            ))
-        }
-        None => (
-            format!("{}-local", kit.release),
-            format!("{}-startup", kit.release),
-        ),
-    };
+    let (cm_name, secret_name) = object_names(kit, existing)?;
     let mut warnings = Vec::new();
     check_size(&format!("ConfigMap {cm_name}"), &local, &mut warnings)?;
     // Secret data travels base64-encoded; the limit applies to the decoded bytes.
@@ -187,40 +216,9 @@ pub fn stage(
     for w in &warnings {
         s.warn(w);
     }
-
-    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
-    let mut data = Map::new();
-    let mut binary = Map::new();
-    for (key, bytes) in &local {
-        match std::str::from_utf8(bytes) {
-            Ok(text) => data.insert(key.clone(), json!(text)),
-            Err(_) => binary.insert(key.clone(), json!(b64(bytes))),
-        };
-    }
-    let config_map = manifests::config_map(
-        &cm_name,
-        &kit.release,
-        Value::Object(data),
-        Value::Object(binary),
-    );
-    let secret_data: Map<String, Value> = startup
-        .iter()
-        .map(|(k, v)| (k.clone(), json!(b64(v))))
-        .collect();
-    let secret = manifests::secret(&secret_name, &kit.release, Value::Object(secret_data));
-
-    let workspace_config = WorkspaceConfig {
-        namespace: namespace.clone(),
-        local: LocalConfig {
-            config_map_name: cm_name.clone(),
-            items: items(&local),
-        },
-        startup: StartupConfig {
-            secret_name: secret_name.clone(),
-            items: items(&startup),
-        },
-    };
+    let list = manifests_for(kit, (&cm_name, &secret_name), &local, &startup);
     if !s.dry_run() {
+        // Recorded before anything is applied, so unstage can always remove it.
         record::write(
             &kit.dir,
             &Record {
@@ -229,13 +227,23 @@ pub fn stage(
                 ..Record::new(super::Method::Configmap, &namespace, context)
             },
         )?;
+        let workspace_config = WorkspaceConfig {
+            namespace: namespace.clone(),
+            local: LocalConfig {
+                config_map_name: cm_name.clone(),
+                items: items(&local),
+            },
+            startup: StartupConfig {
+                secret_name: secret_name.clone(),
+                items: items(&startup),
+            },
+        };
         set_workspace_config(kit, &workspace_config)?;
     }
     ensure_namespace(s, &namespace)?;
     s.progress(&format!(
         "applying ConfigMap {cm_name} and Secret {secret_name}"
     ));
-    let list = json!({"apiVersion": "v1", "kind": "List", "items": [config_map, secret]});
     // Server-side apply: client-side apply would copy the whole Secret into an annotation.
     s.run(
         &args(&[
