@@ -28,11 +28,6 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     }
 }
 
-/// SIGINT, SIGTERM and SIGHUP stop the command and let cleanup run (see `interrupt`).
-pub fn catch_interrupts() {
-    helm_nvflare::interrupt::catch_interrupts();
-}
-
 /// Help and version go to stdout with exit 0; a usage error is INVALID_ARGS, exit 4.
 fn usage_error(err: clap::Error, args: &[OsString]) -> i32 {
     use clap::error::ErrorKind;

@@ -33,7 +33,7 @@ pub struct Args {
 }
 
 pub fn exec(args: Args, out: &Output, _env: &HelmEnv) -> Result<i32> {
-    crate::cli::catch_interrupts();
+    helm_nvflare::interrupt::catch_interrupts();
     if !args.package && args.versions.given() {
         return Err(Error::invalid_args(
             "--version and --app-version need --package.",

@@ -54,7 +54,7 @@ pub enum MethodArg {
 }
 
 pub fn exec(args: Args, out: &Output, env: &HelmEnv) -> Result<i32> {
-    crate::cli::catch_interrupts();
+    helm_nvflare::interrupt::catch_interrupts();
     let settings = StageSettings {
         kit: args.kit,
         method: match args.method {

@@ -29,7 +29,7 @@ pub struct Args {
 }
 
 pub fn exec(args: Args, out: &Output, env: &HelmEnv) -> Result<i32> {
-    crate::cli::catch_interrupts();
+    helm_nvflare::interrupt::catch_interrupts();
     let settings = UnstageSettings {
         kit: args.kit,
         cluster: args.cluster.settings(env, args.dry_run, args.timeout),
