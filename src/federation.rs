@@ -403,8 +403,13 @@ impl Report for PackagedFederation {
 
 /// Packages every chart of a prepared federation into `<destination>/<participant>/`:
 /// all archives are built (and checked for key material) before any is written.
-pub fn package_all(dir: &Path, settings: &PackageSettings) -> Result<PackagedFederation> {
+pub fn package_all(
+    dir: &Path,
+    settings: &PackageSettings,
+    out: &Output,
+) -> Result<PackagedFederation> {
     let charts = prepared_charts(dir);
+    let done = AtomicUsize::new(0);
     let destination = fs_tree::resolve(settings.destination.as_deref().unwrap_or(Path::new(".")));
     let built = parallel_map(&charts, |(name, kit_dir)| {
         let one = PackageSettings {
@@ -412,7 +417,10 @@ pub fn package_all(dir: &Path, settings: &PackageSettings) -> Result<PackagedFed
             destination: Some(destination.join(name)),
             ..settings.clone()
         };
-        package::build(&one).map(|built| (name.clone(), built))
+        let built = package::build(&one).map(|built| (name.clone(), built));
+        let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+        out.progress(n, charts.len(), "charts packaged");
+        built
     });
     let mut ok = Vec::new();
     let mut problems = Vec::new();

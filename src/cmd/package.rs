@@ -32,7 +32,7 @@ pub fn exec(args: Args, out: &Output, _env: &HelmEnv) -> Result<i32> {
     if package::chart_dir_of(&settings.source).is_err()
         && !federation::prepared_charts(&settings.source).is_empty()
     {
-        out.result(&federation::package_all(&settings.source.clone(), &settings)?);
+        out.result(&federation::package_all(&settings.source, &settings, out)?);
     } else {
         out.result(&package::package(&settings)?);
     }

@@ -67,7 +67,7 @@ pub fn exec(args: Args, out: &Output, env: &HelmEnv) -> Result<i32> {
         timeout: std::time::Duration::from_secs(args.timeout),
         default_namespace: env.namespace.clone().unwrap_or_else(|| "default".into()),
     };
-    out.result(&registry::push(&settings)?);
+    out.result(&registry::push(&settings, out)?);
     Ok(0)
 }
 

@@ -308,7 +308,7 @@ pub fn expand_archives(args: &[PathBuf]) -> Result<Vec<PathBuf>> {
 }
 
 /// Reads and checks every archive first: nothing is pushed unless all of them are good.
-pub fn push(settings: &PushSettings) -> Result<PushReport> {
+pub fn push(settings: &PushSettings, out: &crate::output::Output) -> Result<PushReport> {
     let remote = Remote::parse(&settings.remote)?;
     if settings.archives.is_empty() {
         return Err(Error::invalid_args(
@@ -327,7 +327,8 @@ pub fn push(settings: &PushSettings) -> Result<PushReport> {
         .or_else(|| credentials::stored(&remote.host, &settings.credential_files));
     let client = Client::new(&remote.host, &settings.tls, credentials, settings.timeout)?;
     let mut pushed = Vec::new();
-    for archive in &archives {
+    for (i, archive) in archives.iter().enumerate() {
+        out.progress(i, archives.len(), "charts pushed");
         let repo = remote.repository(archive.participant_path(), &archive.name);
         let scope = format!("repository:{repo}:pull,push");
         let config = archive.config_json();
@@ -379,5 +380,6 @@ pub fn push(settings: &PushSettings) -> Result<PushReport> {
             ),
         });
     }
+    out.progress(archives.len(), archives.len(), "charts pushed");
     Ok(PushReport { charts: pushed })
 }
