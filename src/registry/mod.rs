@@ -265,32 +265,29 @@ fn upload_blob(client: &Client, repo: &str, bytes: &[u8], scope: &str) -> Result
 /// packaged federation: `<dir>/<participant>/<chart>-<version>.tgz`).
 pub fn expand_archives(args: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut archives = Vec::new();
-    for arg in args {
-        let path = arg.clone();
+    for path in args {
         if !path.is_dir() {
-            archives.push(path);
+            archives.push(path.clone());
             continue;
         }
-        let mut found = Vec::new();
-        let entries = |dir: &std::path::Path| -> Vec<PathBuf> {
-            std::fs::read_dir(dir)
-                .into_iter()
-                .flatten()
-                .flatten()
-                .map(|e| e.path())
-                .collect()
-        };
-        for entry in entries(&path) {
-            if entry.is_dir() {
-                found.extend(
-                    entries(&entry)
-                        .into_iter()
-                        .filter(|p| p.extension().is_some_and(|e| e == "tgz")),
-                );
-            } else if entry.extension().is_some_and(|e| e == "tgz") {
-                found.push(entry);
-            }
-        }
+        // The folder itself and one level of participant folders; links are not followed.
+        let entries = crate::fs_tree::walk(path, &|p| {
+            p.parent()
+                .and_then(Path::parent)
+                .is_some_and(|grand| grand.starts_with(path) && grand != path.as_path())
+        })
+        .map_err(|e| {
+            Error::new(
+                Code::InvalidArchive,
+                format!("Cannot read {}: {e}", path.display()),
+                "Check the folder's permissions.",
+            )
+        })?;
+        let found: Vec<PathBuf> = entries
+            .into_iter()
+            .filter(|e| e.kind == crate::fs_tree::Kind::File && e.rel.ends_with(".tgz"))
+            .map(|e| e.path)
+            .collect();
         if found.is_empty() {
             return Err(Error::new(
                 Code::InvalidArchive,
@@ -301,7 +298,6 @@ pub fn expand_archives(args: &[PathBuf]) -> Result<Vec<PathBuf>> {
                 "Package first: `helm nvflare package <prepared-dir> -d <dir>`.",
             ));
         }
-        found.sort();
         archives.extend(found);
     }
     Ok(archives)

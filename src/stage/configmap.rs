@@ -50,33 +50,24 @@ fn collect(dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
             "Use --method pvc for this kit, or make the folder flat with regular files only.",
         )
     };
-    if std::fs::symlink_metadata(dir)
-        .map_err(|e| refuse(e.to_string()))?
-        .file_type()
-        .is_symlink()
-    {
-        return Err(refuse(format!("{} is a symlink", dir.display())));
-    }
+    let entries = crate::fs_tree::walk(dir, &|_| false).map_err(|e| refuse(e.to_string()))?;
     let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| refuse(e.to_string()))? {
-        let entry = entry.map_err(|e| refuse(e.to_string()))?;
-        let key = entry.file_name().to_string_lossy().into_owned();
-        let kind = entry.file_type().map_err(|e| refuse(e.to_string()))?;
-        if kind.is_symlink() {
-            return Err(refuse(format!("{name}/{key} is a symlink")));
-        }
-        if !kind.is_file() {
-            return Err(refuse(format!("{name}/{key} is not a regular file")));
+    for entry in entries {
+        let key = entry.rel;
+        match entry.kind {
+            crate::fs_tree::Kind::File => {}
+            crate::fs_tree::Kind::Symlink => {
+                return Err(refuse(format!("{name}/{key} is a symlink")))
+            }
+            _ => return Err(refuse(format!("{name}/{key} is not a regular file"))),
         }
         if !is_valid_key(&key) {
             return Err(refuse(format!(
                 "{key:?} is not a valid ConfigMap/Secret key"
             )));
         }
-        files.push((
-            key,
-            std::fs::read(entry.path()).map_err(|e| refuse(e.to_string()))?,
-        ));
+        let bytes = std::fs::read(&entry.path).map_err(|e| refuse(e.to_string()))?;
+        files.push((key, bytes));
     }
     files.sort();
     Ok(files)

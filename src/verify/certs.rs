@@ -12,6 +12,7 @@ use x509_parser::pem::Pem;
 use x509_parser::prelude::*;
 
 use super::Check;
+use crate::kit::FED_SERVER_JSON;
 use crate::kubectl::{args, Kubectl};
 use crate::stage::prepared_kit::PreparedKit;
 
@@ -152,10 +153,12 @@ fn matches(name: &str, host: &str) -> bool {
 /// Clients dial fed_server.json's `service.target` host; the server certificate must name it.
 fn server_host(kit: &PreparedKit, cert: &X509Certificate) -> Check {
     const ID: &str = "server-host";
-    let fed =
-        crate::json_file::load_object(&kit.dir.join("startup/fed_server.json"), "fed_server.json")
-            .map(Value::Object)
-            .unwrap_or(Value::Null);
+    let fed = crate::json_file::load_object(
+        &kit.dir.join("startup").join(FED_SERVER_JSON),
+        FED_SERVER_JSON,
+    )
+    .map(Value::Object)
+    .unwrap_or(Value::Null);
     let target = fed["servers"][0]["service"]["target"]
         .as_str()
         .unwrap_or_default();
