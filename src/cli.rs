@@ -13,6 +13,22 @@ use crate::cmd::Cli;
 /// Parses the arguments and runs the command; returns the process exit code.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     let args: Vec<OsString> = args.into_iter().collect();
+    // Helm's completion protocol, not commands of ours (see cmd/complete.rs).
+    match args.get(1).and_then(|a| a.to_str()) {
+        Some("__complete") => {
+            let words: Vec<String> = args[2..]
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            println!("{}", crate::cmd::complete::complete(&words));
+            return 0;
+        }
+        Some("__completion-yaml") => {
+            print!("{}", crate::cmd::complete::completion_yaml());
+            return 0;
+        }
+        _ => {}
+    }
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(err) => return usage_error(err, &args),

@@ -23,6 +23,9 @@ fn plugin_dir(root: &Path) -> PathBuf {
     )
     .unwrap();
     std::fs::copy(bin(), dir.join("bin/helm-nvflare")).unwrap();
+    for file in ["completion.yaml", "plugin.complete"] {
+        std::fs::copy(repo().join(file), dir.join(file)).unwrap();
+    }
     dir
 }
 
@@ -81,6 +84,23 @@ fn installs_and_runs_with_helm3_and_helm4() {
         completion.args(["nvflare", "completion", "bash"]);
         let run = run_cmd(completion).success();
         assert!(run.stdout.contains("complete"), "{}", run.stdout);
+
+        // Completion through Helm: sub-commands from completion.yaml, the rest from
+        // plugin.complete (the binary's __complete).
+        for (words, expected) in [
+            (&["nvflare", "pre"][..], "prepare"),
+            (&["nvflare", "prepare", "--fo"][..], "--format"),
+            (&["nvflare", "stage", "kit", "--method", ""][..], "configmap"),
+        ] {
+            let mut complete = helm(which, &home);
+            complete.arg("__complete").args(words);
+            let run = run_cmd(complete).success();
+            assert!(
+                run.stdout.lines().any(|l| l == expected),
+                "{which} __complete {words:?}:\n{}",
+                run.stdout
+            );
+        }
 
         let out = root.join(format!("out-{which}"));
         let mut prepare = helm(which, &home);

@@ -3,6 +3,7 @@
 //! in `commands!` is the only place that names them all: a new command is a new file and
 //! one line there.
 
+pub mod complete;
 mod shared;
 
 use clap::Parser;
