@@ -57,12 +57,20 @@ fn usage_error(err: clap::Error, args: &[OsString]) -> i32 {
         return 0;
     }
     let rendered = err.render().to_string();
-    let message = rendered
-        .lines()
+    // The first line, and the indented lines after it (the missing arguments, by name).
+    let mut lines = rendered.lines();
+    let mut message = lines
         .next()
         .unwrap_or("invalid arguments")
         .trim_start_matches("error: ")
         .to_string();
+    let details: Vec<&str> = lines
+        .take_while(|l| l.starts_with("  "))
+        .map(str::trim)
+        .collect();
+    if !details.is_empty() {
+        message = format!("{} {}", message.trim_end(), details.join(", "));
+    }
     let usage = rendered
         .lines()
         .find(|l| l.starts_with("Usage: "))

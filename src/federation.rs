@@ -454,6 +454,18 @@ pub fn package_all(
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    let list = crate::tool_state::PackageList {
+        archives: charts
+            .iter()
+            .filter_map(|c| c.packaged.archive.strip_prefix(&destination).ok())
+            .map(|rel| rel.display().to_string())
+            .collect(),
+    };
+    let text = serde_json::to_string_pretty(&list).expect("a list serializes") + "\n";
+    package::write_archive(
+        &destination.join(crate::tool_state::PACKAGES_FILE),
+        text.as_bytes(),
+    )?;
     Ok(PackagedFederation { charts })
 }
 

@@ -11,6 +11,16 @@ use serde::{Deserialize, Serialize};
 pub const STATE_PREFIX: &str = ".helm-nvflare-";
 /// Written at the root of every prepared output (and of a prepared federation).
 pub const MARKER_FILE: &str = ".helm-nvflare-output.json";
+/// Written by `package <federation>` beside the archives: the ones it wrote, so that
+/// `push <folder>` pushes exactly those and nothing else lying there.
+pub const PACKAGES_FILE: &str = ".helm-nvflare-packages.json";
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackageList {
+    /// Paths relative to the folder the list is in.
+    pub archives: Vec<String>,
+}
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Marker {

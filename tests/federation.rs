@@ -294,6 +294,9 @@ fn packages_and_pushes_a_whole_federation() {
     );
     assert!(!bad_dist.exists());
 
+    // An archive lying in dist/ that this package run did not write is not pushed.
+    let stray = dist.join("site-1/nvflare-client-0.9.0.tgz");
+    std::fs::copy(dist.join("site-1/nvflare-client-1.1.0.tgz"), &stray).unwrap();
     let registry = Registry::plain(&fed.root.join("registry"));
     let pushed = json_of(nvflare(args(&[
         &"push",
@@ -319,4 +322,19 @@ fn packages_and_pushes_a_whole_federation() {
             format!("{host}/fl/site-2/nvflare-client:1.1.0"),
         ]
     );
+
+    // A folder without the list written by package is refused, not scanned.
+    let loose = fed.root.join("loose");
+    std::fs::create_dir_all(&loose).unwrap();
+    std::fs::copy(&stray, loose.join("nvflare-client-0.9.0.tgz")).unwrap();
+    let run = nvflare(args(&[
+        &"push",
+        &loose,
+        &registry.oci("fl"),
+        &"--plain-http",
+        &"--format",
+        &"json",
+    ]));
+    assert_eq!(run.code, 4, "{}", run.stdout);
+    assert_eq!(run.json()["error"]["code"], "INVALID_ARCHIVE");
 }

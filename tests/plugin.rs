@@ -90,7 +90,10 @@ fn installs_and_runs_with_helm3_and_helm4() {
         for (words, expected) in [
             (&["nvflare", "pre"][..], "prepare"),
             (&["nvflare", "prepare", "--fo"][..], "--format"),
-            (&["nvflare", "stage", "kit", "--method", ""][..], "configmap"),
+            (
+                &["nvflare", "stage", "kit", "--method", ""][..],
+                "configmap",
+            ),
         ] {
             let mut complete = helm(which, &home);
             complete.arg("__complete").args(words);

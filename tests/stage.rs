@@ -679,3 +679,51 @@ fn pvc_unstage_removes_startup_and_local_with_a_helper_pod() {
         .all(|(a, _)| a.contains(&"--namespace=nvflare".to_string())));
     assert!(!w.server.join(".helm-nvflare-stage.json").exists());
 }
+
+/// A dry run claims nothing about the cluster, and shows every manifest it would apply,
+/// the PVC of --create-pvc included; each passes the Kubernetes schemas.
+#[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs Helm, kubernetes-validate, NVFlare or a registry: run scripts/test.sh"
+)]
+fn dry_run_with_create_pvc_shows_the_pvc_and_checks_nothing() {
+    let w = world();
+    let r = run(
+        &w,
+        &[
+            "stage",
+            p(&w.client),
+            "--create-pvc",
+            "--dry-run",
+            "--format",
+            "json",
+        ],
+        &[],
+    )
+    .success();
+    assert!(w.stub.calls().is_empty());
+    assert!(
+        !r.stderr.contains("Bound"),
+        "a dry run claimed a PVC state: {}",
+        r.stderr
+    );
+    let plan = r.json()["data"]["plan"].as_array().unwrap().clone();
+    let manifests: Vec<&Value> = plan.iter().filter_map(|step| step.get("stdin")).collect();
+    let kinds: Vec<&str> = manifests
+        .iter()
+        .map(|m| m["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["PersistentVolumeClaim", "Pod"], "{plan:?}");
+    for manifest in manifests {
+        manifests::kubernetes_validate(&serde_json::to_string(manifest).unwrap(), &w.root);
+    }
+    let pvc_step = plan
+        .iter()
+        .find(|s| s["stdin"]["kind"] == "PersistentVolumeClaim")
+        .unwrap();
+    assert!(pvc_step["note"]
+        .as_str()
+        .unwrap()
+        .contains("only if the PVC is missing"));
+}

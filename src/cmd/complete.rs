@@ -124,7 +124,10 @@ mod tests {
         assert_eq!(complete(&words("pre")), "prepare\n:4");
         assert!(complete(&words("prepare --fo")).starts_with("--format\n"));
         assert_eq!(complete(&words("prepare --format j")), "json\n:4");
-        assert_eq!(complete(&words("stage kit --method ")), "pvc\nconfigmap\n:4");
+        assert_eq!(
+            complete(&words("stage kit --method ")),
+            "pvc\nconfigmap\n:4"
+        );
         assert_eq!(complete(&words("prepare ")), ":16");
         assert_eq!(complete(&words("completion b")), "bash\n:4");
     }
@@ -132,6 +135,10 @@ mod tests {
     #[test]
     fn completion_yaml_is_in_step_with_the_binary() {
         let committed = include_str!("../../completion.yaml");
-        assert_eq!(committed, completion_yaml(), "run `helm-nvflare __completion-yaml > completion.yaml`");
+        assert_eq!(
+            committed,
+            completion_yaml(),
+            "run `helm-nvflare __completion-yaml > completion.yaml`"
+        );
     }
 }

@@ -49,7 +49,14 @@ commands! {
     about = "Prepare, package, publish, stage and verify NVIDIA FLARE deployments on Kubernetes",
     long_about = "Prepare, package, publish, stage and verify NVIDIA FLARE deployments on Kubernetes.\n\n\
         Turns the startup kits written by `nvflare provision` into per-participant Helm charts \
-        (or Docker start scripts), the way `nvflare deploy prepare` does."
+        (or Docker start scripts), the way `nvflare deploy prepare` does.",
+    after_help = "Workflow, in order:
+  helm nvflare prepare prod_00/site-1 --config k8s.yaml --output prepared/site-1
+  helm nvflare package prepared/site-1 -d dist --version 1.0.0
+  helm nvflare push dist oci://registry.example.com/fl
+  helm nvflare stage prepared/site-1 -n nvflare
+  helm upgrade --install site-1 prepared/site-1/helm_chart -n nvflare
+  helm nvflare verify prepared/site-1 -n nvflare"
 )]
 pub struct Cli {
     /// Output: human-readable text, or one JSON envelope on stdout.

@@ -11,9 +11,14 @@ use helm_nvflare::package::{self, PackageSettings};
 use super::shared::ChartVersionArgs;
 
 #[derive(clap::Args, Debug)]
-#[command(about = "Package a prepared chart as a versioned, reproducible, key-free .tgz.")]
+#[command(
+    about = "Package a prepared chart (or every chart of a prepared federation) as a versioned, reproducible, key-free .tgz.",
+    after_help = "Examples:
+  helm nvflare package prepared/site-1 -d dist --version 1.0.0
+  helm nvflare package prepared -d dist --version 1.0.0      # a prepared federation: dist/<participant>/*.tgz"
+)]
 pub struct Args {
-    /// A prepared kit (with helm_chart/) or a chart folder.
+    /// A prepared kit (with helm_chart/), a chart folder, or a prepared federation.
     #[arg(value_name = "PREPARED_KIT|CHART_DIR")]
     pub source: PathBuf,
     #[command(flatten)]

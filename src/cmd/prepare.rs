@@ -11,9 +11,20 @@ use helm_nvflare::prepare::{self, PrepareSettings};
 use super::shared::{one_of, ChartVersionArgs};
 
 #[derive(clap::Args, Debug)]
-#[command(about = "Prepare a server or client startup kit for the Kubernetes or Docker runtime.")]
+#[command(
+    about = "Prepare a server or client startup kit (or a whole prod_NN federation) for the Kubernetes or Docker runtime.",
+    after_help = "Examples:
+  helm nvflare prepare prod_00/site-1 --config k8s.yaml --output prepared/site-1
+  helm nvflare prepare prod_00 --config k8s.yaml --output prepared      # every kit of the federation
+  helm nvflare prepare prod_00/site-1 --config k8s.yaml --package --version 1.0.0
+
+The Helm release is the participant's name when it is a valid Kubernetes name (site-1);
+otherwise a sanitized name plus 8 hex digits of its sha256 (Hospital_A -> hospital-a-3822580f),
+so two participants never share a release."
+)]
 pub struct Args {
-    /// Startup kit folder (`<workspace>/<project>/prod_NN/<participant>`).
+    /// Startup kit folder (`<workspace>/<project>/prod_NN/<participant>`), or a `prod_NN`
+    /// folder to prepare every server and client kit in it.
     #[arg(value_name = "KIT")]
     pub kit: Option<PathBuf>,
     /// Startup kit folder, as a flag (give it once: positionally or here).
@@ -25,7 +36,7 @@ pub struct Args {
     /// Where to write the prepared kit [default: <KIT>/prepared/<runtime>].
     #[arg(long, value_name = "DIR")]
     pub output: Option<PathBuf>,
-    /// Also package the chart, into <DIR> beside helm_chart/.
+    /// Also package the chart: <output>/<chart>-<version>.tgz, beside helm_chart/.
     #[arg(long)]
     pub package: bool,
     #[command(flatten)]

@@ -12,11 +12,20 @@ use helm_nvflare::registry::{self, PushSettings, TlsSettings};
 use super::shared::parse_duration;
 
 #[derive(clap::Args, Debug)]
-#[command(about = "Push chart archives to an OCI registry, each participant under its own path.")]
+#[command(
+    about = "Push chart archives to an OCI registry, each participant under its own path.",
+    after_help = "Examples:
+  helm nvflare push dist/nvflare-client-1.0.0.tgz oci://registry.example.com/fl
+  helm nvflare push dist oci://127.0.0.1:5000/fl --plain-http      # every archive package wrote into dist/
+  echo \"$PASS\" | helm nvflare push dist oci://registry.example.com/fl --username robot --password-stdin"
+)]
 pub struct Args {
-    /// Chart archives (.tgz), then the registry location `oci://<registry>[:port]/<path>`.
-    #[arg(value_name = "CHART.tgz... oci://REGISTRY/PATH", num_args = 2.., required = true)]
-    pub targets: Vec<String>,
+    /// Chart archives (.tgz), or folders holding them (`package <federation>` output).
+    #[arg(value_name = "ARCHIVE_OR_FOLDER", required = true, num_args = 1..)]
+    pub archives: Vec<PathBuf>,
+    /// The registry location: `oci://<registry>[:port]/<path>`.
+    #[arg(value_name = "oci://REGISTRY/PATH", required = true)]
+    pub remote: String,
     /// Talk plain HTTP to the registry.
     #[arg(long)]
     pub plain_http: bool,
@@ -44,14 +53,9 @@ pub struct Args {
 }
 
 pub fn exec(args: Args, out: &Output, env: &HelmEnv) -> Result<i32> {
-    let (remote, archives) = args
-        .targets
-        .split_last()
-        .expect("clap requires two or more targets");
-    let archives: Vec<PathBuf> = archives.iter().map(PathBuf::from).collect();
     let settings = PushSettings {
-        archives: registry::expand_archives(&archives)?,
-        remote: remote.clone(),
+        archives: registry::expand_archives(&args.archives)?,
+        remote: args.remote,
         tls: TlsSettings {
             plain_http: args.plain_http,
             ca_file: args.ca_file,

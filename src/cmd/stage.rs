@@ -10,7 +10,13 @@ use helm_nvflare::stage::{self, Method, StageSettings};
 use super::shared::{parse_duration, ClusterSelection};
 
 #[derive(clap::Args, Debug)]
-#[command(about = "Put a prepared kit's startup/ and local/ where the parent pod reads them.")]
+#[command(
+    about = "Put a prepared kit's startup/ and local/ where the parent pod reads them.",
+    after_help = "Examples:
+  helm nvflare stage prepared/site-1 -n nvflare --create-pvc
+  helm nvflare stage prepared/site-1 -n nvflare --method configmap
+  helm nvflare stage prepared/site-1 -n nvflare --dry-run      # print every kubectl call and manifest"
+)]
 pub struct Args {
     /// A kit prepared for the k8s runtime (the --output of prepare).
     #[arg(value_name = "PREPARED_KIT")]

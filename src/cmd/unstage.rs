@@ -10,7 +10,11 @@ use helm_nvflare::stage::{self, UnstageSettings};
 use super::shared::{parse_duration, ClusterSelection};
 
 #[derive(clap::Args, Debug)]
-#[command(about = "Remove what `stage` put in the cluster.")]
+#[command(
+    about = "Remove what `stage` put in the cluster.",
+    after_help = "Example:
+  helm nvflare unstage prepared/site-1"
+)]
 pub struct Args {
     /// A kit staged with `helm nvflare stage`.
     #[arg(value_name = "PREPARED_KIT")]

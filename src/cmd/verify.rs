@@ -10,7 +10,16 @@ use helm_nvflare::verify::{self, VerifySettings};
 use super::shared::{parse_duration, ClusterSelection};
 
 #[derive(clap::Args, Debug)]
-#[command(about = "Check a deployment and a prepared kit, and say what is wrong.")]
+#[command(
+    about = "Check a deployment and a prepared kit, and say what is wrong.",
+    after_help = "Each check is PASS, WARN (works, but needs attention: a certificate expiring within
+30 days), FAIL (broken: exit 1) or SKIP (could not be checked here: no kubeconfig
+context, or no ready pod to look into). Exit 0 when nothing fails.
+
+Examples:
+  helm nvflare verify prepared/site-1 -n nvflare
+  helm nvflare verify prepared/site-1 --offline      # the kit and chart only, no cluster"
+)]
 pub struct Args {
     /// The prepared kit the release was installed from.
     #[arg(value_name = "PREPARED_KIT")]

@@ -266,41 +266,65 @@ fn upload_blob(client: &Client, repo: &str, bytes: &[u8], scope: &str) -> Result
 pub fn expand_archives(args: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut archives = Vec::new();
     for path in args {
-        if !path.is_dir() {
+        if path.is_dir() {
+            archives.extend(packaged_in(path)?);
+        } else {
             archives.push(path.clone());
-            continue;
         }
-        // The folder itself and one level of participant folders; links are not followed.
-        let entries = crate::fs_tree::walk(path, &|p| {
-            p.parent()
-                .and_then(Path::parent)
-                .is_some_and(|grand| grand.starts_with(path) && grand != path.as_path())
-        })
-        .map_err(|e| {
-            Error::new(
-                Code::InvalidArchive,
-                format!("Cannot read {}: {e}", path.display()),
-                "Check the folder's permissions.",
-            )
-        })?;
-        let found: Vec<PathBuf> = entries
-            .into_iter()
-            .filter(|e| e.kind == crate::fs_tree::Kind::File && e.rel.ends_with(".tgz"))
-            .map(|e| e.path)
-            .collect();
-        if found.is_empty() {
-            return Err(Error::new(
-                Code::InvalidArchive,
-                format!(
-                    "No chart archive (.tgz) in {} or its subfolders.",
-                    path.display()
-                ),
-                "Package first: `helm nvflare package <prepared-dir> -d <dir>`.",
-            ));
-        }
-        archives.extend(found);
     }
     Ok(archives)
+}
+
+/// The archives `package <federation>` wrote into `dir`, from the list it left there. The
+/// list is read as untrusted: each entry must be a plain relative path to a `.tgz` file
+/// inside `dir`.
+fn packaged_in(dir: &Path) -> Result<Vec<PathBuf>> {
+    let list_path = dir.join(crate::tool_state::PACKAGES_FILE);
+    let bad = |why: String| {
+        Error::new(
+            Code::InvalidArchive,
+            format!("{}: {why}", list_path.display()),
+            "Give the archives themselves, or package the federation into this folder again (`helm nvflare package <prepared> -d <dir>`).",
+        )
+    };
+    let meta = std::fs::symlink_metadata(&list_path).map_err(|_| {
+        Error::new(
+            Code::InvalidArchive,
+            format!(
+                "{} holds no list of packaged archives ({}).",
+                dir.display(),
+                crate::tool_state::PACKAGES_FILE
+            ),
+            "Push the archives themselves (`helm nvflare push dist/*.tgz oci://...`), or `helm nvflare package <prepared federation> -d <dir>` first: push <dir> pushes exactly what that wrote.",
+        )
+    })?;
+    if !meta.is_file() || meta.len() > 16 * 1024 * 1024 {
+        return Err(bad("not a regular file of a sensible size".into()));
+    }
+    let text = std::fs::read_to_string(&list_path).map_err(|e| bad(e.to_string()))?;
+    let list: crate::tool_state::PackageList =
+        serde_json::from_str(&text).map_err(|e| bad(format!("does not parse: {e}")))?;
+    list.archives
+        .iter()
+        .map(|rel| {
+            let clean = !rel.is_empty()
+                && rel.ends_with(".tgz")
+                && !rel.starts_with('/')
+                && rel
+                    .split('/')
+                    .all(|part| !part.is_empty() && part != "." && part != "..");
+            let path = dir.join(rel);
+            let regular = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
+            match (clean, regular) {
+                (true, true) => Ok(path),
+                (false, _) => Err(bad(format!(
+                    "{:?} is not a relative path to a .tgz in the folder",
+                    crate::terminal::escape(rel)
+                ))),
+                (true, false) => Err(bad(format!("{rel} is missing or not a regular file"))),
+            }
+        })
+        .collect()
 }
 
 /// Reads and checks every archive first: nothing is pushed unless all of them are good.

@@ -36,6 +36,24 @@ fn check_claim(claim: &str) -> Result<()> {
 
 fn ensure_pvc(s: &mut Session, claim: &str, settings: &StageSettings, release: &str) -> Result<()> {
     let get = kubectl::get_json("pvc", claim);
+    if s.dry_run() {
+        // Nothing is checked in a dry run: show the check, and the PVC it would create.
+        s.plan_conditional(&get, None, "checks that the PVC exists");
+        if settings.create_pvc {
+            let pvc = manifests::workspace_pvc(
+                claim,
+                release,
+                &settings.size,
+                settings.storage_class.as_deref(),
+            );
+            s.plan_conditional(
+                &args(&["apply", "-f", "-"]),
+                Some(&pvc),
+                "only if the PVC is missing (--create-pvc)",
+            );
+        }
+        return Ok(());
+    }
     let answer = s
         .query(
             &get,
