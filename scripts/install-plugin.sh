@@ -13,10 +13,22 @@ if [ -x "$bin" ] && "$bin" version >/dev/null 2>&1; then
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then
+  # Helm keeps a plugin whose install hook failed, listed but broken. A folder install is
+  # a symlink to the source: remove that link (never the source) so nothing broken stays.
+  source_dir="$dir"
+  if [ -L "$dir" ]; then
+    source_dir="$(cd "$dir" && pwd -P)"
+    rm -f "$dir"
+    removed="  The half-installed plugin was removed again."
+  else
+    removed="  Remove the half-installed plugin: helm plugin uninstall nvflare"
+  fi
   cat >&2 <<MSG
-helm-nvflare: no bundled binary in $dir/bin and no cargo to build one.
-  Install Rust (https://rustup.rs), then run: helm plugin update nvflare
-  or put a prebuilt helm-nvflare binary at $bin and reinstall.
+helm-nvflare: no bundled binary in $source_dir/bin and no cargo to build one.
+$removed
+  Install Rust 1.89 or newer (https://rustup.rs, or your distribution's rustc and cargo),
+  then run: helm plugin install $source_dir
+  Or use a release archive, which bundles the binary.
 MSG
   exit 1
 fi
