@@ -218,8 +218,9 @@ pub struct PreparedFederation {
 }
 
 impl PreparedFederation {
-    /// The same warning for hundreds of kits, once, with whom it concerns.
-    pub fn grouped_warnings(&self) -> Vec<String> {
+    /// The same warning for hundreds of kits, once, with whom it concerns; in plain words
+    /// when `plain` (text for a person).
+    pub fn grouped_warnings(&self, plain: bool) -> Vec<String> {
         let mut grouped: Vec<(&String, Vec<&str>)> = Vec::new();
         for p in &self.participants {
             for warning in &p.prepared.warnings {
@@ -236,6 +237,11 @@ impl PreparedFederation {
                 let more = match who.len() {
                     n if n > 3 => format!(" and {} more", n - 3),
                     _ => String::new(),
+                };
+                let warning = if plain {
+                    crate::patch::plain_words(warning)
+                } else {
+                    warning.clone()
                 };
                 format!("{warning} ({shown}{more})")
             })

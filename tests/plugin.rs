@@ -187,12 +187,17 @@ fn install_hook_builds_with_cargo_or_says_what_to_do() {
     assert!(
         run.stderr.contains("no bundled binary")
             && run.stderr.contains("rustup.rs")
-            && run.stderr.contains(&format!("helm plugin install {}", plugin.display())),
+            && run
+                .stderr
+                .contains(&format!("helm plugin install {}", plugin.display())),
         "{}",
         run.stderr
     );
     assert!(!plugin.join("bin/helm-nvflare").exists());
-    assert!(plugin.is_dir(), "the hook removed a plugin folder that is no link");
+    assert!(
+        plugin.is_dir(),
+        "the hook removed a plugin folder that is no link"
+    );
 
     // Installed from a folder, Helm links to it: the failed hook removes the link (and
     // only the link), so Helm lists no broken plugin.
@@ -203,7 +208,10 @@ fn install_hook_builds_with_cargo_or_says_what_to_do() {
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("removed again"), "{}", run.stderr);
     assert!(link.symlink_metadata().is_err(), "the link is still there");
-    assert!(plugin.join("plugin.yaml").is_file(), "the source folder was touched");
+    assert!(
+        plugin.join("plugin.yaml").is_file(),
+        "the source folder was touched"
+    );
 
     // With cargo: `cargo build --release --locked` into the target dir, then the binary is
     // copied into bin/. A stand-in cargo records its arguments and "builds" the binary.

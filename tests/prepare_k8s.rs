@@ -747,11 +747,15 @@ fn custom_launcher_and_resource_configuration_is_replaced_with_warnings() {
             "deploy prepare replaces component 'k8s_launcher' with generated 'k8s_launcher' configuration; existing launcher path/args will not be used by the prepared runtime.",
         ])
     );
-    for w in warnings.as_array().unwrap() {
-        assert!(run
-            .stderr
-            .contains(&format!("Warning: {}", w.as_str().unwrap())));
+    // JSON keeps NVFlare's words; a person reads on stderr what changed and whether to act.
+    for plain in [
+        "Warning: local/resources.json.default: the kit's resource manager is replaced by PassthroughResourceManager",
+        "Warning: local/resources.json.default: the kit's resource consumer 'resource_consumer' is removed",
+        "Warning: local/resources.json.default: the kit's job launcher 'k8s_launcher' is replaced by the runtime's",
+    ] {
+        assert!(run.stderr.contains(plain), "{plain}\n{}", run.stderr);
     }
+    assert_eq!(run.stderr.matches("Warning: ").count(), 3, "{}", run.stderr);
     assert!(!out.join("local/resources.json").exists());
     assert_eq!(
         std::fs::read_to_string(out.join("local/comm_config.json")).unwrap(),

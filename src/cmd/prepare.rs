@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use helm_nvflare::error::{Error, Result};
 use helm_nvflare::federation;
 use helm_nvflare::helm_env::HelmEnv;
-use helm_nvflare::output::Output;
+use helm_nvflare::output::{Format, Output};
+use helm_nvflare::patch::plain_words;
 use helm_nvflare::prepare::{self, PrepareSettings};
 
 use super::shared::{one_of, ChartVersionArgs};
@@ -59,14 +60,14 @@ pub fn exec(args: Args, out: &Output, _env: &HelmEnv) -> Result<i32> {
     };
     if federation::is_federation(&settings.kit) {
         let prepared = federation::prepare(&settings, out)?;
-        for warning in prepared.grouped_warnings() {
+        for warning in prepared.grouped_warnings(out.format() == Format::Txt) {
             out.warn(&warning);
         }
         out.result(&prepared);
     } else {
         let prepared = prepare::prepare(&settings)?;
         for warning in &prepared.warnings {
-            out.warn(warning);
+            out.warn(&plain_words(warning));
         }
         out.result(&prepared);
     }
