@@ -134,7 +134,11 @@ pub struct Staged {
 impl Report for Staged {
     fn text(&self) -> String {
         if self.dry_run.dry_run {
-            return self.dry_run.text();
+            return format!(
+                "{}\n# then install the chart:\n{}",
+                self.dry_run.text(),
+                escape(&self.helm_command)
+            );
         }
         let mut value = serde_json::to_value(self).unwrap_or_default();
         let map = value.as_object_mut().expect("a struct serializes to a map");
@@ -217,8 +221,11 @@ impl<'a> Session<'a> {
         self.kubectl.dry_run
     }
 
+    /// A step being done; a dry run does nothing, so it says nothing.
     fn progress(&self, message: &str) {
-        self.out.status(message);
+        if !self.dry_run() {
+            self.out.status(message);
+        }
     }
 
     fn warn(&self, message: &str) {
