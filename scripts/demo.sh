@@ -25,6 +25,7 @@ echo "==> using $("$HELM" version --short) ($HELM)"
 installed="$("$HELM" plugin list 2>/dev/null | awk '$1 == "nvflare" {print "yes"}')"
 if [ "$installed" = yes ]; then
   echo "==> the nvflare plugin is installed; rebuilding its binary"
+  rm -f "$root/bin/helm-nvflare"
   HELM_PLUGIN_DIR="$root" scripts/install-plugin.sh
 else
   echo "==> helm plugin install $root (builds the plugin with cargo: a minute or two the first time)"
@@ -61,6 +62,6 @@ cat <<NEXT
   helm template site-1 $(q "$example/prepared/site-1/helm_chart") -n nvflare | less
   helm nvflare package $(q "$example/prepared/site-1") -d $(q "$example/dist") --version 0.1.0
   helm nvflare stage $(q "$example/prepared/site-1") -n nvflare --create-pvc --dry-run
-  helm nvflare verify $(q "$example/prepared/site-1") --offline
+  helm nvflare verify $(q "$example/prepared/site-1") -n nvflare --offline
   helm nvflare prepare $(q "$prod") --config $(q "$example/k8s.yaml") --output $(q "$example/federation")
 NEXT
