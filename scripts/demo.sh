@@ -59,7 +59,7 @@ if [ -n "$helm_dir" ]; then
   echo "  export PATH=$(q "$helm_dir"):\"\$PATH\"      # the helm this demo used"
 fi
 cat <<NEXT
-  helm template site-1 $(q "$example/prepared/site-1/helm_chart") -n nvflare | less
+  helm template site-1 $(q "$example/prepared/site-1/helm_chart") -n nvflare
   helm nvflare package $(q "$example/prepared/site-1") -d $(q "$example/dist") --version 0.1.0
   helm nvflare stage $(q "$example/prepared/site-1") -n nvflare --create-pvc --dry-run
   helm nvflare verify $(q "$example/prepared/site-1") -n nvflare --offline
