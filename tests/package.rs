@@ -331,6 +331,11 @@ fn prepare_can_package_right_away() {
     let archive = out.join("nvflare-server-2.0.0.tgz");
     assert_eq!(data["package"], archive.display().to_string());
     assert_eq!(data["sha256"], sha256_of(&archive));
+    // Readable by all, as `helm package` writes archives.
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&archive).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o644);
     // The same bytes as packaging the prepared kit afterwards.
     let again = package(&out, &root.join("again"), &["--version", "2.0.0"]);
     assert_eq!(again["sha256"], data["sha256"]);
