@@ -7,8 +7,7 @@ mod support;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use support::kits::Project;
-use support::{nvflare, snapshot, write, K8S_CONFIG};
+use support::{nvflare, snapshot, write};
 
 struct Case {
     name: &'static str,
@@ -16,24 +15,10 @@ struct Case {
     message: &'static str,
 }
 
-struct World {
-    _tmp: tempfile::TempDir,
-    root: PathBuf,
-    project: Project,
-    config: PathBuf,
-}
+type World = support::Workspace;
 
 fn world() -> World {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().to_path_buf();
-    let project = Project::new(&root.join("ws/example_project"), "fl.example.com");
-    let config = write(&root.join("k8s.yaml"), K8S_CONFIG);
-    World {
-        _tmp: tmp,
-        root,
-        project,
-        config,
-    }
+    support::Workspace::new()
 }
 
 fn os(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Vec<OsString> {

@@ -39,6 +39,14 @@ fn world() -> World {
 
 /// `push` with no Helm login and a Docker config in `docker_dir`.
 fn push(w: &World, docker_dir: &Path, extra: &[&str], stdin: Option<&str>) -> Run {
+    let cmd = push_cmd(w, docker_dir, extra);
+    match stdin {
+        Some(input) => run_with_stdin(cmd, input),
+        None => run_cmd(cmd),
+    }
+}
+
+fn push_cmd(w: &World, docker_dir: &Path, extra: &[&str]) -> std::process::Command {
     let mut cmd = nvflare_cmd();
     cmd.arg("push")
         .arg(&w.archive)
@@ -55,10 +63,7 @@ fn push(w: &World, docker_dir: &Path, extra: &[&str], stdin: Option<&str>) -> Ru
                 std::env::var("PATH").unwrap()
             ),
         );
-    match stdin {
-        Some(input) => run_with_stdin(cmd, input),
-        None => run_cmd(cmd),
-    }
+    cmd
 }
 
 fn token_requests(w: &World) -> Vec<String> {
@@ -166,21 +171,7 @@ fn credential_helpers_and_identity_tokens() {
 
 /// `push` whose credential helper answers with an identity token.
 fn push_with_identity_helper(w: &World, docker: &Path) -> std::process::Command {
-    let mut cmd = nvflare_cmd();
-    cmd.arg("push")
-        .arg(&w.archive)
-        .arg(format!("oci://{}/fl", w.registry.host))
-        .args(["--plain-http", "--format", "json"])
-        .env("HELM_REGISTRY_CONFIG", w.root.join("no-helm-login.json"))
-        .env("DOCKER_CONFIG", docker)
-        .env("STUB_IDENTITY", "1")
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                w.root.join("helpers").display(),
-                std::env::var("PATH").unwrap()
-            ),
-        );
+    let mut cmd = push_cmd(w, docker, &[]);
+    cmd.env("STUB_IDENTITY", "1");
     cmd
 }

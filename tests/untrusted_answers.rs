@@ -63,6 +63,18 @@ fn raw_tgz(path: &Path, entries: &[(&[u8], tar::EntryType, &[u8])]) -> Vec<u8> {
     bytes
 }
 
+/// `push <archive> <remote> --plain-http --format json`.
+fn push_json(archive: &Path, remote: &str) -> Run {
+    nvflare([
+        "push",
+        p(archive),
+        remote,
+        "--plain-http",
+        "--format",
+        "json",
+    ])
+}
+
 /// A listener that must never see a connection: push checks before it sends anything.
 struct Silent(TcpListener);
 
@@ -192,14 +204,7 @@ fn issue_9_5_push_refuses_archives_package_would_never_write() {
             .map(|(n, k, d)| (n.as_slice(), *k, d.as_slice()))
             .collect();
         raw_tgz(&archive, &refs);
-        let run = nvflare([
-            "push",
-            p(&archive),
-            &silent.remote(),
-            "--plain-http",
-            "--format",
-            "json",
-        ]);
+        let run = push_json(&archive, &silent.remote());
         assert_eq!(run.code, 4, "{name}: {}", run.stdout);
         assert_eq!(code(&run), *expected, "{name}");
         assert!(
@@ -223,14 +228,7 @@ fn issue_9_5_push_refuses_archives_package_would_never_write() {
         ),
     ] {
         std::fs::write(&archive, damaged).unwrap();
-        let run = nvflare([
-            "push",
-            p(&archive),
-            &silent.remote(),
-            "--plain-http",
-            "--format",
-            "json",
-        ]);
+        let run = push_json(&archive, &silent.remote());
         assert_eq!(code(&run), "INVALID_ARCHIVE", "{name}");
     }
     assert!(

@@ -3,32 +3,17 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::{json, Value};
 use support::cluster::StubCluster;
-use support::kits::Project;
 use support::manifests::{values_as_helm_reads_them, HELMS};
-use support::{nvflare, nvflare_cmd, prepare_json, run_cmd, snapshot, write, Run, K8S_CONFIG};
+use support::{nvflare, nvflare_cmd, prepare_json, run_cmd, snapshot, write, Run};
 
-struct World {
-    _tmp: tempfile::TempDir,
-    root: PathBuf,
-    project: Project,
-    config: PathBuf,
-}
+type World = support::Workspace;
 
 fn world() -> World {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().to_path_buf();
-    let project = Project::new(&root.join("ws/example_project"), "fl.example.com");
-    let config = write(&root.join("k8s.yaml"), K8S_CONFIG);
-    World {
-        _tmp: tmp,
-        root,
-        project,
-        config,
-    }
+    support::Workspace::new()
 }
 
 fn p(path: &Path) -> &str {

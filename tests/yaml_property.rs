@@ -15,7 +15,7 @@ use proptest::test_runner::{Config, TestRunner};
 use serde_json::{json, Value};
 use support::kits::Project;
 use support::manifests::{self, HELMS};
-use support::{nvflare, write};
+use support::write;
 
 /// Control characters: any of them makes prepare refuse the case.
 const CONTROLS: &[&str] = &[
@@ -168,16 +168,7 @@ fn prepare_one(
     });
     let config_path = write(&root.join(format!("k8s-{id}.yaml")), &config.to_string());
     let out = root.join(format!("out-{id}"));
-    let run = nvflare([
-        "prepare".as_ref(),
-        kit.as_os_str(),
-        "--config".as_ref(),
-        config_path.as_os_str(),
-        "--output".as_ref(),
-        out.as_os_str(),
-        "--format".as_ref(),
-        "json".as_ref(),
-    ]);
+    let run = support::prepare_run(&kit, &config_path, &out, &[]);
     std::fs::remove_dir_all(&kit).unwrap();
     let has_control = strings(case)
         .iter()

@@ -196,9 +196,8 @@ pub fn tgz_entries(path: &Path) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-/// `prepare <kit> --config <config> --output <out> --format json <extra>`, which must
-/// succeed; returns the envelope's data.
-pub fn prepare_json(kit: &Path, config: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {
+/// `prepare <kit> --config <config> --output <out> --format json <extra>`.
+pub fn prepare_run(kit: &Path, config: &Path, out: &Path, extra: &[&str]) -> Run {
     let mut cmd = nvflare_cmd();
     cmd.arg("prepare")
         .arg(kit)
@@ -208,9 +207,38 @@ pub fn prepare_json(kit: &Path, config: &Path, out: &Path, extra: &[&str]) -> se
         .arg(out)
         .args(extra)
         .args(["--format", "json"]);
-    let envelope = run_cmd(cmd).success().json();
+    run_cmd(cmd)
+}
+
+/// [`prepare_run`], which must succeed; returns the envelope's data.
+pub fn prepare_json(kit: &Path, config: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {
+    let envelope = prepare_run(kit, config, out, extra).success().json();
     assert_eq!(envelope["status"], "ok");
     envelope["data"].clone()
+}
+
+/// A temporary workspace with a provisioned project (server `fl.example.com`) and the
+/// guide's k8s.yaml.
+pub struct Workspace {
+    _tmp: tempfile::TempDir,
+    pub root: PathBuf,
+    pub project: kits::Project,
+    pub config: PathBuf,
+}
+
+impl Workspace {
+    pub fn new() -> Workspace {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_path_buf();
+        let project = kits::Project::new(&root.join("ws/example_project"), "fl.example.com");
+        let config = write(&root.join("k8s.yaml"), K8S_CONFIG);
+        Workspace {
+            _tmp: tmp,
+            root,
+            project,
+            config,
+        }
+    }
 }
 
 /// A project with server `fl.example.com` and client `site-1`, prepared with K8S_CONFIG
