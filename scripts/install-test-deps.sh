@@ -5,6 +5,7 @@
 #   .tools/venv/bin/kubernetes-validate  Kubernetes schema validation of rendered manifests
 #   .tools/venv/bin/nvflare              NVFlare 2.9.0: `nvflare provision` for real startup kits
 #   docker-registry, htpasswd            a real OCI registry for push tests (Debian packages)
+#   openssl, ssh-keygen, git             keys in every encoding for the key scanner; the demo test's clone
 # Safe to run again: finished steps are skipped.
 set -euo pipefail
 
@@ -29,6 +30,9 @@ fi
 need_apt=()
 command -v docker-registry >/dev/null || need_apt+=(docker-registry)
 command -v htpasswd >/dev/null || need_apt+=(apache2-utils)
+command -v openssl >/dev/null || need_apt+=(openssl)
+command -v ssh-keygen >/dev/null || need_apt+=(openssh-client)
+command -v git >/dev/null || need_apt+=(git)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing ${need_apt[*]} from Debian"
   export DEBIAN_FRONTEND=noninteractive

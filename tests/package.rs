@@ -456,3 +456,114 @@ fn helmignore_matches_helm_package() {
         }
     }
 }
+
+/// Key material in every dress, made by openssl and ssh-keygen, under a neutral name:
+/// refused by `package` (in a chart folder) and by `push` (in an archive).
+#[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs Helm, kubernetes-validate, NVFlare or a registry: run scripts/test.sh"
+)]
+fn key_material_in_every_encoding_is_refused() {
+    use base64::Engine;
+    let p = prepared("site-1");
+    let keys = p.root.join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let sh = |script: &str| {
+        let status = Command::new("sh")
+            .args(["-c", script])
+            .current_dir(&keys)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "{script}");
+    };
+    sh("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out rsa.pem");
+    sh("openssl req -x509 -key rsa.pem -subj /CN=x -days 1 -out cert.pem");
+    sh("openssl rsa -in rsa.pem -traditional -outform DER -out pkcs1.der");
+    sh("openssl pkcs8 -topk8 -nocrypt -in rsa.pem -outform DER -out pkcs8.der");
+    sh("openssl pkcs8 -topk8 -in rsa.pem -outform DER -v2 aes256 -passout pass:x -out pkcs8-enc.der");
+    sh("openssl ecparam -name prime256v1 -genkey -noout -outform DER -out sec1.der");
+    sh("openssl pkcs12 -export -inkey rsa.pem -in cert.pem -passout pass:x -out bundle.p12");
+    sh("ssh-keygen -q -t ed25519 -N '' -f openssh");
+    let read = |name: &str| std::fs::read(keys.join(name)).unwrap();
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let rsa_pem = String::from_utf8(read("rsa.pem")).unwrap();
+    let plants: Vec<(&str, Vec<u8>)> = vec![
+        ("DER PKCS#1", read("pkcs1.der")),
+        ("DER PKCS#8", read("pkcs8.der")),
+        ("DER encrypted PKCS#8", read("pkcs8-enc.der")),
+        ("DER SEC1", read("sec1.der")),
+        ("PKCS#12", read("bundle.p12")),
+        ("OpenSSH", read("openssh")),
+        ("PEM in lower case", rsa_pem.to_lowercase().into_bytes()),
+        (
+            "base64 of a PEM key",
+            format!("data:\n  blob: {}\n", b64(rsa_pem.as_bytes())).into_bytes(),
+        ),
+        ("base64 of a DER key", b64(&read("pkcs8.der")).into_bytes()),
+        (
+            "JWK with a private member",
+            br#"{"kty":"RSA","n":"AQAB","e":"AQAB","d":"c2VjcmV0"}"#.to_vec(),
+        ),
+        (
+            "PuTTY",
+            b"PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\n".to_vec(),
+        ),
+    ];
+    for (i, (what, bytes)) in plants.iter().enumerate() {
+        let chart = p.root.join(format!("keyed-{i}"));
+        scrambled_copy(&p.kit.join("helm_chart"), &chart, "2020-01-01");
+        std::fs::create_dir_all(chart.join("files")).unwrap();
+        std::fs::write(chart.join("files/data"), bytes).unwrap();
+        let run = nvflare([
+            "package".as_ref(),
+            chart.as_os_str(),
+            "-d".as_ref(),
+            p.root.join(format!("keyed-dest-{i}")).as_os_str(),
+            "--format".as_ref(),
+            "json".as_ref(),
+        ]);
+        assert_eq!(
+            run.json()["error"]["code"],
+            "KEY_MATERIAL_IN_CHART",
+            "{what}: {}",
+            run.stdout
+        );
+
+        // The same file inside an archive that push is asked to send.
+        let archive = p.root.join(format!("keyed-{i}.tgz"));
+        let mut tar = tar::Builder::new(Vec::new());
+        for (name, data) in [
+            (
+                "nvflare-client/Chart.yaml",
+                b"apiVersion: v2\nname: nvflare-client\nversion: 0.1.0\n".to_vec(),
+            ),
+            ("nvflare-client/files/data", bytes.clone()),
+        ] {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            tar.append_data(&mut header, name, data.as_slice()).unwrap();
+        }
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut gz, &tar.into_inner().unwrap()).unwrap();
+        std::fs::write(&archive, gz.finish().unwrap()).unwrap();
+        let run = nvflare([
+            "push".as_ref(),
+            archive.as_os_str(),
+            "oci://127.0.0.1:9/fl".as_ref(),
+            "--plain-http".as_ref(),
+            "--format".as_ref(),
+            "json".as_ref(),
+        ]);
+        assert_eq!(
+            run.json()["error"]["code"],
+            "KEY_MATERIAL_IN_CHART",
+            "push, {what}: {}",
+            run.stdout
+        );
+    }
+}
