@@ -7,7 +7,11 @@ set -eu
 dir="${HELM_PLUGIN_DIR:-$(cd "$(dirname "$0")/.." && pwd)}"
 bin="$dir/bin/helm-nvflare"
 
-if [ -x "$bin" ] && "$bin" version >/dev/null 2>&1; then
+# A source tree with cargo at hand is always (re)built, so `helm plugin update` after a
+# pull runs the new code (cargo only rebuilds what changed). Otherwise a bundled binary
+# (release archives ship one) is used as it is.
+if [ -x "$bin" ] && "$bin" version >/dev/null 2>&1 \
+  && { [ ! -f "$dir/Cargo.toml" ] || ! command -v cargo >/dev/null 2>&1; }; then
   echo "helm-nvflare: using the bundled binary $bin"
   exit 0
 fi

@@ -245,7 +245,19 @@ fn install_hook_builds_with_cargo_or_says_what_to_do() {
     assert!(plugin.join("bin/helm-nvflare").is_file());
     assert!(run.stdout.contains("version: "), "{}", run.stdout);
 
-    // Now bundled: the next install uses it without building.
+    // A source tree (Cargo.toml) with cargo is rebuilt on every install or update, so an
+    // update after a pull runs the new code.
+    write(&plugin.join("Cargo.toml"), "[package]\n");
+    let run = run_hook(
+        &plugin,
+        &format!("{}:/usr/bin:/bin", stub_dir.display()),
+        &[("CARGO_TARGET_DIR", &target)],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("building with cargo"), "{}", run.stdout);
+    std::fs::remove_file(plugin.join("Cargo.toml")).unwrap();
+
+    // Now bundled, and no source tree: the next install uses it without building.
     std::fs::remove_file(&log).unwrap();
     let run = run_hook(
         &plugin,
