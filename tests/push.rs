@@ -5,10 +5,11 @@
 mod support;
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use serde_json::Value;
 use support::kits::Project;
-use support::manifests::{self, helm};
+use support::manifests::{self, helm, HELMS};
 use support::registry::{Registry, PASSWORD, USER};
 use support::{nvflare, nvflare_cmd, run_cmd, run_with_stdin, write, Run, K8S_CONFIG};
 
@@ -445,4 +446,109 @@ fn mutual_tls_with_a_client_certificate() {
     let run = push(&[archive], &registry.oci("fl"), &bad, &env, None);
     assert_eq!(run.code, 4, "{}", run.stdout);
     assert!(run.stdout.contains("not-a-key.pem") && !run.stdout.contains("not base64 at all"));
+}
+
+/// An archive signed by `helm package --sign` goes up with its `.prov` as the provenance
+/// layer, so `helm pull --verify` checks it on Helm 3 and 4; a `.prov` that names another
+/// archive is refused before anything is sent.
+#[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs Helm, kubernetes-validate, NVFlare or a registry: run scripts/test.sh"
+)]
+fn provenance_goes_with_a_signed_archive() {
+    let fed = federation();
+    let root = &fed.root;
+    let gnupg = root.join("gnupg");
+    std::fs::create_dir_all(&gnupg).unwrap();
+    std::fs::set_permissions(&gnupg, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let params = write(
+        &root.join("key-params"),
+        "%no-protection\nKey-Type: RSA\nKey-Length: 2048\nName-Real: helm-nvflare test\nName-Email: test@example.com\nExpire-Date: 0\n%commit\n",
+    );
+    let gpg = |args: &[&str], out: Option<&Path>| {
+        let mut cmd = Command::new("gpg");
+        cmd.env("GNUPGHOME", &gnupg).arg("--batch").args(args);
+        let output = cmd.output().unwrap();
+        assert!(
+            output.status.success(),
+            "gpg {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        if let Some(out) = out {
+            std::fs::write(out, output.stdout).unwrap();
+        }
+    };
+    gpg(&["--gen-key", params.to_str().unwrap()], None);
+    let (secring, pubring) = (root.join("secring.gpg"), root.join("pubring.gpg"));
+    gpg(&["--export-secret-keys"], Some(&secring));
+    gpg(&["--export"], Some(&pubring));
+
+    // Helm signs a chart we prepared.
+    let chart = fed.archives[1].1.parent().unwrap().join("helm_chart");
+    let home = root.join("helm-home");
+    let signed_dir = root.join("signed");
+    let mut sign = helm("helm3", &home);
+    sign.args([
+        "package",
+        "--sign",
+        "--key",
+        "helm-nvflare test",
+        "--keyring",
+    ])
+    .arg(&secring)
+    .arg(&chart)
+    .arg("-d")
+    .arg(&signed_dir);
+    run_cmd(sign).success();
+    let archive = signed_dir.join("nvflare-client-0.1.0.tgz");
+    assert!(signed_dir.join("nvflare-client-0.1.0.tgz.prov").is_file());
+
+    let registry = Registry::plain(&root.join("registry"));
+    let remote = registry.oci("fl");
+    let run = push(&[archive.as_path()], &remote, &["--plain-http"], &[], None).success();
+    assert_eq!(run.json()["data"]["charts"][0]["provenance"], true);
+    for which in HELMS {
+        let dest = root.join(format!("verified-{which}"));
+        pull(
+            which,
+            &home,
+            &format!("oci://{}/fl/site-1/nvflare-client", registry.host),
+            "0.1.0",
+            &dest,
+            &[
+                "--plain-http",
+                "--verify",
+                "--keyring",
+                pubring.to_str().unwrap(),
+            ],
+        );
+        assert!(
+            dest.join("nvflare-client-0.1.0.tgz.prov").is_file(),
+            "{which}: no .prov pulled"
+        );
+    }
+
+    // A .prov of another archive is refused, and nothing is pushed.
+    let other = root.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::copy(&fed.archives[2].1, other.join("nvflare-client-0.1.0.tgz")).unwrap();
+    std::fs::copy(
+        signed_dir.join("nvflare-client-0.1.0.tgz.prov"),
+        other.join("nvflare-client-0.1.0.tgz.prov"),
+    )
+    .unwrap();
+    let run = push(
+        &[other.join("nvflare-client-0.1.0.tgz").as_path()],
+        &remote,
+        &["--plain-http"],
+        &[],
+        None,
+    );
+    assert_eq!(run.code, 4, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("does not name this archive's sha256"),
+        "{}",
+        run.stdout
+    );
 }

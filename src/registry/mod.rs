@@ -27,6 +27,9 @@ use crate::names::sha256_hex;
 pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.cncf.helm.config.v1+json";
 pub const CHART_MEDIA_TYPE: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+pub const PROVENANCE_MEDIA_TYPE: &str = "application/vnd.cncf.helm.chart.provenance.v1.prov";
+/// A provenance file is a short clear-signed text; anything far larger is not one.
+const MAX_PROVENANCE_BYTES: u64 = 256 * 1024;
 /// A fixed creation time keeps the manifest digest independent of when and where it was pushed.
 const CREATED: &str = "1970-01-01T00:00:00Z";
 
@@ -53,6 +56,39 @@ pub struct ChartArchive {
     pub chart: Map<String, Value>,
     pub name: String,
     pub version: String,
+    /// `<archive>.prov` (Helm's provenance: a clear-signed Chart.yaml and the archive's
+    /// sha256), pushed as its own layer as `helm push` does.
+    pub provenance: Option<Vec<u8>>,
+}
+
+/// The `.prov` beside an archive, if there is one: a clear-signed document that names
+/// this archive's sha256 (a `.prov` of another archive would fail every `helm pull
+/// --verify`). Its signature is checked by Helm at pull or install time.
+fn read_provenance(archive: &Path, bytes: &[u8]) -> Result<Option<Vec<u8>>> {
+    let mut name = archive.as_os_str().to_owned();
+    name.push(".prov");
+    let prov = PathBuf::from(name);
+    let Ok(meta) = std::fs::symlink_metadata(&prov) else {
+        return Ok(None);
+    };
+    let bad = |why: &str| {
+        archive_error(
+            &prov,
+            format!("not a provenance file for this archive: {why}"),
+        )
+    };
+    if !meta.is_file() || meta.len() > MAX_PROVENANCE_BYTES {
+        return Err(bad("not a regular file of a sensible size"));
+    }
+    let text = std::fs::read(&prov).map_err(|e| bad(&e.to_string()))?;
+    let utf8 = std::str::from_utf8(&text).map_err(|_| bad("not text"))?;
+    if !utf8.starts_with("-----BEGIN PGP SIGNED MESSAGE-----") {
+        return Err(bad("not an OpenPGP clear-signed document"));
+    }
+    if !utf8.contains(&format!("sha256:{}", sha256_hex(bytes))) {
+        return Err(bad("it does not name this archive's sha256"));
+    }
+    Ok(Some(text))
 }
 
 fn archive_error(path: &Path, why: impl std::fmt::Display) -> Error {
@@ -82,12 +118,14 @@ impl ChartArchive {
             }
             chart_archive::Problem::Invalid(why) => archive_error(path, why),
         })?;
+        let provenance = read_provenance(path, &bytes)?;
         Ok(ChartArchive {
             path: path.to_path_buf(),
             bytes,
             chart: checked.chart,
             name: checked.name,
             version: checked.version,
+            provenance,
         })
     }
 
@@ -155,10 +193,21 @@ impl ChartArchive {
             "schemaVersion": 2,
             "mediaType": MANIFEST_MEDIA_TYPE,
             "config": {"mediaType": CONFIG_MEDIA_TYPE, "digest": digest(&config), "size": config.len()},
-            "layers": [{"mediaType": CHART_MEDIA_TYPE, "digest": digest(&self.bytes), "size": self.bytes.len()}],
+            "layers": self.layers(),
             "annotations": annotations,
         });
         serde_json::to_vec(&manifest).expect("JSON values serialize")
+    }
+
+    /// The chart, then its provenance when there is one: Helm's layer order.
+    fn layers(&self) -> Vec<Value> {
+        let mut layers = vec![
+            json!({"mediaType": CHART_MEDIA_TYPE, "digest": digest(&self.bytes), "size": self.bytes.len()}),
+        ];
+        if let Some(prov) = &self.provenance {
+            layers.push(json!({"mediaType": PROVENANCE_MEDIA_TYPE, "digest": digest(prov), "size": prov.len()}));
+        }
+        layers
     }
 
     /// The sub-path that keeps participants apart: the chart's release name, when it has one.
@@ -185,6 +234,8 @@ pub struct Pushed {
     pub digest: String,
     /// `helm upgrade --install <release> oci://... --version <v> --namespace <ns>`.
     pub helm_command: String,
+    /// Whether a `.prov` went with it (`helm pull --verify` can check it).
+    pub provenance: bool,
 }
 
 /// What `push` published, archive by archive.
@@ -354,6 +405,9 @@ pub fn push(settings: &PushSettings, out: &crate::output::Output) -> Result<Push
         let config = archive.config_json();
         upload_blob(&client, &repo, &config, &scope)?;
         upload_blob(&client, &repo, &archive.bytes, &scope)?;
+        if let Some(prov) = &archive.provenance {
+            upload_blob(&client, &repo, prov, &scope)?;
+        }
         let manifest = archive.manifest();
         let manifest_digest = digest(&manifest);
         let tag = reference::tag_for_version(&archive.version);
@@ -398,6 +452,7 @@ pub fn push(settings: &PushSettings, out: &crate::output::Output) -> Result<Push
                 "helm upgrade --install {release} {oci} --version {} --namespace {namespace}",
                 archive.version
             ),
+            provenance: archive.provenance.is_some(),
         });
     }
     out.progress(archives.len(), archives.len(), "charts pushed");
