@@ -170,6 +170,7 @@ fn prepare_one(
     let out = root.join(format!("out-{id}"));
     let run = support::prepare_run(&kit, &config_path, &out, &[]);
     std::fs::remove_dir_all(&kit).unwrap();
+    std::fs::remove_file(&config_path).unwrap();
     let has_control = strings(case)
         .iter()
         .any(|s| s.chars().any(char::is_control));
