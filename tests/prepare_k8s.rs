@@ -232,9 +232,23 @@ fn server_named_by_fqdn_follows_the_seed_file_by_file() {
             "values.yaml"
         ]
     );
-    let values: Value =
+    let mut values: Value =
         serde_saphyr::from_str(&std::fs::read_to_string(chart.join("values.yaml")).unwrap())
             .unwrap();
+    // Our platform values (beyond the guide's reference) default to empty: nothing renders.
+    let platform = json!({
+        "nodeSelector": {}, "tolerations": [], "affinity": {}, "topologySpreadConstraints": [],
+        "priorityClassName": "", "runtimeClassName": "", "terminationGracePeriodSeconds": null,
+        "podLabels": {}, "extraEnv": [], "extraEnvFrom": [], "extraVolumes": [],
+        "extraVolumeMounts": [], "initContainers": [], "containerSecurityContext": {},
+    });
+    for (key, default) in platform.as_object().unwrap() {
+        assert_eq!(
+            values.as_object_mut().unwrap().remove(key).as_ref(),
+            Some(default),
+            "{key}"
+        );
+    }
     assert_eq!(
         values,
         json!({
@@ -761,4 +775,109 @@ fn custom_launcher_and_resource_configuration_is_replaced_with_warnings() {
         std::fs::read_to_string(out.join("local/comm_config.json")).unwrap(),
         "{\n    \"internal\": {\n        \"resources\": {\n            \"host\": \"site-1\",\n            \"max_message_size\": 1,\n            \"port\": 8102,\n            \"connection_security\": \"clear\"\n        },\n        \"scheme\": \"tcp\"\n    },\n    \"extra\": \"\\u00e9\"\n}\n"
     );
+}
+
+/// The values a platform team sets (a GPU node pool with taints, spreading, priority,
+/// extra env and volumes, an init container, a hardened container): each renders where
+/// Kubernetes expects it, lints, and passes the schemas; none renders when unset; a wrong
+/// type fails at `helm template` through values.schema.json.
+#[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs Helm, kubernetes-validate, NVFlare or a registry: run scripts/test.sh"
+)]
+fn platform_values_render_only_when_set() {
+    let ws = support::Workspace::new();
+    let home = ws.root.join("helm-home");
+    let values = write(
+        &ws.root.join("platform.yaml"),
+        r#"nodeSelector: {nvidia.com/gpu.present: "true"}
+tolerations:
+  - {key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}
+affinity:
+  nodeAffinity:
+    requiredDuringSchedulingIgnoredDuringExecution:
+      nodeSelectorTerms:
+        - matchExpressions: [{key: pool, operator: In, values: [gpu]}]
+topologySpreadConstraints:
+  - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: ScheduleAnyway}
+priorityClassName: fl-critical
+runtimeClassName: nvidia
+terminationGracePeriodSeconds: 120
+podLabels: {team: federated-learning}
+extraEnv: [{name: HTTPS_PROXY, value: "http://proxy:3128"}]
+extraEnvFrom: [{secretRef: {name: fl-extra}}]
+extraVolumes: [{name: datasets, persistentVolumeClaim: {claimName: datasets}}]
+extraVolumeMounts: [{name: datasets, mountPath: /data, readOnly: true}]
+initContainers: [{name: fix-perms, image: "busybox:1.36", command: [sh, -c, "true"]}]
+containerSecurityContext:
+  allowPrivilegeEscalation: false
+  capabilities: {drop: [ALL]}
+  seccompProfile: {type: RuntimeDefault}
+"#,
+    );
+    for (name, kit) in [
+        ("server", ws.project.server_kit()),
+        ("site-1", ws.project.client_kit("site-1")),
+    ] {
+        let out = ws.root.join("prepared").join(name);
+        let data = support::prepare_json(&kit, &ws.config, &out, &[]);
+        let chart = out.join("helm_chart");
+        let release = data["release"].as_str().unwrap();
+        for which in HELMS {
+            let plain = manifests::template(which, &home, release, &chart, &[]);
+            for key in [
+                "nodeSelector",
+                "tolerations",
+                "priorityClassName",
+                "initContainers",
+                "envFrom",
+            ] {
+                assert!(
+                    !plain.contains(key),
+                    "{which} {name}: {key} rendered when unset"
+                );
+            }
+            let mut lint = manifests::helm(which, &home);
+            lint.args(["lint", "--strict"])
+                .arg(&chart)
+                .arg("-f")
+                .arg(&values);
+            support::run_cmd(lint).success();
+            let rendered = manifests::template(
+                which,
+                &home,
+                release,
+                &chart,
+                &["-f", values.to_str().unwrap()],
+            );
+            manifests::kubernetes_validate(&rendered, &ws.root);
+            let docs = manifests::documents(&rendered);
+            manifests::check_names(&docs);
+            let pod = &manifests::one(&docs, "Deployment")["spec"]["template"];
+            let spec = &pod["spec"];
+            assert_eq!(spec["nodeSelector"]["nvidia.com/gpu.present"], "true");
+            assert_eq!(spec["tolerations"][0]["key"], "nvidia.com/gpu");
+            assert_eq!(spec["priorityClassName"], "fl-critical");
+            assert_eq!(spec["runtimeClassName"], "nvidia");
+            assert_eq!(spec["terminationGracePeriodSeconds"], 120);
+            assert_eq!(spec["initContainers"][0]["name"], "fix-perms");
+            assert_eq!(pod["metadata"]["labels"]["team"], "federated-learning");
+            let container = &spec["containers"][0];
+            assert_eq!(container["env"][0]["name"], "HTTPS_PROXY");
+            assert_eq!(container["envFrom"][0]["secretRef"]["name"], "fl-extra");
+            assert_eq!(
+                container["securityContext"]["capabilities"]["drop"][0],
+                "ALL"
+            );
+            assert_eq!(container["volumeMounts"][1]["mountPath"], "/data");
+            assert_eq!(spec["volumes"][1]["name"], "datasets");
+            let wrong =
+                manifests::template_run(which, &home, &chart, &["--set", "tolerations=everything"]);
+            assert_ne!(
+                wrong.code, 0,
+                "{which}: a string for tolerations passed the schema"
+            );
+        }
+    }
 }
