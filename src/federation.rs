@@ -66,7 +66,7 @@ pub struct FederationPlan {
 /// Checks every kit of the federation; all problems are reported together.
 pub fn plan(settings: &PrepareSettings) -> Result<FederationPlan> {
     let root = fs_tree::resolve(&settings.kit);
-    let config = prepare::load_config(settings, &root)?;
+    let (config, layout) = prepare::load_config(settings, &root)?;
     let output = prepare::resolve_output(settings, &root, &config);
     prepare::check_output(&root, &output)?;
     let mut kits = Vec::new();
@@ -85,7 +85,7 @@ pub fn plan(settings: &PrepareSettings) -> Result<FederationPlan> {
         .filter(|d| kit::has_role_file(d) && !output.starts_with(d))
     {
         let name = folder_name(&dir);
-        match prepare::check_kit(&dir, config.clone(), output.join(&name)) {
+        match prepare::check_kit(&dir, config.clone(), layout.clone(), output.join(&name)) {
             Ok(plan) => kits.push((name, plan)),
             Err(err) if err.code == Code::UnsupportedKit => {
                 skipped.push((name, "admin kit".to_string()))

@@ -16,6 +16,7 @@ use crate::error::{Code, Error, Result};
 use crate::fs_tree;
 use crate::kit::{self, KitInfo, Role, RESOURCES_JSON_DEFAULT};
 use crate::names;
+use crate::nvflare_version::{self, NvflareVersion, VersionSource};
 use crate::parent_process::server_ports;
 use crate::patch::{comm_config, local_files, resources, Warnings};
 use crate::runtime_config::{
@@ -34,6 +35,19 @@ pub struct PrepareSettings {
     pub output: Option<PathBuf>,
     /// `--package`: also write the chart archive, with these versions.
     pub package: Option<crate::package::ChartVersions>,
+    /// `--nvflare-version`: the NVFlare release whose layout to write.
+    pub nvflare_version: Option<NvflareVersion>,
+}
+
+/// The NVFlare release a run prepares for, and how it was chosen.
+#[derive(Debug, Clone, Serialize)]
+pub struct Layout {
+    pub nvflare_version: NvflareVersion,
+    #[serde(rename = "nvflare_version_from")]
+    pub source: VersionSource,
+    /// Why the choice may surprise (an image tag of an unknown release).
+    #[serde(skip)]
+    pub warnings: Warnings,
 }
 
 /// Prepares one kit (and packages its chart into the output with `settings.package`).
@@ -72,6 +86,8 @@ pub struct Prepared {
     pub runtime: Runtime,
     pub role: Role,
     pub name: String,
+    #[serde(flatten)]
+    pub layout: Layout,
     #[serde(flatten)]
     pub runtime_details: RuntimeDetails,
     /// The chart archive, with `--package`.
@@ -150,11 +166,13 @@ impl crate::output::Report for Prepared {
 pub struct Plan {
     pub kit: KitInfo,
     pub config: RuntimeConfig,
+    pub layout: Layout,
     pub output: PathBuf,
 }
 
-/// The runtime config a run uses: `--config`, or `<kit>/config.yaml`.
-pub fn load_config(settings: &PrepareSettings, kit_dir: &Path) -> Result<RuntimeConfig> {
+/// The runtime config a run uses (`--config`, or `<kit>/config.yaml`), and the NVFlare
+/// release to prepare for.
+pub fn load_config(settings: &PrepareSettings, kit_dir: &Path) -> Result<(RuntimeConfig, Layout)> {
     let config_path = settings
         .config
         .as_deref()
@@ -162,15 +180,28 @@ pub fn load_config(settings: &PrepareSettings, kit_dir: &Path) -> Result<Runtime
         .unwrap_or_else(|| kit_dir.join("config.yaml"));
     let config = runtime_config::load(&config_path)?;
     check_package_runtime(settings, &config)?;
-    Ok(config)
+    let mut warnings = Warnings::new();
+    let (version, source) = nvflare_version::resolve(
+        settings.nvflare_version,
+        config.nvflare_version(),
+        &config.image_tag(),
+        &mut warnings,
+    );
+    config.check_for(version)?;
+    let layout = Layout {
+        nvflare_version: version,
+        source,
+        warnings,
+    };
+    Ok((config, layout))
 }
 
 /// Runs every check `prepare` makes, without writing anything.
 pub fn plan(settings: &PrepareSettings) -> Result<Plan> {
     let kit_dir = fs_tree::resolve(&settings.kit);
-    let config = load_config(settings, &kit_dir)?;
+    let (config, layout) = load_config(settings, &kit_dir)?;
     let output = resolve_output(settings, &kit_dir, &config);
-    check_kit(&kit_dir, config, output)
+    check_kit(&kit_dir, config, layout, output)
 }
 
 /// `--output`, or `<source>/prepared/<runtime>`.
@@ -282,7 +313,12 @@ pub fn kit_entries(kit_dir: &Path, output: &Path) -> Result<Vec<fs_tree::Entry>>
 }
 
 /// The checks on one kit and its output, for a config that is already loaded.
-pub fn check_kit(kit_dir: &Path, config: RuntimeConfig, output: PathBuf) -> Result<Plan> {
+pub fn check_kit(
+    kit_dir: &Path,
+    config: RuntimeConfig,
+    layout: Layout,
+    output: PathBuf,
+) -> Result<Plan> {
     if kit_dir.is_dir() {
         kit_entries(kit_dir, &output)?;
     }
@@ -299,11 +335,31 @@ pub fn check_kit(kit_dir: &Path, config: RuntimeConfig, output: PathBuf) -> Resu
     if let RuntimeConfig::K8s(k8s) = &config {
         check_port_clash(&kit, k8s)?;
     }
+    if layout.nvflare_version.has_study_runtime() {
+        check_study_files(&kit.dir.join("local"), config.runtime())?;
+    }
     Ok(Plan {
         kit,
         config,
+        layout,
         output,
     })
+}
+
+/// NVFlare 2.9 reads `local/study_runtime.yaml` when a job starts: check it now. A kit
+/// with both it and the legacy `study_data.yaml` is refused by 2.9's launchers.
+fn check_study_files(local: &Path, runtime: Runtime) -> Result<()> {
+    let runtime_file = local.join(crate::study_runtime::STUDY_RUNTIME_YAML);
+    if runtime_file.symlink_metadata().is_err() {
+        return Ok(());
+    }
+    if local.join(kit::STUDY_DATA_YAML).symlink_metadata().is_ok() {
+        return Err(Error::invalid_kit(
+            "The kit has both local/study_runtime.yaml and the legacy local/study_data.yaml; NVFlare 2.9 refuses to launch jobs with both.",
+            "Move the study data mounts into study_runtime.yaml (datasets of each study) and remove study_data.yaml.",
+        ));
+    }
+    crate::study_runtime::check(local, runtime)
 }
 
 /// The parent port shares the server's pod and Service with the FL and admin ports.
@@ -424,11 +480,14 @@ pub fn build(plan: &Plan, work: &Path, temp: &Path) -> Result<Prepared> {
             "Check the kit and runtime config.",
         )
     })?;
-    let mut warnings = Warnings::new();
+    let mut warnings = plan.layout.warnings.clone();
+    let version = plan.layout.nvflare_version;
     let runtime_details = match &plan.config {
-        RuntimeConfig::K8s(config) => prepare_k8s(&plan.kit, work, output, config, &mut warnings)?,
+        RuntimeConfig::K8s(config) => {
+            prepare_k8s(&plan.kit, work, output, config, version, &mut warnings)?
+        }
         RuntimeConfig::Docker(config) => {
-            prepare_docker(&plan.kit, work, output, config, &mut warnings)?
+            prepare_docker(&plan.kit, work, output, config, version, &mut warnings)?
         }
     };
     tool_state::write_marker(work).map_err(|e| Error::prepare_io("write", work, e))?;
@@ -436,6 +495,7 @@ pub fn build(plan: &Plan, work: &Path, temp: &Path) -> Result<Prepared> {
         runtime: plan.config.runtime(),
         role: plan.kit.role,
         name: plan.kit.name.clone(),
+        layout: plan.layout.clone(),
         runtime_details,
         package: None,
         sha256: None,
@@ -453,6 +513,7 @@ fn prepare_k8s(
     work: &Path,
     output: &Path,
     config: &K8sConfig,
+    version: NvflareVersion,
     warnings: &mut Warnings,
 ) -> Result<RuntimeDetails> {
     let parent = &config.parent;
@@ -462,18 +523,23 @@ fn prepare_k8s(
         Role::Server => resources::K8S_SERVER_LAUNCHER,
         _ => resources::K8S_CLIENT_LAUNCHER,
     };
+    let study_data_file = json!(format!("{mount}/local/{}", kit::STUDY_DATA_YAML));
     let mut args = Map::new();
     args.insert("config_file_path".into(), json!(launcher.config_file_path));
-    args.insert(
-        "study_data_pvc_file_path".into(),
-        json!(format!("{mount}/local/{}", kit::STUDY_DATA_YAML)),
-    );
+    if version == NvflareVersion::V2_8 {
+        args.insert("study_data_pvc_file_path".into(), study_data_file.clone());
+    }
     args.insert("namespace".into(), json!(config.namespace));
     args.insert(
         "default_python_path".into(),
         json!(launcher.default_python_path),
     );
     args.insert("workspace_mount_path".into(), json!(mount));
+    // NVFlare 2.9 still mounts a legacy kit's study_data.yaml datasets.
+    if version >= NvflareVersion::V2_9 && kit.dir.join("local").join(kit::STUDY_DATA_YAML).is_file()
+    {
+        args.insert("study_data_pvc_file_path".into(), study_data_file);
+    }
     if let Some(timeout) = launcher.pending_timeout {
         args.insert("pending_timeout".into(), json!(timeout));
     }
@@ -487,19 +553,24 @@ fn prepare_k8s(
     if let Some(secrets) = &launcher.image_pull_secrets {
         args.insert("image_pull_secrets".into(), json!(secrets));
     }
-    resources::install_launcher(work, "k8s_launcher", launcher_path, args, warnings)?;
+    resources::install_launcher(work, "k8s_launcher", launcher_path, args, version, warnings)?;
     let service = chart::context::parent_service_name(kit, config);
-    comm_config::patch_for_k8s(work, &service, parent.parent_port)?;
-    local_files::ensure_study_data_template(work)?;
+    let security = comm_config::internal_security(version, parent.internal_connection_security);
+    comm_config::patch_for_k8s(work, &service, parent.parent_port, security, version)?;
+    ensure_study_template(work, version)?;
     if kit.role == Role::Server {
         resources::relocate_server_storage(work, mount, warnings)?;
     }
-    local_files::remove_start_scripts(work, &[])?;
+    local_files::remove_start_scripts(work, &[], version)?;
     let work_kit = KitInfo {
         dir: work.to_path_buf(),
         ..kit.clone()
     };
-    chart::write(work, kit.role, &chart::chart_context(&work_kit, config))?;
+    chart::write(
+        work,
+        kit.role,
+        &chart::chart_context(&work_kit, config, version),
+    )?;
 
     let release = names::release_name(&kit.name);
     let chart_dir = output.join(chart::CHART_DIR);
@@ -518,11 +589,20 @@ fn prepare_k8s(
     })
 }
 
+/// The per-study file of the release: study_data.yaml (2.8) or study_runtime.yaml (2.9).
+fn ensure_study_template(work: &Path, version: NvflareVersion) -> Result<()> {
+    match version {
+        NvflareVersion::V2_8 => local_files::ensure_study_data_template(work),
+        NvflareVersion::V2_9 => local_files::ensure_study_runtime_template(work),
+    }
+}
+
 fn prepare_docker(
     kit: &KitInfo,
     work: &Path,
     output: &Path,
     config: &DockerConfig,
+    version: NvflareVersion,
     warnings: &mut Warnings,
 ) -> Result<RuntimeDetails> {
     let launcher_path = match kit.role {
@@ -543,14 +623,22 @@ fn prepare_docker(
         "default_job_env".into(),
         Value::Object(config.default_job_env.clone()),
     );
-    resources::install_launcher(work, "docker_launcher", launcher_path, args, warnings)?;
+    resources::install_launcher(
+        work,
+        "docker_launcher",
+        launcher_path,
+        args,
+        version,
+        warnings,
+    )?;
     if kit.role == Role::Server {
         resources::relocate_server_storage(work, WORKSPACE_MOUNT_PATH, warnings)?;
     }
-    comm_config::patch_for_docker(work)?;
-    local_files::ensure_study_data_template(work)?;
-    local_files::remove_start_scripts(work, &[local_files::DOCKER_START_SH])?;
-    docker_script::write(kit, config, work)?;
+    let security = comm_config::internal_security(version, config.internal_connection_security);
+    comm_config::patch_for_docker(work, security, version)?;
+    ensure_study_template(work, version)?;
+    local_files::remove_start_scripts(work, &[local_files::DOCKER_START_SH], version)?;
+    docker_script::write(kit, config, version, work)?;
 
     Ok(RuntimeDetails::Docker {
         output: output.to_path_buf(),

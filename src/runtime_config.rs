@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use crate::error::{Code, Error, Result};
 use crate::image::ImageRef;
 use crate::names;
+use crate::nvflare_version::NvflareVersion;
 
 pub const DEFAULT_NAMESPACE: &str = "default";
 pub const DEFAULT_SERVER_SERVICE_NAME: &str = "nvflare-server";
@@ -52,6 +53,23 @@ impl Runtime {
     }
 }
 
+/// How job processes reach their parent: NVFlare 2.9 keeps mTLS unless told `clear`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectionSecurity {
+    Clear,
+    Mtls,
+}
+
+impl ConnectionSecurity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionSecurity::Clear => "clear",
+            ConnectionSecurity::Mtls => "mtls",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum RuntimeConfig {
     K8s(K8sConfig),
@@ -65,10 +83,48 @@ impl RuntimeConfig {
             RuntimeConfig::Docker(_) => Runtime::Docker,
         }
     }
+
+    /// `nvflare_version:` of the config, when given.
+    pub fn nvflare_version(&self) -> Option<NvflareVersion> {
+        match self {
+            RuntimeConfig::K8s(c) => c.nvflare_version,
+            RuntimeConfig::Docker(c) => c.nvflare_version,
+        }
+    }
+
+    /// `parent.internal_connection_security:` of the config, when given.
+    pub fn internal_connection_security(&self) -> Option<ConnectionSecurity> {
+        match self {
+            RuntimeConfig::K8s(c) => c.parent.internal_connection_security,
+            RuntimeConfig::Docker(c) => c.internal_connection_security,
+        }
+    }
+
+    /// The parent image's tag, from which the NVFlare release may be read.
+    pub fn image_tag(&self) -> String {
+        match self {
+            RuntimeConfig::K8s(c) => c.parent.image.tag.clone(),
+            RuntimeConfig::Docker(c) => ImageRef::parse(&c.docker_image)
+                .map(|i| i.tag)
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Checks what only one NVFlare release understands.
+    pub fn check_for(&self, version: NvflareVersion) -> Result<()> {
+        if version == NvflareVersion::V2_8 && self.internal_connection_security().is_some() {
+            return Err(Error::invalid_config(
+                "parent.internal_connection_security needs NVFlare 2.9: the NVFlare 2.8 layout always runs parent <-> job connections in clear.",
+                "Remove parent.internal_connection_security, or prepare for NVFlare 2.9 (--nvflare-version 2.9).",
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct K8sConfig {
+    pub nvflare_version: Option<NvflareVersion>,
     pub namespace: String,
     pub server_service_name: String,
     pub parent: K8sParent,
@@ -78,6 +134,7 @@ pub struct K8sConfig {
 #[derive(Debug, Clone)]
 pub struct K8sParent {
     pub image: ImageRef,
+    pub internal_connection_security: Option<ConnectionSecurity>,
     pub parent_port: u16,
     pub workspace_pvc: String,
     pub workspace_mount_path: String,
@@ -98,7 +155,9 @@ pub struct K8sJobLauncher {
 
 #[derive(Debug, Clone)]
 pub struct DockerConfig {
+    pub nvflare_version: Option<NvflareVersion>,
     pub docker_image: String,
+    pub internal_connection_security: Option<ConnectionSecurity>,
     pub network: String,
     pub default_python_path: String,
     pub default_job_env: Map<String, Value>,
@@ -203,12 +262,16 @@ pub fn parse(config: &Map<String, Value>) -> Result<RuntimeConfig> {
 fn parse_docker(config: &Map<String, Value>) -> Result<DockerConfig> {
     allowed_keys(
         config,
-        &["runtime", "parent", "job_launcher"],
+        &["runtime", "nvflare_version", "parent", "job_launcher"],
         "docker config",
     )?;
     let parent = mapping(config.get("parent"), "parent")?;
     let job_launcher = optional_section(config, "job_launcher")?;
-    allowed_keys(parent, &["docker_image", "network"], "parent")?;
+    allowed_keys(
+        parent,
+        &["docker_image", "network", "internal_connection_security"],
+        "parent",
+    )?;
     allowed_keys(
         job_launcher,
         &[
@@ -219,6 +282,7 @@ fn parse_docker(config: &Map<String, Value>) -> Result<DockerConfig> {
         "job_launcher",
     )?;
     let docker_image = required_str(parent, "docker_image", "parent")?;
+    let internal_connection_security = connection_security(parent)?;
     // The script quotes it anyway; a reference that is no image is a mistake to report now.
     ImageRef::parse(&docker_image).map_err(|why| {
         Error::invalid_config(
@@ -250,7 +314,9 @@ fn parse_docker(config: &Map<String, Value>) -> Result<DockerConfig> {
         ));
     }
     Ok(DockerConfig {
+        nvflare_version: nvflare_version(config)?,
         docker_image,
+        internal_connection_security,
         network,
         default_python_path,
         default_job_env,
@@ -263,6 +329,7 @@ fn parse_k8s(config: &Map<String, Value>) -> Result<K8sConfig> {
         config,
         &[
             "runtime",
+            "nvflare_version",
             "namespace",
             "server_service_name",
             "parent",
@@ -277,6 +344,7 @@ fn parse_k8s(config: &Map<String, Value>) -> Result<K8sConfig> {
         parent,
         &[
             "docker_image",
+            "internal_connection_security",
             "parent_port",
             "workspace_pvc",
             "workspace_mount_path",
@@ -299,6 +367,7 @@ fn parse_k8s(config: &Map<String, Value>) -> Result<K8sConfig> {
         "job_launcher",
     )?;
     let docker_image = required_str(parent, "docker_image", "parent")?;
+    let internal_connection_security = connection_security(parent)?;
     let namespace = match config.get("namespace") {
         Some(_) => k8s_namespace(config, "namespace", "k8s config")?,
         None => DEFAULT_NAMESPACE.to_string(),
@@ -308,6 +377,7 @@ fn parse_k8s(config: &Map<String, Value>) -> Result<K8sConfig> {
         None => DEFAULT_SERVER_SERVICE_NAME.to_string(),
     };
     let mut parent = parse_k8s_parent(parent)?;
+    parent.internal_connection_security = internal_connection_security;
     let job_launcher = parse_k8s_job_launcher(job_launcher)?;
     // The image last, as the seed reports it after the other values.
     parent.image = ImageRef::parse(&docker_image).map_err(|why| {
@@ -317,6 +387,7 @@ fn parse_k8s(config: &Map<String, Value>) -> Result<K8sConfig> {
         )
     })?;
     Ok(K8sConfig {
+        nvflare_version: nvflare_version(config)?,
         namespace,
         server_service_name,
         parent,
@@ -349,6 +420,7 @@ fn parse_k8s_parent(parent: &Map<String, Value>) -> Result<K8sParent> {
     }
     Ok(K8sParent {
         image: ImageRef::default(),
+        internal_connection_security: None,
         parent_port,
         workspace_pvc,
         workspace_mount_path: trim_trailing_slashes(&workspace_mount_path),
@@ -392,6 +464,30 @@ fn parse_k8s_job_launcher(job_launcher: &Map<String, Value>) -> Result<K8sJobLau
             "job launcher image pull references",
         )?,
     })
+}
+
+/// `parent.internal_connection_security`: `clear` or `mtls`, as NVFlare 2.9 checks it.
+fn connection_security(parent: &Map<String, Value>) -> Result<Option<ConnectionSecurity>> {
+    match parent.get("internal_connection_security") {
+        None => Ok(None),
+        Some(Value::String(s)) if s == "clear" => Ok(Some(ConnectionSecurity::Clear)),
+        Some(Value::String(s)) if s == "mtls" => Ok(Some(ConnectionSecurity::Mtls)),
+        Some(_) => Err(Error::invalid_config(
+            "parent.internal_connection_security must be 'clear' or 'mtls'.",
+            "Set parent.internal_connection_security to 'clear' or 'mtls'.",
+        )),
+    }
+}
+
+/// `nvflare_version: 2.9` (a YAML number) or `"2.9"`.
+fn nvflare_version(config: &Map<String, Value>) -> Result<Option<NvflareVersion>> {
+    let text = match config.get("nvflare_version") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(other) => other.to_string(),
+    };
+    NvflareVersion::parse_given(&text, "nvflare_version").map(Some)
 }
 
 fn trim_trailing_slashes(path: &str) -> String {

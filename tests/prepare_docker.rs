@@ -18,11 +18,18 @@ const STUB_DOCKER: &str = r#"#!/usr/bin/env bash
 exit 0
 "#;
 
+/// The docker calls, as a daemon sees them: NVFlare 2.9's script first asks for the
+/// current context and then names the socket (`--host unix://...`) on every call.
 fn calls(log: &Path) -> Vec<Vec<String>> {
     std::fs::read_to_string(log)
         .unwrap_or_default()
         .split_terminator("\0\n")
-        .map(|line| line.split('\0').map(str::to_string).collect())
+        .map(|line| line.split('\0').map(str::to_string).collect::<Vec<_>>())
+        .filter(|call| call[..] != ["context", "show"])
+        .map(|call| match call.first().map(String::as_str) {
+            Some("--host") => call[2..].to_vec(),
+            _ => call,
+        })
         .collect()
 }
 
@@ -48,6 +55,11 @@ fn prepare_docker(kit: &Path, config: &Value, root: &Path, name: &str) -> (PathB
 }
 
 fn run_start_script(out: &Path, root: &Path, extra_env: &[(&str, &str)]) -> Vec<Vec<String>> {
+    // NVFlare 2.9's script insists on a real Unix socket for a local daemon.
+    let socket = root.join("docker.sock");
+    if !socket.exists() {
+        std::mem::forget(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    }
     let stub_dir = root.join("stub-bin");
     let stub = write(&stub_dir.join("docker"), STUB_DOCKER);
     std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -64,6 +76,8 @@ fn run_start_script(out: &Path, root: &Path, extra_env: &[(&str, &str)]) -> Vec<
             format!("{}:{}", stub_dir.display(), std::env::var("PATH").unwrap()),
         )
         .env("DOCKER_LOG", &log)
+        .env("NVFL_DOCKER_SOCK", &socket)
+        .env_remove("DOCKER_HOST")
         .env_remove("NVFL_P_IMAGE");
     for (k, v) in extra_env {
         cmd.env(k, v);
@@ -87,8 +101,8 @@ fn server_kit_for_docker_follows_the_seed() {
     let root = tmp.path();
     let project = Project::new(&root.join("ws/example_project"), "fl.example.com");
     let kit = project.server_kit();
-    let config =
-        json!({"runtime": "docker", "parent": {"docker_image": "localhost:5000/nvflare:2.9.0"}});
+    let config = json!({"runtime": "docker", "nvflare_version": 2.8,
+                        "parent": {"docker_image": "localhost:5000/nvflare:2.9.0"}});
     let (out, data) = prepare_docker(&kit, &config, root, "server");
     assert_eq!(
         data,
@@ -96,6 +110,8 @@ fn server_kit_for_docker_follows_the_seed() {
             "runtime": "docker",
             "role": "server",
             "name": "fl.example.com",
+            "nvflare_version": "2.8",
+            "nvflare_version_from": "config",
             "output": out.display().to_string(),
             "start_command": format!("cd {} && ./startup/start_docker.sh", out.display()),
             "start_script": out.join("startup/start_docker.sh").display().to_string(),
@@ -283,7 +299,8 @@ fn hostile_values_reach_docker_as_literal_arguments() {
     assert_eq!(calls[2], strs(&["network", "create", &network]));
     let run = calls.last().unwrap();
     assert_eq!(run[0..3], strs(&["run", "--name", &site]));
-    assert_eq!(run[6], network);
+    let network_at = run.iter().position(|a| a == "--network").unwrap() + 1;
+    assert_eq!(run[network_at], network);
     let image_at = run.iter().position(|a| a == "--rm").unwrap() + 1;
     assert_eq!(run[image_at], image);
     assert_eq!(
@@ -321,5 +338,71 @@ fn hostile_values_reach_docker_as_literal_arguments() {
     let run = support::run_cmd(cmd);
     assert_eq!(run.code, 4, "{}", run.stdout);
     assert_eq!(run.json()["error"]["code"], "INVALID_CONFIG");
+    assert!(!root.join("refused").exists());
+}
+
+/// An image tagged 2.9.x gets NVFlare 2.9.0's layout: internal mTLS, study_runtime.yaml,
+/// and 2.9's start script (socket found and mounted with --mount, its group added).
+#[test]
+fn a_2_9_image_gets_nvflare_2_9_layout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let project = Project::new(&root.join("ws/example_project"), "fl.example.com");
+    let kit = project.server_kit();
+    let config =
+        json!({"runtime": "docker", "parent": {"docker_image": "localhost:5000/nvflare:2.9.0"}});
+    let (out, data) = prepare_docker(&kit, &config, root, "server");
+    assert_eq!(data["nvflare_version"], "2.9");
+    assert_eq!(data["nvflare_version_from"], "image_tag");
+    let comm = read_json(&out.join("local/comm_config.json"));
+    assert_eq!(
+        comm["internal"]["resources"],
+        json!({"connection_security": "mtls", "host": "0.0.0.0"})
+    );
+    assert!(!out.join("local/study_data.yaml").exists());
+    assert!(
+        std::fs::read_to_string(out.join("local/study_runtime.yaml"))
+            .unwrap()
+            .contains("format_version: 2\nstudies: {}")
+    );
+
+    let calls = run_start_script(&out, root, &[]);
+    let socket = root.join("docker.sock").display().to_string();
+    assert_eq!(calls[0], strs(&["info"]));
+    assert_eq!(calls[2], strs(&["network", "create", "nvflare-network"]));
+    let run = calls.last().unwrap();
+    let gid = std::fs::metadata(root.join("docker.sock")).unwrap();
+    let gid = std::os::unix::fs::MetadataExt::gid(&gid).to_string();
+    let group_at = run.iter().position(|a| a == "--group-add").unwrap();
+    assert_eq!(run[group_at + 1], gid);
+    let mount_at = run.iter().position(|a| a == "--mount").unwrap();
+    assert_eq!(
+        run[mount_at + 1],
+        format!("type=bind,src={socket},dst=/var/run/docker.sock")
+    );
+    assert!(run.ends_with(&strs(&["config_folder=config", "org=nvidia"])));
+
+    // The 2.8 layout refuses the 2.9-only key instead of ignoring it.
+    let config_path = write(
+        &root.join("v28.yaml"),
+        &json!({"runtime": "docker", "nvflare_version": "2.8",
+                "parent": {"docker_image": "nvflare:2.8.3", "internal_connection_security": "mtls"}})
+        .to_string(),
+    );
+    let run = nvflare([
+        "prepare".as_ref(),
+        kit.as_os_str(),
+        "--config".as_ref(),
+        config_path.as_os_str(),
+        "--output".as_ref(),
+        root.join("refused").as_os_str(),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ]);
+    assert_eq!(run.code, 4, "{}", run.stdout);
+    assert!(run.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("needs NVFlare 2.9"));
     assert!(!root.join("refused").exists());
 }

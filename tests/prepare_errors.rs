@@ -211,6 +211,9 @@ fn runtime_config_errors() {
         (Case { name: "docker unknown key", code: "INVALID_CONFIG", message: "Unknown keys in docker config: ['namespace']" }, "runtime: docker\nnamespace: x\nparent:\n  docker_image: nvflare\n".into()),
         (Case { name: "docker empty network", code: "INVALID_CONFIG", message: "parent.network must be a non-empty string" }, "runtime: docker\nparent:\n  docker_image: nvflare\n  network: \"\"\n".into()),
         (Case { name: "docker env not a map", code: "INVALID_CONFIG", message: "job_launcher.default_job_env must be a mapping" }, "runtime: docker\nparent:\n  docker_image: nvflare\njob_launcher:\n  default_job_env: [A]\n".into()),
+        (Case { name: "bad internal security", code: "INVALID_CONFIG", message: "parent.internal_connection_security must be 'clear' or 'mtls'" }, k8s("  internal_connection_security: tls\n")),
+        (Case { name: "internal security on 2.8", code: "INVALID_CONFIG", message: "needs NVFlare 2.9" }, format!("nvflare_version: \"2.8\"\n{}", k8s("  internal_connection_security: clear\n"))),
+        (Case { name: "unknown nvflare version", code: "INVALID_CONFIG", message: "nvflare_version must be 2.8 or 2.9" }, format!("nvflare_version: 2.7\n{}", k8s(""))),
     ];
     for (i, (case, yaml)) in cases.into_iter().enumerate() {
         let config = write(&w.root.join(format!("config-{i}.yaml")), &yaml);
@@ -377,6 +380,31 @@ fn kit_errors() {
             name: "cert without organization",
             code: "INVALID_KIT",
             message: "Missing organization in client.crt",
+        },
+        k,
+    ));
+    // NVFlare 2.9 reads local/study_runtime.yaml when a job starts: checked now.
+    for (name, text, message) in [
+        ("study runtime version", "format_version: 1\nstudies: {}\n", "format_version must be 2"),
+        ("study runtime pvc", "format_version: 2\nstudies:\n  s:\n    datasets:\n      d: {source: Data_PVC, mode: ro}\n", "not a valid PersistentVolumeClaim name"),
+        ("study runtime image", "format_version: 2\nstudies:\n  s:\n    container: {image: \"a b\"}\n", "not a valid image reference"),
+        ("study runtime mount path", "format_version: 2\nstudies:\n  s:\n    secret_mounts:\n      m: {source: s, mount_path: etc}\n", "absolute path"),
+    ] {
+        let k = fresh(&name.replace(' ', "-"));
+        write(&k.join("local/study_runtime.yaml"), text);
+        cases.push((Case { name: "study runtime", code: "INVALID_KIT", message }, k));
+    }
+    let k = fresh("both-study-files");
+    write(
+        &k.join("local/study_runtime.yaml"),
+        "format_version: 2\nstudies: {}\n",
+    );
+    write(&k.join("local/study_data.yaml"), "{}\n");
+    cases.push((
+        Case {
+            name: "study_data.yaml beside study_runtime.yaml",
+            code: "INVALID_KIT",
+            message: "both local/study_runtime.yaml and the legacy local/study_data.yaml",
         },
         k,
     ));

@@ -62,7 +62,8 @@ fn server_named_by_fqdn_follows_the_seed_file_by_file() {
     let kit = f.project.server_kit();
     let before = snapshot(&kit);
     let out = f.root.join("out/server");
-    let data = prepare(&kit, &f.config, &out);
+    // The seed is NVFlare 2.8.3's prepare: its layout, chosen by flag.
+    let data = support::prepare_json(&kit, &f.config, &out, &["--nvflare-version", "2.8"]);
 
     let chart = out.join("helm_chart");
     assert_eq!(
@@ -71,6 +72,8 @@ fn server_named_by_fqdn_follows_the_seed_file_by_file() {
             "runtime": "k8s",
             "role": "server",
             "name": "fl.example.com",
+            "nvflare_version": "2.8",
+            "nvflare_version_from": "flag",
             "namespace": "nvflare",
             "output": out.display().to_string(),
             "helm_chart": chart.display().to_string(),
@@ -699,7 +702,7 @@ fn defaults_to_kit_config_and_prepared_folder_and_replaces_previous_output() {
     );
     assert!(
         run.stdout
-            .starts_with("runtime: k8s\nrole: client\nname: site-1\nnamespace: nvflare\n"),
+            .starts_with("runtime: k8s\nrole: client\nname: site-1\nnvflare_version: 2.9\nnvflare_version_from: image_tag\nnamespace: nvflare\n"),
         "{}",
         run.stdout
     );
@@ -773,7 +776,7 @@ fn custom_launcher_and_resource_configuration_is_replaced_with_warnings() {
     assert!(!out.join("local/resources.json").exists());
     assert_eq!(
         std::fs::read_to_string(out.join("local/comm_config.json")).unwrap(),
-        "{\n    \"internal\": {\n        \"resources\": {\n            \"host\": \"site-1\",\n            \"max_message_size\": 1,\n            \"port\": 8102,\n            \"connection_security\": \"clear\"\n        },\n        \"scheme\": \"tcp\"\n    },\n    \"extra\": \"\\u00e9\"\n}\n"
+        "{\n    \"internal\": {\n        \"resources\": {\n            \"host\": \"site-1\",\n            \"max_message_size\": 1,\n            \"port\": 8102,\n            \"connection_security\": \"mtls\"\n        },\n        \"scheme\": \"tcp\"\n    },\n    \"extra\": \"\\u00e9\"\n}\n"
     );
 }
 

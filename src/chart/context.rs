@@ -11,6 +11,7 @@ use super::values::{
 
 use crate::kit::{KitInfo, Role};
 use crate::names;
+use crate::nvflare_version::NvflareVersion;
 use crate::parent_process::{chart_args, server_ports};
 use crate::runtime_config::K8sConfig;
 
@@ -33,6 +34,9 @@ pub struct ChartMeta {
     pub participant: String,
     pub release_name: String,
     pub namespace: String,
+    pub nvflare_version: NvflareVersion,
+    /// NVFlare 2.9's launcher reads events and patches/deletes its Secrets.
+    pub launcher_reads_events: bool,
 }
 
 /// What the chart templates are rendered with: `chart.*` for Chart.yaml, `values.*` for
@@ -43,7 +47,7 @@ pub struct ChartContext {
     pub values: ChartValues,
 }
 
-pub fn chart_context(kit: &KitInfo, config: &K8sConfig) -> ChartContext {
+pub fn chart_context(kit: &KitInfo, config: &K8sConfig, version: NvflareVersion) -> ChartContext {
     let parent = &config.parent;
     let image = &parent.image;
     let mount = &parent.workspace_mount_path;
@@ -70,6 +74,8 @@ pub fn chart_context(kit: &KitInfo, config: &K8sConfig) -> ChartContext {
             participant: kit.name.clone(),
             release_name: names::release_name(&kit.name),
             namespace: config.namespace.clone(),
+            nvflare_version: version,
+            launcher_reads_events: version >= NvflareVersion::V2_9,
         },
         values: ChartValues {
             name: kit.name.clone(),
@@ -137,7 +143,9 @@ pub fn sample(role: Role) -> ChartContext {
     }))
     .unwrap();
     match crate::runtime_config::parse(&config).unwrap() {
-        crate::runtime_config::RuntimeConfig::K8s(c) => chart_context(&kit, &c),
+        crate::runtime_config::RuntimeConfig::K8s(c) => {
+            chart_context(&kit, &c, NvflareVersion::CURRENT)
+        }
         crate::runtime_config::RuntimeConfig::Docker(_) => unreachable!(),
     }
 }

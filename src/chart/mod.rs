@@ -49,7 +49,7 @@ static FILES: &[(Applies, &str, &[u8])] = &[
     embed!(Applies::Both, "common", ".helmignore"),
     embed!(Applies::Both, "common", "templates/_helpers.tpl"),
     embed!(Applies::Both, "common", "templates/serviceaccount.yaml"),
-    embed!(Applies::Both, "common", "templates/role.yaml"),
+    embed!(Applies::Both, "common", "templates/role.yaml.hbs"),
     embed!(Applies::Server, "server", "Chart.yaml.hbs"),
     embed!(Applies::Server, "server", "values.yaml.hbs"),
     embed!(Applies::Server, "server", "values.schema.json"),

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use helm_nvflare::error::{Error, Result};
 use helm_nvflare::federation;
 use helm_nvflare::helm_env::HelmEnv;
+use helm_nvflare::nvflare_version::NvflareVersion;
 use helm_nvflare::output::{Format, Output};
 use helm_nvflare::patch::plain_words;
 use helm_nvflare::prepare::{self, PrepareSettings};
@@ -37,6 +38,10 @@ pub struct Args {
     /// Where to write the prepared kit [default: <KIT>/prepared/<runtime>].
     #[arg(long, value_name = "DIR")]
     pub output: Option<PathBuf>,
+    /// NVFlare release the site runs: 2.8 or 2.9 [default: the config's nvflare_version,
+    /// else the parent image tag when it is a version, else 2.9].
+    #[arg(long = "nvflare-version", value_name = "VERSION", value_parser = ["2.8", "2.9"])]
+    pub nvflare_version: Option<String>,
     /// Also package the chart: <output>/<chart>-<version>.tgz, beside helm_chart/.
     #[arg(long)]
     pub package: bool,
@@ -57,6 +62,7 @@ pub fn exec(args: Args, out: &Output, _env: &HelmEnv) -> Result<i32> {
         config: args.config,
         output: args.output,
         package: args.package.then(|| args.versions.versions()),
+        nvflare_version: args.nvflare_version.as_deref().and_then(NvflareVersion::parse),
     };
     if federation::is_federation(&settings.kit) {
         let prepared = federation::prepare(&settings, out)?;

@@ -9,6 +9,7 @@ use super::Warnings;
 use crate::error::{Error, Result};
 use crate::json_file;
 use crate::kit::{RESOURCES_JSON, RESOURCES_JSON_DEFAULT};
+use crate::nvflare_version::NvflareVersion;
 
 pub const PASSTHROUGH_RESOURCE_MANAGER: &str =
     "nvflare.app_common.resource_managers.passthrough_resource_manager.PassthroughResourceManager";
@@ -30,6 +31,12 @@ const GPU_RESOURCE_CONSUMER: &str =
     "nvflare.app_common.resource_consumers.gpu_resource_consumer.GPUResourceConsumer";
 
 const LAUNCHER_IDS: [&str; 3] = ["process_launcher", "docker_launcher", "k8s_launcher"];
+/// NVFlare 2.9 added a Slurm launcher: prepare replaces it too.
+const SLURM_LAUNCHER_ID: &str = "slurm_launcher";
+const SLURM_LAUNCHER_PATHS: [&str; 2] = [
+    "nvflare.app_opt.job_launcher.slurm.ClientSlurmJobLauncher",
+    "nvflare.app_opt.job_launcher.slurm.ServerSlurmJobLauncher",
+];
 const RESOURCE_CONSUMER_IDS: [&str; 1] = ["resource_consumer"];
 const BUILTIN_LAUNCHER_PATHS: [&str; 6] = [
     DOCKER_CLIENT_LAUNCHER,
@@ -102,10 +109,20 @@ fn has_custom_config(component: &Value, builtin_paths: &[&str]) -> bool {
     is_set(path) && !str_field(component, "path").is_some_and(|p| builtin_paths.contains(&p))
 }
 
+fn is_launcher_id(id: &str, version: NvflareVersion) -> bool {
+    LAUNCHER_IDS.contains(&id) || (version >= NvflareVersion::V2_9 && id == SLURM_LAUNCHER_ID)
+}
+
+fn is_builtin_launcher(path: &str, version: NvflareVersion) -> bool {
+    BUILTIN_LAUNCHER_PATHS.contains(&path)
+        || (version >= NvflareVersion::V2_9 && SLURM_LAUNCHER_PATHS.contains(&path))
+}
+
 fn launcher_replacement_discards_config(
     component: &Value,
     launcher_id: &str,
     launcher_path: &str,
+    version: NvflareVersion,
 ) -> bool {
     if is_set(component.get("args")) {
         return true;
@@ -117,13 +134,14 @@ fn launcher_replacement_discards_config(
     if str_field(component, "id") == Some(launcher_id) && path != Some(launcher_path) {
         return true;
     }
-    !path.is_some_and(|p| BUILTIN_LAUNCHER_PATHS.contains(&p))
+    !path.is_some_and(|p| is_builtin_launcher(p, version))
 }
 
 fn warn_for_replaced_components(
     components: &[Value],
     launcher_id: &str,
     launcher_path: &str,
+    version: NvflareVersion,
     warnings: &mut Warnings,
 ) {
     for component in components {
@@ -143,8 +161,8 @@ fn warn_for_replaced_components(
                 "deploy prepare replaces component 'resource_manager' with PassthroughResourceManager; existing resource manager path/args will not be used by the prepared runtime."
                     .to_string(),
             );
-        } else if LAUNCHER_IDS.contains(&id)
-            && launcher_replacement_discards_config(component, launcher_id, launcher_path)
+        } else if is_launcher_id(id, version)
+            && launcher_replacement_discards_config(component, launcher_id, launcher_path, version)
         {
             warnings.push(format!(
                 "deploy prepare replaces component '{id}' with generated '{launcher_id}' configuration; existing launcher path/args will not be used by the prepared runtime."
@@ -160,15 +178,16 @@ pub fn install_launcher(
     launcher_id: &str,
     launcher_path: &str,
     launcher_args: Map<String, Value>,
+    version: NvflareVersion,
     warnings: &mut Warnings,
 ) -> Result<()> {
     let local = kit_dir.join("local");
     let mut resources = load(&local)?;
     let components = components_mut(&mut resources)?;
-    warn_for_replaced_components(components, launcher_id, launcher_path, warnings);
+    warn_for_replaced_components(components, launcher_id, launcher_path, version, warnings);
     components.retain(|c| {
         let id = str_field(c, "id").unwrap_or_default();
-        !LAUNCHER_IDS.contains(&id)
+        !is_launcher_id(id, version)
             && !RESOURCE_CONSUMER_IDS.contains(&id)
             && id != "resource_manager"
     });

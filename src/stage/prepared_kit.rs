@@ -10,6 +10,7 @@ use crate::chart::CHART_DIR;
 use crate::error::{Code, Error, Result};
 use crate::kit::Role;
 use crate::kit::RESOURCES_JSON_DEFAULT;
+use crate::nvflare_version::NvflareVersion;
 
 #[derive(Debug, Clone)]
 pub struct PreparedKit {
@@ -22,6 +23,8 @@ pub struct PreparedKit {
     pub namespace: String,
     /// The chart's values.yaml, typed.
     pub values: ChartValues,
+    /// The NVFlare release the kit was prepared for (charts older than the annotation: 2.9).
+    pub nvflare_version: NvflareVersion,
 }
 
 fn not_prepared(dir: &Path, why: &str) -> Error {
@@ -62,6 +65,15 @@ impl PreparedKit {
         let release = annotation("nvflare/release").ok_or_else(|| {
             not_prepared(&dir, "its chart was not written by helm nvflare prepare")
         })?;
+        let nvflare_version = match annotation("nvflare/nvflare-version") {
+            None => NvflareVersion::CURRENT,
+            Some(text) => NvflareVersion::parse(&text).ok_or_else(|| {
+                not_prepared(
+                    &dir,
+                    "its chart names an NVFlare release helm nvflare does not know",
+                )
+            })?,
+        };
         let values_text = std::fs::read_to_string(dir.join(CHART_DIR).join("values.yaml"))
             .map_err(|_| not_prepared(&dir, "helm_chart/values.yaml is missing"))?;
         let values: ChartValues = serde_saphyr::from_str(&values_text).map_err(|e| {
@@ -96,6 +108,7 @@ impl PreparedKit {
             release,
             namespace,
             values,
+            nvflare_version,
             dir,
         })
     }

@@ -8,7 +8,12 @@ use crate::error::Result;
 use crate::kubectl::{self, Failure, Kubectl};
 use crate::stage::prepared_kit::PreparedKit;
 
-/// The launcher's needs, as current NVFlare's Role grants them.
+/// What NVFlare 2.8's launcher needs: pods, and the Secrets job pods mount.
+pub const LAUNCHER_RBAC_2_8: [(&str, &[&str]); 2] = [
+    ("pods", &["create", "delete", "get", "list", "watch"]),
+    ("secrets", &["create", "get", "update"]),
+];
+/// NVFlare 2.9's launcher also reads events and patches/deletes its Secrets.
 pub const LAUNCHER_RBAC: [(&str, &[&str]); 3] = [
     ("pods", &["create", "delete", "get", "list", "watch"]),
     ("secrets", &["create", "get", "update", "patch", "delete"]),
@@ -306,8 +311,12 @@ fn rbac(ctx: &Ctx, kit: &PreparedKit) -> Result<Vec<Check>> {
     let sa = kit.service_account();
     let who = format!("--as=system:serviceaccount:{}:{sa}", ctx.namespace);
     let mut denied = Vec::new();
-    for (resource, verbs) in LAUNCHER_RBAC {
-        for verb in verbs {
+    let needed: &[(&str, &[&str])] = match kit.nvflare_version {
+        crate::nvflare_version::NvflareVersion::V2_8 => &LAUNCHER_RBAC_2_8,
+        crate::nvflare_version::NvflareVersion::V2_9 => &LAUNCHER_RBAC,
+    };
+    for (resource, verbs) in needed {
+        for verb in verbs.iter() {
             match ctx.call(&kubectl::args(&["auth", "can-i", verb, resource, &who]))? {
                 // `auth can-i` answers `yes` (exit 0) or `no` (exit 1) on stdout; anything
                 // else (an unreachable cluster, a refused impersonation) is no answer.
@@ -325,7 +334,15 @@ fn rbac(ctx: &Ctx, kit: &PreparedKit) -> Result<Vec<Check>> {
         }
     }
     if denied.is_empty() {
-        return Ok(vec![Check::pass(ID, format!("ServiceAccount {sa} may create, delete, get, list and watch pods, manage secrets and read events"))]);
+        let what = if needed.len() == LAUNCHER_RBAC.len() {
+            "create, delete, get, list and watch pods, manage secrets and read events"
+        } else {
+            "create, delete, get, list and watch pods and create, get and update secrets"
+        };
+        return Ok(vec![Check::pass(
+            ID,
+            format!("ServiceAccount {sa} may {what}"),
+        )]);
     }
     Ok(vec![Check::fail(
         ID,
