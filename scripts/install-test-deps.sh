@@ -7,6 +7,8 @@
 #                                        and its `deploy prepare` to compare the 2.9 layout with
 #   .tools/venv-nvflare-2.8/bin/nvflare  NVFlare 2.8.3, in its own virtualenv: the 2.8 layout
 #   .tools/venv/bin/checkov              checkov, to count the chart's failed hardening checks
+#   .tools/node/node_modules             the Gateway API CRD schemas (@kubernetes-models/gateway-api)
+#                                        and js-yaml, to validate the chart's TLSRoutes (node)
 #   docker-registry, htpasswd            a real OCI registry for push tests (Debian packages)
 #   openssl, ssh-keygen, git             keys in every encoding for the key scanner; the demo test's clone
 # Safe to run again: finished steps are skipped.
@@ -29,6 +31,18 @@ if [ ! -x "$tools/venv/bin/kubernetes-validate" ] || [ ! -x "$tools/venv/bin/nvf
   "$tools/venv/bin/pip" install --quiet --disable-pip-version-check kubernetes-validate nvflare==2.9.0
 fi
 "$tools/venv/bin/kubernetes-validate" --version >&2 || true
+
+if [ ! -x "$tools/venv/bin/checkov" ]; then
+  log "installing checkov from PyPI"
+  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check checkov
+fi
+
+if [ ! -d "$tools/node/node_modules/@kubernetes-models/gateway-api" ]; then
+  log "installing the Gateway API schemas from the npm registry"
+  mkdir -p "$tools/node"
+  npm install --silent --no-audit --no-fund --prefix "$tools/node" \
+    @kubernetes-models/gateway-api@2.0.0 js-yaml@4.1.0 >/dev/null
+fi
 
 if [ ! -x "$tools/venv-nvflare-2.8/bin/nvflare" ]; then
   log "installing nvflare 2.8.3 into its own virtualenv (the 2.8 layout's reference)"

@@ -337,3 +337,20 @@ fn detect_ports(
     )?;
     Ok((fed_port, admin_port.or(fed_port)))
 }
+
+/// The FL server port a client dials (`servers[0].service.target` of fed_client.json), for
+/// the client's NetworkPolicy; None when the kit does not say.
+pub fn client_server_port(kit_dir: &Path) -> Option<u16> {
+    let config = crate::json_file::load_object(
+        &kit_dir.join("startup").join(FED_CLIENT_JSON),
+        FED_CLIENT_JSON,
+    )
+    .ok()?;
+    let target = config
+        .get("servers")?
+        .as_array()?
+        .first()?
+        .get("service")?
+        .get("target");
+    port_from_target(target).ok().flatten()
+}

@@ -37,6 +37,11 @@ pub struct ChartMeta {
     pub nvflare_version: NvflareVersion,
     /// NVFlare 2.9's launcher reads events and patches/deletes its Secrets.
     pub launcher_reads_events: bool,
+    /// The host clients dial, when the server's name is one (TLSRoute/Route defaults).
+    pub hostname: String,
+    pub hostnames: Vec<String>,
+    /// The FL server port a client dials (its NetworkPolicy egress).
+    pub server_port: u16,
 }
 
 /// What the chart templates are rendered with: `chart.*` for Chart.yaml, `values.*` for
@@ -46,6 +51,9 @@ pub struct ChartContext {
     pub chart: ChartMeta,
     pub values: ChartValues,
 }
+
+/// NVFlare's default FL port, when a client kit does not name the server's.
+const DEFAULT_FL_PORT: u16 = 8002;
 
 pub fn chart_context(kit: &KitInfo, config: &K8sConfig, version: NvflareVersion) -> ChartContext {
     let parent = &config.parent;
@@ -76,6 +84,21 @@ pub fn chart_context(kit: &KitInfo, config: &K8sConfig, version: NvflareVersion)
             namespace: config.namespace.clone(),
             nvflare_version: version,
             launcher_reads_events: version >= NvflareVersion::V2_9,
+            hostname: if server && names::is_dns1123_subdomain(&kit.name) {
+                kit.name.clone()
+            } else {
+                String::new()
+            },
+            hostnames: if server && names::is_dns1123_subdomain(&kit.name) {
+                vec![kit.name.clone()]
+            } else {
+                Vec::new()
+            },
+            server_port: if server {
+                fed_learn_port
+            } else {
+                crate::kit::client_server_port(&kit.dir).unwrap_or(DEFAULT_FL_PORT)
+            },
         },
         values: ChartValues {
             name: kit.name.clone(),

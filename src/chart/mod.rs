@@ -50,6 +50,8 @@ static FILES: &[(Applies, &str, &[u8])] = &[
     embed!(Applies::Both, "common", "templates/_helpers.tpl"),
     embed!(Applies::Both, "common", "templates/serviceaccount.yaml"),
     embed!(Applies::Both, "common", "templates/role.yaml.hbs"),
+    embed!(Applies::Both, "common", "templates/networkpolicy.yaml"),
+    embed!(Applies::Both, "common", "templates/workspace-pvc.yaml"),
     embed!(Applies::Server, "server", "Chart.yaml.hbs"),
     embed!(Applies::Server, "server", "values.yaml.hbs"),
     embed!(Applies::Server, "server", "values.schema.json"),
@@ -65,6 +67,8 @@ static FILES: &[(Applies, &str, &[u8])] = &[
         "server",
         "templates/server-tcp-services.yaml"
     ),
+    embed!(Applies::Server, "server", "templates/server-tlsroute.yaml"),
+    embed!(Applies::Server, "server", "templates/server-route.yaml"),
     embed!(Applies::Client, "client", "Chart.yaml.hbs"),
     embed!(Applies::Client, "client", "values.yaml.hbs"),
     embed!(Applies::Client, "client", "values.schema.json"),

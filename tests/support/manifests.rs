@@ -77,24 +77,60 @@ pub fn one<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
     found[0]
 }
 
-/// Runs kubernetes-validate --strict against Kubernetes 1.33 on the rendered text.
+/// The Kubernetes releases whose schemas every rendered manifest is checked against.
+pub const KUBERNETES_VERSIONS: [&str; 2] = ["1.30.0", "1.33.0"];
+
+/// Runs kubernetes-validate --strict against each of KUBERNETES_VERSIONS on the built-in
+/// kinds of the rendered text, and the Gateway API CRD schemas (@kubernetes-models/
+/// gateway-api, installed by scripts/install-test-deps.sh) on Gateway API objects.
+/// OpenShift Routes have no schema package here; tests check them field by field.
 pub fn kubernetes_validate(rendered: &str, dir: &Path) {
+    let docs = documents(rendered);
+    let is_crd = |d: &Value| {
+        let api = d["apiVersion"].as_str().unwrap_or_default();
+        api.starts_with("gateway.networking.k8s.io/") || api.starts_with("route.openshift.io/")
+    };
+    let core: Vec<&Value> = docs.iter().filter(|d| !is_crd(d)).collect();
     let file = dir.join(format!("manifest-{}.yaml", std::process::id()));
-    std::fs::write(&file, rendered).unwrap();
-    let mut cmd = Command::new(tool("kubernetes-validate"));
-    cmd.args(["-k", "1.33.0", "--strict"]).arg(&file);
-    let run = run_cmd(cmd);
-    assert_eq!(
-        run.code, 0,
-        "kubernetes-validate failed:\n{}\n{}\n{rendered}",
-        run.stdout, run.stderr
-    );
-    assert!(
-        !run.stdout.contains("ERROR") && !run.stderr.contains("ERROR"),
-        "{}{}",
-        run.stdout,
-        run.stderr
-    );
+    let text: Vec<String> = core
+        .iter()
+        .map(|d| serde_json::to_string(d).unwrap())
+        .collect();
+    std::fs::write(&file, text.join("\n---\n")).unwrap();
+    for version in KUBERNETES_VERSIONS {
+        let mut cmd = Command::new(tool("kubernetes-validate"));
+        cmd.args(["-k", version, "--strict"]).arg(&file);
+        let run = run_cmd(cmd);
+        assert_eq!(
+            run.code, 0,
+            "kubernetes-validate {version} failed:\n{}\n{}\n{rendered}",
+            run.stdout, run.stderr
+        );
+        assert!(
+            !run.stdout.contains("ERROR") && !run.stderr.contains("ERROR"),
+            "{}{}",
+            run.stdout,
+            run.stderr
+        );
+    }
+    if docs.iter().any(|d| {
+        d["apiVersion"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("gateway.networking.k8s.io/"))
+    }) {
+        let gateway = dir.join(format!("gateway-{}.yaml", std::process::id()));
+        std::fs::write(&gateway, rendered).unwrap();
+        let mut cmd = Command::new("node");
+        cmd.arg(super::repo().join("tests/support/validate-gateway.js"))
+            .arg(super::repo().join(".tools/node/node_modules"))
+            .arg(&gateway);
+        let run = run_cmd(cmd);
+        assert_eq!(
+            run.code, 0,
+            "Gateway API schema validation failed:\n{}\n{}",
+            run.stdout, run.stderr
+        );
+    }
 }
 
 fn is_label(s: &str) -> bool {
