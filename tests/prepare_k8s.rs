@@ -226,11 +226,15 @@ fn server_named_by_fqdn_follows_the_seed_file_by_file() {
             "templates/",
             "templates/NOTES.txt",
             "templates/_helpers.tpl",
+            "templates/networkpolicy.yaml",
             "templates/role.yaml",
             "templates/server-deployment.yaml",
+            "templates/server-route.yaml",
             "templates/server-service.yaml",
             "templates/server-tcp-services.yaml",
+            "templates/server-tlsroute.yaml",
             "templates/serviceaccount.yaml",
+            "templates/workspace-pvc.yaml",
             "values.schema.json",
             "values.yaml"
         ]
@@ -238,12 +242,21 @@ fn server_named_by_fqdn_follows_the_seed_file_by_file() {
     let mut values: Value =
         serde_saphyr::from_str(&std::fs::read_to_string(chart.join("values.yaml")).unwrap())
             .unwrap();
-    // Our platform values (beyond the guide's reference) default to empty: nothing renders.
+    // Our platform values (beyond the guide's reference) default to empty, nothing renders;
+    // the hardening and the probes have defaults (tests/chart_options.rs renders them).
     let platform = json!({
         "nodeSelector": {}, "tolerations": [], "affinity": {}, "topologySpreadConstraints": [],
         "priorityClassName": "", "runtimeClassName": "", "terminationGracePeriodSeconds": null,
         "podLabels": {}, "extraEnv": [], "extraEnvFrom": [], "extraVolumes": [],
-        "extraVolumeMounts": [], "initContainers": [], "containerSecurityContext": {},
+        "extraVolumeMounts": [], "initContainers": [],
+        "containerSecurityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}},
+        "startupProbe": {"tcpSocket": {"port": "fl-port"}, "periodSeconds": 10, "failureThreshold": 30},
+        "livenessProbe": {"tcpSocket": {"port": "fl-port"}, "periodSeconds": 20, "timeoutSeconds": 5, "failureThreshold": 6},
+        "readinessProbe": {"tcpSocket": {"port": "fl-port"}, "periodSeconds": 10, "timeoutSeconds": 5, "failureThreshold": 3},
+        "networkPolicy": {"enabled": false, "fromCIDRs": [], "jobPodSelector": {}, "kubeAPICIDRs": ["0.0.0.0/0"],
+                          "kubeAPIPorts": [443, 6443], "extraIngress": [], "extraEgress": []},
+        "tlsRoute": {"enabled": false, "apiVersion": "v1alpha2", "parentRefs": [], "adminParentRefs": [], "hostnames": ["fl.example.com"]},
+        "openshiftRoute": {"enabled": false, "host": "fl.example.com", "adminHost": ""},
     });
     for (key, default) in platform.as_object().unwrap() {
         assert_eq!(
@@ -262,7 +275,8 @@ fn server_named_by_fqdn_follows_the_seed_file_by_file() {
             "serviceAccount": {"create": true, "name": "", "annotations": {}, "automountServiceAccountToken": true},
             "podAnnotations": {},
             "rbac": {"create": true},
-            "persistence": {"workspace": {"claimName": "nvflws", "volumeName": "workspace", "mountPath": "/var/tmp/nvflare/workspace"}},
+            "persistence": {"workspace": {"claimName": "nvflws", "volumeName": "workspace", "mountPath": "/var/tmp/nvflare/workspace",
+                                          "create": false, "size": "10Gi", "storageClass": "", "accessModes": ["ReadWriteOnce"]}},
             "fedLearnPort": 8002,
             "adminPort": 8003,
             "parentPort": 8102,
@@ -270,7 +284,8 @@ fn server_named_by_fqdn_follows_the_seed_file_by_file() {
             "securityContext": {},
             "hostPortEnabled": false,
             "tcpConfigMapEnabled": false,
-            "service": {"type": "ClusterIP", "loadBalancerIP": null, "annotations": {}},
+            "service": {"type": "ClusterIP", "loadBalancerIP": null, "loadBalancerSourceRanges": [], "externalTrafficPolicy": "",
+                        "nodePorts": {"fl": null, "admin": null, "parent": null}, "annotations": {}},
             "command": ["/usr/local/bin/python3"],
             "args": ["-u", "-m", "nvflare.private.fed.app.server.server_train", "-m", "/var/tmp/nvflare/workspace",
                      "-s", "fed_server.json", "--set", "secure_train=true", "config_folder=config", "org=nvidia"],
