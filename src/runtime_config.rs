@@ -25,6 +25,7 @@ pub const DEFAULT_DOCKER_NETWORK: &str = "nvflare-network";
 /// K8s launcher use `python3`; images that only ship `python3` then fail every job.
 pub const DOCKER_JOB_PYTHON_PATH: &str = PARENT_PYTHON_PATH;
 
+/// NVFlare 2.8's list; 2.9 reserves two more (`study_runtime::RESERVED_DOCKER_KWARGS`).
 const DOCKER_RESERVED_KWARGS: [&str; 9] = [
     "command",
     "detach",
@@ -112,6 +113,21 @@ impl RuntimeConfig {
 
     /// Checks what only one NVFlare release understands.
     pub fn check_for(&self, version: NvflareVersion) -> Result<()> {
+        if let (RuntimeConfig::Docker(docker), NvflareVersion::V2_9) = (self, version) {
+            let reserved: Vec<&str> = crate::study_runtime::RESERVED_DOCKER_KWARGS
+                .into_iter()
+                .filter(|key| docker.default_job_container_kwargs.contains_key(*key))
+                .collect();
+            if !reserved.is_empty() {
+                return Err(Error::invalid_config(
+                    format!(
+                        "default_job_container_kwargs contains reserved keys: {}",
+                        py_list(&reserved)
+                    ),
+                    "Remove keys controlled by DockerJobLauncher. For a site default job image, set studies.<study>.container.image in local/study_runtime.yaml.",
+                ));
+            }
+        }
         if version == NvflareVersion::V2_8 && self.internal_connection_security().is_some() {
             return Err(Error::invalid_config(
                 "parent.internal_connection_security needs NVFlare 2.9: the NVFlare 2.8 layout always runs parent <-> job connections in clear.",

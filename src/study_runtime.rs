@@ -44,7 +44,9 @@ const RESERVED_ENV: [&str; 6] = [
     "NVFLARE_JOB_TOKEN_SIGNATURE",
     "NVFLARE_JOB_SSID",
 ];
-const RESERVED_DOCKER_KWARGS: [&str; 11] = [
+/// Docker kwargs the launcher owns (NVFlare 2.9.0's `RESERVED_DOCKER_KWARGS`): refused in a
+/// study's `docker_kwargs` and, for 2.9, in the config's `default_job_container_kwargs`.
+pub const RESERVED_DOCKER_KWARGS: [&str; 11] = [
     "auto_remove",
     "command",
     "detach",

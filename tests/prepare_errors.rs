@@ -211,6 +211,7 @@ fn runtime_config_errors() {
         (Case { name: "docker unknown key", code: "INVALID_CONFIG", message: "Unknown keys in docker config: ['namespace']" }, "runtime: docker\nnamespace: x\nparent:\n  docker_image: nvflare\n".into()),
         (Case { name: "docker empty network", code: "INVALID_CONFIG", message: "parent.network must be a non-empty string" }, "runtime: docker\nparent:\n  docker_image: nvflare\n  network: \"\"\n".into()),
         (Case { name: "docker env not a map", code: "INVALID_CONFIG", message: "job_launcher.default_job_env must be a mapping" }, "runtime: docker\nparent:\n  docker_image: nvflare\njob_launcher:\n  default_job_env: [A]\n".into()),
+        (Case { name: "docker kwargs reserved by 2.9", code: "INVALID_CONFIG", message: "reserved keys: ['image']" }, "runtime: docker\nparent:\n  docker_image: nvflare:2.9.0\njob_launcher:\n  default_job_container_kwargs:\n    image: other\n".into()),
         (Case { name: "bad internal security", code: "INVALID_CONFIG", message: "parent.internal_connection_security must be 'clear' or 'mtls'" }, k8s("  internal_connection_security: tls\n")),
         (Case { name: "internal security on 2.8", code: "INVALID_CONFIG", message: "needs NVFlare 2.9" }, format!("nvflare_version: \"2.8\"\n{}", k8s("  internal_connection_security: clear\n"))),
         (Case { name: "unknown nvflare version", code: "INVALID_CONFIG", message: "nvflare_version must be 2.8 or 2.9" }, format!("nvflare_version: 2.7\n{}", k8s(""))),
