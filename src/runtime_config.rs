@@ -114,19 +114,11 @@ impl RuntimeConfig {
     /// Checks what only one NVFlare release understands.
     pub fn check_for(&self, version: NvflareVersion) -> Result<()> {
         if let (RuntimeConfig::Docker(docker), NvflareVersion::V2_9) = (self, version) {
-            let reserved: Vec<&str> = crate::study_runtime::RESERVED_DOCKER_KWARGS
-                .into_iter()
-                .filter(|key| docker.default_job_container_kwargs.contains_key(*key))
-                .collect();
-            if !reserved.is_empty() {
-                return Err(Error::invalid_config(
-                    format!(
-                        "default_job_container_kwargs contains reserved keys: {}",
-                        py_list(&reserved)
-                    ),
-                    "Remove keys controlled by DockerJobLauncher. For a site default job image, set studies.<study>.container.image in local/study_runtime.yaml.",
-                ));
-            }
+            refuse_reserved_kwargs(
+                &docker.default_job_container_kwargs,
+                &crate::study_runtime::RESERVED_DOCKER_KWARGS,
+                "Remove keys controlled by DockerJobLauncher. For a site default job image, set studies.<study>.container.image in local/study_runtime.yaml.",
+            )?;
         }
         if version == NvflareVersion::V2_8 && self.internal_connection_security().is_some() {
             return Err(Error::invalid_config(
@@ -316,19 +308,11 @@ fn parse_docker(config: &Map<String, Value>) -> Result<DockerConfig> {
         optional_mapping(job_launcher, "default_job_env", "job_launcher")?.unwrap_or_default();
     let kwargs = optional_mapping(job_launcher, "default_job_container_kwargs", "job_launcher")?
         .unwrap_or_default();
-    let reserved: Vec<&str> = DOCKER_RESERVED_KWARGS
-        .into_iter()
-        .filter(|key| kwargs.contains_key(*key))
-        .collect();
-    if !reserved.is_empty() {
-        return Err(Error::invalid_config(
-            format!(
-                "default_job_container_kwargs contains reserved keys: {}",
-                py_list(&reserved)
-            ),
-            "Remove keys controlled by DockerJobLauncher.",
-        ));
-    }
+    refuse_reserved_kwargs(
+        &kwargs,
+        &DOCKER_RESERVED_KWARGS,
+        "Remove keys controlled by DockerJobLauncher.",
+    )?;
     Ok(DockerConfig {
         nvflare_version: nvflare_version(config)?,
         docker_image,
@@ -480,6 +464,29 @@ fn parse_k8s_job_launcher(job_launcher: &Map<String, Value>) -> Result<K8sJobLau
             "job launcher image pull references",
         )?,
     })
+}
+
+/// `default_job_container_kwargs` may not set what the Docker launcher sets itself.
+fn refuse_reserved_kwargs(
+    kwargs: &Map<String, Value>,
+    reserved: &[&str],
+    hint: &str,
+) -> Result<()> {
+    let found: Vec<&str> = reserved
+        .iter()
+        .copied()
+        .filter(|key| kwargs.contains_key(*key))
+        .collect();
+    if found.is_empty() {
+        return Ok(());
+    }
+    Err(Error::invalid_config(
+        format!(
+            "default_job_container_kwargs contains reserved keys: {}",
+            py_list(&found)
+        ),
+        hint,
+    ))
 }
 
 /// `parent.internal_connection_security`: `clear` or `mtls`, as NVFlare 2.9 checks it.
