@@ -1,18 +1,28 @@
 #!/usr/bin/env sh
 # Helm's install/update hook: make sure bin/helm-nvflare exists in the plugin folder.
-# A bundled binary (release archives ship one) is used as it is; otherwise it is built
-# from this source tree with cargo.
+# A release archive bundles the binary and has no source: it is used as it is, never
+# built. A source tree is built with cargo.
 set -eu
 
-dir="${HELM_PLUGIN_DIR:-$(cd "$(dirname "$0")/.." && pwd)}"
+# The folder this script came with (HELM_PLUGIN_DIR is the archive's root, which in a
+# release archive is one folder above the plugin).
+dir="$(cd "$(dirname "$0")/.." && pwd)"
 bin="$dir/bin/helm-nvflare"
 
+if [ ! -f "$dir/Cargo.toml" ]; then
+  if [ -x "$bin" ] && "$bin" version >/dev/null 2>&1; then
+    echo "helm-nvflare: using the bundled binary $bin"
+    exit 0
+  fi
+  echo "helm-nvflare: the bundled binary $bin does not run on this machine; install the release archive built for its OS and architecture." >&2
+  exit 1
+fi
+
 # A source tree with cargo at hand is always (re)built, so `helm plugin update` after a
-# pull runs the new code (cargo only rebuilds what changed). Otherwise a bundled binary
-# (release archives ship one) is used as it is.
-if [ -x "$bin" ] && "$bin" version >/dev/null 2>&1 \
-  && { [ ! -f "$dir/Cargo.toml" ] || ! command -v cargo >/dev/null 2>&1; }; then
-  echo "helm-nvflare: using the bundled binary $bin"
+# pull runs the new code (cargo only rebuilds what changed); without cargo, a binary built
+# before is used.
+if [ -x "$bin" ] && "$bin" version >/dev/null 2>&1 && ! command -v cargo >/dev/null 2>&1; then
+  echo "helm-nvflare: using the binary built before, $bin"
   exit 0
 fi
 

@@ -39,6 +39,8 @@ pub enum Code {
     KubectlTimeout,
     RegistryTimeout,
     OutputTooLarge,
+    InvalidKeyring,
+    VerificationFailed,
 }
 
 impl Code {
@@ -72,6 +74,8 @@ impl Code {
             Code::KubectlTimeout => "KUBECTL_TIMEOUT",
             Code::RegistryTimeout => "REGISTRY_TIMEOUT",
             Code::OutputTooLarge => "OUTPUT_TOO_LARGE",
+            Code::InvalidKeyring => "INVALID_KEYRING",
+            Code::VerificationFailed => "VERIFICATION_FAILED",
         }
     }
 
@@ -86,6 +90,8 @@ impl Code {
             | Code::OutputTooLarge
             | Code::StageTimeout
             | Code::StageIncomplete => EXIT_FAILURE,
+            // As `helm verify`: a bad signature or a changed archive is a failure, not a usage error.
+            Code::VerificationFailed => EXIT_FAILURE,
             // As a shell reports a command stopped by SIGINT.
             Code::Interrupted => 130,
             // nvflare exits 4 for every deploy error, DEPLOY_PREPARE_FAILED included.

@@ -313,7 +313,12 @@ pub fn prepare(settings: &PrepareSettings, out: &Output) -> Result<PreparedFeder
         versions.check()?;
     }
     let plan = plan(settings)?;
-    let participants = write(&plan, settings.package.as_ref(), out)?;
+    let participants = write(
+        &plan,
+        settings.package.as_ref(),
+        settings.sign.as_ref(),
+        out,
+    )?;
     Ok(PreparedFederation {
         output: plan.output,
         participants,
@@ -333,6 +338,7 @@ pub fn prepare(settings: &PrepareSettings, out: &Output) -> Result<PreparedFeder
 fn write(
     plan: &FederationPlan,
     package: Option<&ChartVersions>,
+    sign: Option<&std::sync::Arc<crate::provenance::SigningKey>>,
     out: &Output,
 ) -> Result<Vec<PreparedParticipant>> {
     let done = AtomicUsize::new(0);
@@ -349,17 +355,18 @@ fn write(
                         source: kit_work.clone(),
                         destination: Some(kit_plan.output.clone()),
                         versions: versions.clone(),
+                        sign: sign.cloned(),
                     };
-                    let (packaged, bytes) = package::build(&settings)?;
+                    let built = package::build(&settings)?;
                     let file = kit_work.join(
-                        packaged
+                        built
+                            .packaged
                             .archive
                             .file_name()
                             .expect("archive has a file name"),
                     );
-                    std::fs::write(&file, bytes)
-                        .map_err(|e| Error::prepare_io("write", &file, e))?;
-                    prepared.set_package(&packaged);
+                    built.write_to(&file)?;
+                    prepared.set_package(&built.packaged);
                 }
                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                 out.progress(n, plan.kits.len(), "kits prepared");
@@ -452,11 +459,11 @@ pub fn package_all(
     }
     let charts = ok
         .into_iter()
-        .map(|(participant, (packaged, bytes))| {
-            package::write_archive(&packaged.archive, &bytes)?;
+        .map(|(participant, built)| {
+            built.write()?;
             Ok(PackagedParticipant {
                 participant,
-                packaged,
+                packaged: built.packaged,
             })
         })
         .collect::<Result<Vec<_>>>()?;

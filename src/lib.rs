@@ -25,14 +25,17 @@ pub mod package;
 pub mod parent_process;
 pub mod patch;
 pub mod prepare;
+pub mod provenance;
 pub mod registry;
 pub mod runtime_config;
 pub mod shell_quote;
+pub mod sign;
 pub mod stage;
 pub mod study_runtime;
 pub mod terminal;
 pub mod tool_state;
 pub mod verify;
+pub mod verify_chart;
 pub mod yaml_writer;
 
 /// This plugin's version, as `helm nvflare version` prints it.

@@ -120,6 +120,18 @@ impl Output {
     }
 }
 
+/// A `key: value` block per item, blank lines between: one result per archive, say.
+pub fn key_value_blocks<T: Serialize>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(|item| match serde_json::to_value(item) {
+            Ok(Value::Object(map)) => key_value_lines(&map),
+            _ => String::new(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
 /// `key: value` lines, each value escaped onto its line; nested values as compact JSON;
 /// absent (null) values left out.
 pub fn key_value_lines(data: &Map<String, Value>) -> String {

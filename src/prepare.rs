@@ -35,6 +35,8 @@ pub struct PrepareSettings {
     pub output: Option<PathBuf>,
     /// `--package`: also write the chart archive, with these versions.
     pub package: Option<crate::package::ChartVersions>,
+    /// `--package --sign`: the key that signs the archive into `<archive>.prov`.
+    pub sign: Option<std::sync::Arc<crate::provenance::SigningKey>>,
     /// `--nvflare-version`: the NVFlare release whose layout to write.
     pub nvflare_version: Option<NvflareVersion>,
 }
@@ -63,6 +65,7 @@ pub fn prepare(settings: &PrepareSettings) -> Result<Prepared> {
             source: plan.output.clone(),
             versions: versions.clone(),
             destination: Some(plan.output.clone()),
+            sign: settings.sign.clone(),
         })?;
         prepared.set_package(&packaged);
     }
@@ -95,6 +98,9 @@ pub struct Prepared {
     pub package: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+    /// The archive's `.prov`, with `--sign`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<PathBuf>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Warnings,
 }
@@ -146,6 +152,7 @@ impl Prepared {
     pub fn set_package(&mut self, packaged: &crate::package::Packaged) {
         self.package = Some(packaged.archive.clone());
         self.sha256 = Some(packaged.sha256.clone());
+        self.provenance = packaged.provenance.clone();
     }
 }
 
@@ -499,6 +506,7 @@ pub fn build(plan: &Plan, work: &Path, temp: &Path) -> Result<Prepared> {
         runtime_details,
         package: None,
         sha256: None,
+        provenance: None,
         warnings,
     })
 }

@@ -180,6 +180,8 @@ fn install_hook_builds_with_cargo_or_says_what_to_do() {
     let tmp = tempfile::tempdir().unwrap();
     let plugin = plugin_dir(tmp.path());
     std::fs::remove_file(plugin.join("bin/helm-nvflare")).unwrap();
+    // A source tree: what `helm plugin install <git checkout>` links to.
+    write(&plugin.join("Cargo.toml"), "[package]\n");
 
     // No bundled binary and no cargo: a clear message and a failed install.
     let run = run_hook(&plugin, "/usr/bin:/bin", &[]);
@@ -247,7 +249,6 @@ fn install_hook_builds_with_cargo_or_says_what_to_do() {
 
     // A source tree (Cargo.toml) with cargo is rebuilt on every install or update, so an
     // update after a pull runs the new code.
-    write(&plugin.join("Cargo.toml"), "[package]\n");
     let run = run_hook(
         &plugin,
         &format!("{}:/usr/bin:/bin", stub_dir.display()),
@@ -257,7 +258,8 @@ fn install_hook_builds_with_cargo_or_says_what_to_do() {
     assert!(run.stdout.contains("building with cargo"), "{}", run.stdout);
     std::fs::remove_file(plugin.join("Cargo.toml")).unwrap();
 
-    // Now bundled, and no source tree: the next install uses it without building.
+    // Now bundled, and no source tree (a release archive): the next install uses it and
+    // never builds, cargo or not.
     std::fs::remove_file(&log).unwrap();
     let run = run_hook(
         &plugin,
@@ -266,5 +268,20 @@ fn install_hook_builds_with_cargo_or_says_what_to_do() {
     );
     assert_eq!(run.code, 0);
     assert!(run.stdout.contains("using the bundled binary"));
+    assert!(!log.exists());
+
+    // A bundled binary that does not run here (another platform's): a clear failure, no build.
+    write(&plugin.join("bin/helm-nvflare"), "not a program");
+    let run = run_hook(
+        &plugin,
+        &format!("{}:/usr/bin:/bin", stub_dir.display()),
+        &[],
+    );
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("does not run on this machine"),
+        "{}",
+        run.stderr
+    );
     assert!(!log.exists());
 }

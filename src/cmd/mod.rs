@@ -34,9 +34,11 @@ commands! {
     Prepare => prepare,
     Package => package,
     Push => push,
+    Sign => sign,
     Stage => stage,
     Unstage => unstage,
     Verify => verify,
+    VerifyChart => verify_chart,
     Version => version,
     Completion => completion,
 }

@@ -8,14 +8,15 @@ use helm_nvflare::helm_env::HelmEnv;
 use helm_nvflare::output::Output;
 use helm_nvflare::package::{self, PackageSettings};
 
-use super::shared::ChartVersionArgs;
+use super::shared::{ChartVersionArgs, SignArgs};
 
 #[derive(clap::Args, Debug)]
 #[command(
     about = "Package a prepared chart (or every chart of a prepared federation) as a versioned, reproducible, key-free .tgz.",
     after_help = "Examples:
   helm nvflare package prepared/site-1 -d dist --version 1.0.0
-  helm nvflare package prepared -d dist --version 1.0.0      # a prepared federation: dist/<participant>/*.tgz"
+  helm nvflare package prepared -d dist --version 1.0.0      # a prepared federation: dist/<participant>/*.tgz
+  helm nvflare package prepared -d dist --sign --key 'FL Admin' --keyring secring.gpg --passphrase-file pass.txt"
 )]
 pub struct Args {
     /// A prepared kit (with helm_chart/), a chart folder, or a prepared federation.
@@ -26,6 +27,8 @@ pub struct Args {
     /// Folder to write <chart>-<version>.tgz into.
     #[arg(short, long, value_name = "DIR", default_value = ".")]
     pub destination: PathBuf,
+    #[command(flatten)]
+    pub sign: SignArgs,
 }
 
 pub fn exec(args: Args, out: &Output, _env: &HelmEnv) -> Result<i32> {
@@ -33,6 +36,7 @@ pub fn exec(args: Args, out: &Output, _env: &HelmEnv) -> Result<i32> {
         source: args.source,
         versions: args.versions.versions(),
         destination: Some(args.destination),
+        sign: args.sign.signing_key()?,
     };
     if package::chart_dir_of(&settings.source).is_err()
         && !federation::prepared_charts(&settings.source).is_empty()

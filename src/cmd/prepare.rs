@@ -10,7 +10,7 @@ use helm_nvflare::output::{Format, Output};
 use helm_nvflare::patch::plain_words;
 use helm_nvflare::prepare::{self, PrepareSettings};
 
-use super::shared::{one_of, ChartVersionArgs};
+use super::shared::{one_of, ChartVersionArgs, SignArgs};
 
 #[derive(clap::Args, Debug)]
 #[command(
@@ -47,6 +47,8 @@ pub struct Args {
     pub package: bool,
     #[command(flatten)]
     pub versions: ChartVersionArgs,
+    #[command(flatten)]
+    pub sign: SignArgs,
 }
 
 pub fn exec(args: Args, out: &Output, _env: &HelmEnv) -> Result<i32> {
@@ -57,11 +59,18 @@ pub fn exec(args: Args, out: &Output, _env: &HelmEnv) -> Result<i32> {
             "Add --package, or use `helm nvflare package`.",
         ));
     }
+    if !args.package && args.sign.sign {
+        return Err(Error::invalid_args(
+            "--sign signs the chart archive and needs --package.",
+            "Add --package, or sign later with `helm nvflare package --sign`.",
+        ));
+    }
     let settings = PrepareSettings {
         kit: one_of(&args.kit, &args.kit_flag)?,
         config: args.config,
         output: args.output,
         package: args.package.then(|| args.versions.versions()),
+        sign: args.sign.signing_key()?,
         nvflare_version: args.nvflare_version.as_deref().and_then(NvflareVersion::parse),
     };
     if federation::is_federation(&settings.kit) {

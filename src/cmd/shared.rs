@@ -1,11 +1,18 @@
 //! Flags more than one command takes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::Args;
+use std::io::Read;
+
+use helm_nvflare::error::{Error, Result};
 use helm_nvflare::helm_env::HelmEnv;
 use helm_nvflare::kubectl::ClusterSettings;
 use helm_nvflare::package::ChartVersions;
+use helm_nvflare::provenance::{keyring, SigningKey};
+use helm_nvflare::registry::credentials::Credentials;
+use helm_nvflare::registry::{RegistryAccess, TlsSettings};
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct ChartVersionArgs {
@@ -116,4 +123,132 @@ mod tests {
         assert!(parse_duration("99999999999999999999999s").is_err());
         assert!(parse_duration("0s").is_err());
     }
+}
+
+/// Helm's signing flags (`helm package --sign --key NAME --keyring FILE
+/// [--passphrase-file FILE]`), for commands that sign as they write.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SignArgs {
+    /// Sign each archive into <archive>.prov (Helm provenance, checked by `helm verify`,
+    /// `helm install --verify` and `helm nvflare verify-chart`).
+    #[arg(long, requires_all = ["key", "keyring"])]
+    pub sign: bool,
+    /// The signing key: its user ID, part of it (as Helm's --key), or its fingerprint.
+    #[arg(long, value_name = "NAME", requires = "sign")]
+    pub key: Option<String>,
+    /// Keyring holding the secret key (`gpg --export-secret-keys > secring.gpg`).
+    #[arg(long, value_name = "FILE", requires = "sign")]
+    pub keyring: Option<PathBuf>,
+    /// File whose first line is the key's passphrase; `-` reads it from stdin.
+    #[arg(long, value_name = "FILE", requires = "sign")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+impl SignArgs {
+    /// The unlocked key, loaded before anything is written; None without --sign.
+    pub fn signing_key(&self) -> Result<Option<Arc<SigningKey>>> {
+        let (true, Some(key), Some(keyring)) = (self.sign, &self.key, &self.keyring) else {
+            return Ok(None);
+        };
+        let passphrase = self.passphrase_file.as_deref();
+        Ok(Some(Arc::new(load_key(keyring, key, passphrase)?)))
+    }
+}
+
+/// The same key flags for a command whose whole job is signing (no --sign switch).
+#[derive(Args, Debug, Clone)]
+pub struct SigningKeyArgs {
+    /// The signing key: its user ID, part of it (as Helm's --key), or its fingerprint.
+    #[arg(long, value_name = "NAME", required = true)]
+    pub key: String,
+    /// Keyring holding the secret key (`gpg --export-secret-keys > secring.gpg`).
+    #[arg(long, value_name = "FILE", required = true)]
+    pub keyring: PathBuf,
+    /// File whose first line is the key's passphrase; `-` reads it from stdin.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+impl SigningKeyArgs {
+    pub fn load(&self) -> Result<SigningKey> {
+        load_key(&self.keyring, &self.key, self.passphrase_file.as_deref())
+    }
+}
+
+fn load_key(keyring: &Path, key: &str, passphrase_file: Option<&Path>) -> Result<SigningKey> {
+    let passphrase = passphrase_file.map(keyring::read_passphrase).transpose()?;
+    keyring::signing_key(keyring, key, passphrase)
+}
+
+/// Helm's registry flags (`helm push` / `helm pull`), for commands that talk to one.
+#[derive(Args, Debug, Clone)]
+pub struct RegistryArgs {
+    /// Talk plain HTTP to the registry.
+    #[arg(long)]
+    pub plain_http: bool,
+    /// CA certificate (PEM) to trust for the registry.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS.
+    #[arg(long, value_name = "FILE", requires = "key_file")]
+    pub cert_file: Option<PathBuf>,
+    /// Client key (PEM) for mutual TLS.
+    #[arg(long, value_name = "FILE", requires = "cert_file")]
+    pub key_file: Option<PathBuf>,
+    /// Skip TLS certificate checks (testing only).
+    #[arg(long)]
+    pub insecure_skip_tls_verify: bool,
+    /// Registry user name; the password is read from stdin (--password-stdin).
+    #[arg(long, value_name = "USER", requires = "password_stdin")]
+    pub username: Option<String>,
+    /// Read the registry password from stdin.
+    #[arg(long, requires = "username")]
+    pub password_stdin: bool,
+    /// Time limit for the whole command, e.g. 90s, 5m (each connect 10s, each read 30s).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub timeout: u64,
+}
+
+impl RegistryArgs {
+    pub fn access(self, env: &HelmEnv) -> Result<RegistryAccess> {
+        Ok(RegistryAccess {
+            tls: TlsSettings {
+                plain_http: self.plain_http,
+                ca_file: self.ca_file,
+                cert_file: self.cert_file,
+                key_file: self.key_file,
+                insecure_skip_tls_verify: self.insecure_skip_tls_verify,
+            },
+            credentials: password_from_stdin(self.username)?,
+            credential_files: [env.registry_config.clone(), env.docker_config.clone()]
+                .into_iter()
+                .flatten()
+                .collect(),
+            timeout: std::time::Duration::from_secs(self.timeout),
+        })
+    }
+}
+
+/// `--username` with the password piped in (`--password-stdin`).
+fn password_from_stdin(username: Option<String>) -> Result<Option<Credentials>> {
+    let Some(username) = username else {
+        return Ok(None);
+    };
+    let mut password = String::new();
+    std::io::stdin()
+        .read_to_string(&mut password)
+        .map_err(|e| {
+            Error::invalid_args(
+                format!("Cannot read the password from stdin: {e}"),
+                "Pipe the password: `echo \"$PASS\" | helm nvflare push ... --password-stdin`.",
+            )
+        })?;
+    let password = password.trim_end_matches(['\n', '\r']).to_string();
+    if password.is_empty() {
+        return Err(Error::invalid_args(
+            "--password-stdin read an empty password.",
+            "Pipe the password into the command.",
+        ));
+    }
+    Ok(Some(Credentials::basic(username, password)))
 }

@@ -6,7 +6,7 @@ mod helmignore;
 pub mod key_material;
 
 use std::path::{Path, PathBuf};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use regex::Regex;
 use serde::Serialize;
@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 use crate::chart::CHART_DIR;
 use crate::error::{Code, Error, Result};
 use crate::names::sha256_hex;
+use crate::provenance::{self, SigningKey};
 use helmignore::HelmIgnore;
 
 /// `--version` and `--app-version`: what the archive's Chart.yaml says instead of the
@@ -45,6 +46,8 @@ pub struct PackageSettings {
     pub versions: ChartVersions,
     /// Defaults to the current folder, as for `helm package`.
     pub destination: Option<PathBuf>,
+    /// `--sign`: the unlocked key that signs each archive into `<archive>.prov`.
+    pub sign: Option<Arc<SigningKey>>,
 }
 
 /// One chart archive `package` wrote.
@@ -57,9 +60,43 @@ pub struct Packaged {
     pub archive: PathBuf,
     pub sha256: String,
     pub size: usize,
+    /// `<archive>.prov`, with `--sign`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<PathBuf>,
+    /// Who signed it, with `--sign`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed_by: Option<String>,
 }
 
 impl crate::output::Report for Packaged {}
+
+/// An archive built in memory, with its `.prov` when signing: nothing written yet.
+#[derive(Debug)]
+pub struct Built {
+    pub packaged: Packaged,
+    pub bytes: Vec<u8>,
+    pub provenance: Option<String>,
+}
+
+impl Built {
+    /// Writes the archive, then its `.prov`, each atomically; if the `.prov` cannot be
+    /// written the archive is removed again, so a signed package is never left unsigned.
+    pub fn write(&self) -> Result<()> {
+        self.write_to(&self.packaged.archive)
+    }
+
+    /// The same, into another folder (a federation's work folder) under the same names.
+    pub fn write_to(&self, archive: &Path) -> Result<()> {
+        write_archive(archive, &self.bytes)?;
+        if let Some(prov) = &self.provenance {
+            if let Err(err) = write_archive(&provenance::prov_path(archive), prov.as_bytes()) {
+                let _ = std::fs::remove_file(archive);
+                return Err(err);
+            }
+        }
+        Ok(())
+    }
+}
 
 static SEMVER: LazyLock<Regex> = LazyLock::new(|| {
     let num = "(?:0|[1-9][0-9]*)";
@@ -181,8 +218,8 @@ pub fn key_material_error(what: &str, why: &str) -> Error {
     )
 }
 
-/// The archive's bytes and what they are, without writing anything.
-pub fn build(settings: &PackageSettings) -> Result<(Packaged, Vec<u8>)> {
+/// The archive's bytes (and `.prov`) and what they are, without writing anything.
+pub fn build(settings: &PackageSettings) -> Result<Built> {
     settings.versions.check()?;
     let chart_dir = chart_dir_of(&settings.source)?;
     let mut chart = read_chart_yaml(&chart_dir)?;
@@ -235,8 +272,20 @@ pub fn build(settings: &PackageSettings) -> Result<(Packaged, Vec<u8>)> {
         .destination
         .clone()
         .unwrap_or_else(|| PathBuf::from("."));
-    let archive = crate::fs_tree::resolve(&destination).join(format!("{name}-{version}.tgz"));
+    let file_name = format!("{name}-{version}.tgz");
+    let archive = crate::fs_tree::resolve(&destination).join(&file_name);
+    let provenance = match &settings.sign {
+        Some(key) => Some(provenance::sign(
+            key,
+            &bytes,
+            std::slice::from_ref(&file_name),
+            &provenance::helm_yaml::chart_metadata(&chart),
+        )?),
+        None => None,
+    };
     let packaged = Packaged {
+        provenance: provenance.as_ref().map(|_| provenance::prov_path(&archive)),
+        signed_by: settings.sign.as_ref().map(|k| k.signer.clone()),
         archive,
         name,
         version,
@@ -247,14 +296,19 @@ pub fn build(settings: &PackageSettings) -> Result<(Packaged, Vec<u8>)> {
         sha256: sha256_hex(&bytes),
         size: bytes.len(),
     };
-    Ok((packaged, bytes))
+    Ok(Built {
+        packaged,
+        bytes,
+        provenance,
+    })
 }
 
-/// Builds the archive and writes it atomically (temporary file beside it, then rename).
+/// Builds the archive (and `.prov`) and writes it atomically (temporary file beside it,
+/// then rename).
 pub fn package(settings: &PackageSettings) -> Result<Packaged> {
-    let (packaged, bytes) = build(settings)?;
-    write_archive(&packaged.archive, &bytes)?;
-    Ok(packaged)
+    let built = build(settings)?;
+    built.write()?;
+    Ok(built.packaged)
 }
 
 /// Writes an archive where `package` was asked to.

@@ -38,22 +38,22 @@ pub fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-fn invalid(why: impl Into<String>) -> Problem {
+pub(crate) fn invalid(why: impl Into<String>) -> Problem {
     Problem::Invalid(why.into())
 }
 
-/// The whole gzip stream, decompressed within the size limit; trailing bytes are refused.
-fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, Problem> {
+/// The whole gzip stream, decompressed within `limit` bytes; trailing bytes are refused.
+pub(crate) fn gunzip(bytes: &[u8], limit: u64) -> Result<Vec<u8>, Problem> {
     let mut decoder = flate2::bufread::GzDecoder::new(bytes);
     let mut tar = Vec::new();
     (&mut decoder)
-        .take(MAX_CHART_BYTES + 1)
+        .take(limit + 1)
         .read_to_end(&mut tar)
         .map_err(|e| invalid(format!("the gzip stream is damaged or truncated ({e})")))?;
-    if tar.len() as u64 > MAX_CHART_BYTES {
+    if tar.len() as u64 > limit {
         return Err(invalid(format!(
             "it decompresses to more than {} MiB",
-            MAX_CHART_BYTES >> 20
+            limit >> 20
         )));
     }
     if !decoder.into_inner().is_empty() {
@@ -90,8 +90,8 @@ fn clean_path(raw: &[u8]) -> Result<String, Problem> {
 }
 
 pub fn check(bytes: &[u8]) -> Result<Checked, Problem> {
-    let tar_bytes = gunzip(bytes)?;
-    let (files, dirs) = entries(&tar_bytes)?;
+    let tar_bytes = gunzip(bytes, MAX_CHART_BYTES)?;
+    let (files, dirs) = entries(&tar_bytes, MAX_FILE_BYTES)?;
     refuse_key_material(&files, &dirs)?;
     let tops: std::collections::BTreeSet<&str> = files
         .iter()
@@ -112,11 +112,11 @@ pub fn check(bytes: &[u8]) -> Result<Checked, Problem> {
 }
 
 /// (path, contents) of each file in an archive.
-type Files = Vec<(String, Vec<u8>)>;
+pub(crate) type Files = Vec<(String, Vec<u8>)>;
 
 /// The archive's files and folders: only those two kinds, with clean paths, each file
-/// within Helm's size limit.
-fn entries(tar_bytes: &[u8]) -> Result<(Files, Vec<String>), Problem> {
+/// within `max_file` bytes (Helm's limit, for charts).
+pub(crate) fn entries(tar_bytes: &[u8], max_file: u64) -> Result<(Files, Vec<String>), Problem> {
     let mut archive = tar::Archive::new(tar_bytes);
     let mut files = Vec::new();
     let mut dirs = Vec::new();
@@ -127,10 +127,10 @@ fn entries(tar_bytes: &[u8]) -> Result<(Files, Vec<String>), Problem> {
         let show = crate::terminal::escape(&rel);
         match entry.header().entry_type() {
             tar::EntryType::Regular | tar::EntryType::Continuous => {
-                if entry.size() > MAX_FILE_BYTES {
+                if entry.size() > max_file {
                     return Err(invalid(format!(
                         "{show} is larger than {} MiB",
-                        MAX_FILE_BYTES >> 20
+                        max_file >> 20
                     )));
                 }
                 let mut data = Vec::with_capacity(entry.size() as usize);
@@ -142,7 +142,7 @@ fn entries(tar_bytes: &[u8]) -> Result<(Files, Vec<String>), Problem> {
             tar::EntryType::Directory => dirs.push(rel),
             other => {
                 return Err(invalid(format!(
-                    "{show} is a {} entry; a chart holds only files and folders",
+                    "{show} is a {} entry; an archive here holds only files and folders",
                     kind_name(other)
                 )))
             }

@@ -217,6 +217,21 @@ impl Client {
         )
     }
 
+    /// A response body of at most `limit` bytes; a longer one is refused, not buffered.
+    pub fn body_bytes(&self, response: &mut Response<Body>, limit: u64) -> Result<Vec<u8>> {
+        response
+            .body_mut()
+            .with_config()
+            .limit(limit)
+            .read_to_vec()
+            .map_err(|e| match e {
+                ureq::Error::BodyExceedsLimit(_) => {
+                    self.protocol_error(&format!("a body larger than {limit} bytes"))
+                }
+                other => self.transport_error(other),
+            })
+    }
+
     /// A response body as text, read up to [`MAX_BODY_BYTES`].
     pub fn body_text(response: &mut Response<Body>) -> String {
         response
@@ -246,6 +261,10 @@ impl Client {
                 let mut req = req.config().timeout_global(left).build();
                 if let Some(a) = &auth {
                     req = req.header("Authorization", a);
+                }
+                // A GET has no body: its media type is the one asked for.
+                if let Some(accept) = content_type {
+                    req = req.header("Accept", accept);
                 }
                 req.call()
             }

@@ -7,9 +7,11 @@
 //! machine gives the same digest.
 
 mod challenge;
-mod chart_archive;
+pub mod chart_archive;
 mod client;
 pub mod credentials;
+pub mod plugin;
+pub mod pull;
 mod reference;
 
 use std::path::{Path, PathBuf};
@@ -28,24 +30,38 @@ pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+jso
 pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.cncf.helm.config.v1+json";
 pub const CHART_MEDIA_TYPE: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
 pub const PROVENANCE_MEDIA_TYPE: &str = "application/vnd.cncf.helm.chart.provenance.v1.prov";
-/// A provenance file is a short clear-signed text; anything far larger is not one.
-const MAX_PROVENANCE_BYTES: u64 = 256 * 1024;
 /// A fixed creation time keeps the manifest digest independent of when and where it was pushed.
 const CREATED: &str = "1970-01-01T00:00:00Z";
 
+/// How to reach a registry: TLS, login, and the time budget of the whole command.
 #[derive(Debug, Clone)]
-pub struct PushSettings {
-    pub archives: Vec<PathBuf>,
-    pub remote: String,
+pub struct RegistryAccess {
     pub tls: TlsSettings,
     /// From `--username` + `--password-stdin`; otherwise the stored login is used.
     pub credentials: Option<Credentials>,
     /// Where stored logins are looked up, in order (Helm's, then Docker's).
     pub credential_files: Vec<PathBuf>,
+    /// The whole command must finish within this.
+    pub timeout: std::time::Duration,
+}
+
+impl RegistryAccess {
+    fn client(&self, host: &str) -> Result<Client> {
+        let credentials = self
+            .credentials
+            .clone()
+            .or_else(|| credentials::stored(host, &self.credential_files));
+        Client::new(host, &self.tls, credentials, self.timeout)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PushSettings {
+    pub archives: Vec<PathBuf>,
+    pub remote: String,
+    pub access: RegistryAccess,
     /// Namespace for the printed install command when the chart does not name one.
     pub default_namespace: String,
-    /// The whole push must finish within this.
-    pub timeout: std::time::Duration,
 }
 
 /// A chart archive, read and checked, ready to push.
@@ -65,9 +81,7 @@ pub struct ChartArchive {
 /// this archive's sha256 (a `.prov` of another archive would fail every `helm pull
 /// --verify`). Its signature is checked by Helm at pull or install time.
 fn read_provenance(archive: &Path, bytes: &[u8]) -> Result<Option<Vec<u8>>> {
-    let mut name = archive.as_os_str().to_owned();
-    name.push(".prov");
-    let prov = PathBuf::from(name);
+    let prov = crate::provenance::prov_path(archive);
     let Ok(meta) = std::fs::symlink_metadata(&prov) else {
         return Ok(None);
     };
@@ -77,7 +91,7 @@ fn read_provenance(archive: &Path, bytes: &[u8]) -> Result<Option<Vec<u8>>> {
             format!("not a provenance file for this archive: {why}"),
         )
     };
-    if !meta.is_file() || meta.len() > MAX_PROVENANCE_BYTES {
+    if !meta.is_file() || meta.len() > crate::provenance::MAX_PROVENANCE_BYTES {
         return Err(bad("not a regular file of a sensible size"));
     }
     let text = std::fs::read(&prov).map_err(|e| bad(&e.to_string()))?;
@@ -99,25 +113,35 @@ fn archive_error(path: &Path, why: impl std::fmt::Display) -> Error {
     )
 }
 
+/// An archive file's bytes, refusing files larger than any chart Helm would accept.
+pub fn read_archive(path: &Path) -> Result<Vec<u8>> {
+    chart_archive::read_capped(path).map_err(|e| {
+        Error::new(
+            Code::InvalidArchive,
+            format!("Cannot read chart archive {}: {e}", path.display()),
+            "Check the path; `helm nvflare package` writes <chart>-<version>.tgz.",
+        )
+    })
+}
+
+/// [`chart_archive::check`] with errors naming the file.
+pub fn chart_archive_check(path: &Path, bytes: &[u8]) -> Result<chart_archive::Checked> {
+    chart_archive::check(bytes).map_err(|problem| match problem {
+        chart_archive::Problem::KeyMaterial(why) => {
+            crate::package::key_material_error(&path.display().to_string(), &why)
+        }
+        chart_archive::Problem::Invalid(why) => archive_error(path, why),
+    })
+}
+
 impl ChartArchive {
     /// Reads and checks an archive before anything is sent: the rules `package` keeps
     /// (no key material, a strict semver version) and archive hygiene (one top folder named
     /// after the chart, only regular files and folders, no absolute or `..` paths, one
     /// complete gzip stream with nothing after it, sizes within Helm's limits).
     pub fn read(path: &Path) -> Result<ChartArchive> {
-        let bytes = chart_archive::read_capped(path).map_err(|e| {
-            Error::new(
-                Code::InvalidArchive,
-                format!("Cannot read chart archive {}: {e}", path.display()),
-                "Check the path; `helm nvflare package` writes <chart>-<version>.tgz.",
-            )
-        })?;
-        let checked = chart_archive::check(&bytes).map_err(|problem| match problem {
-            chart_archive::Problem::KeyMaterial(why) => {
-                crate::package::key_material_error(&path.display().to_string(), &why)
-            }
-            chart_archive::Problem::Invalid(why) => archive_error(path, why),
-        })?;
+        let bytes = read_archive(path)?;
+        let checked = chart_archive_check(path, &bytes)?;
         let provenance = read_provenance(path, &bytes)?;
         Ok(ChartArchive {
             path: path.to_path_buf(),
@@ -247,14 +271,7 @@ pub struct PushReport {
 impl crate::output::Report for PushReport {
     /// A `key: value` block per archive.
     fn text(&self) -> String {
-        self.charts
-            .iter()
-            .map(|p| match serde_json::to_value(p) {
-                Ok(Value::Object(map)) => crate::output::key_value_lines(&map),
-                _ => String::new(),
-            })
-            .collect::<Vec<_>>()
-            .join("\n\n")
+        crate::output::key_value_blocks(&self.charts)
     }
 }
 
@@ -308,6 +325,40 @@ fn upload_blob(client: &Client, repo: &str, bytes: &[u8], scope: &str) -> Result
     )?;
     if put.status() != 201 && put.status() != 204 {
         return Err(status_error(client, "upload a blob", put));
+    }
+    Ok(())
+}
+
+/// Stores a manifest under a tag; a registry that names another digest for it is refused.
+fn put_manifest(
+    client: &Client,
+    repo: &str,
+    tag: &str,
+    manifest: &[u8],
+    scope: &str,
+) -> Result<()> {
+    let manifest_digest = digest(manifest);
+    let url = client.url(&format!("/v2/{repo}/manifests/{tag}"));
+    let response = client.send(
+        "PUT",
+        &url,
+        Some(MANIFEST_MEDIA_TYPE),
+        Some(manifest),
+        scope,
+    )?;
+    if response.status() != 201 && response.status() != 200 {
+        return Err(status_error(client, "store the manifest", response));
+    }
+    if let Some(answered) = response
+        .headers()
+        .get("docker-content-digest")
+        .and_then(|v| v.to_str().ok())
+    {
+        if answered != manifest_digest {
+            return Err(client.protocol_error(&format!(
+                "digest {answered} for a manifest whose digest is {manifest_digest}"
+            )));
+        }
     }
     Ok(())
 }
@@ -392,11 +443,7 @@ pub fn push(settings: &PushSettings, out: &crate::output::Output) -> Result<Push
         .iter()
         .map(|p| ChartArchive::read(p))
         .collect::<Result<Vec<_>>>()?;
-    let credentials = settings
-        .credentials
-        .clone()
-        .or_else(|| credentials::stored(&remote.host, &settings.credential_files));
-    let client = Client::new(&remote.host, &settings.tls, credentials, settings.timeout)?;
+    let client = settings.access.client(&remote.host)?;
     let mut pushed = Vec::new();
     for (i, archive) in archives.iter().enumerate() {
         out.progress(i, archives.len(), "charts pushed");
@@ -411,28 +458,7 @@ pub fn push(settings: &PushSettings, out: &crate::output::Output) -> Result<Push
         let manifest = archive.manifest();
         let manifest_digest = digest(&manifest);
         let tag = reference::tag_for_version(&archive.version);
-        let url = client.url(&format!("/v2/{repo}/manifests/{tag}"));
-        let response = client.send(
-            "PUT",
-            &url,
-            Some(MANIFEST_MEDIA_TYPE),
-            Some(&manifest),
-            &scope,
-        )?;
-        if response.status() != 201 && response.status() != 200 {
-            return Err(status_error(&client, "store the manifest", response));
-        }
-        if let Some(answered) = response
-            .headers()
-            .get("docker-content-digest")
-            .and_then(|v| v.to_str().ok())
-        {
-            if answered != manifest_digest {
-                return Err(client.protocol_error(&format!(
-                    "digest {answered} for a manifest whose digest is {manifest_digest}"
-                )));
-            }
-        }
+        put_manifest(&client, &repo, &tag, &manifest, &scope)?;
         let release = archive
             .annotation("nvflare/release")
             .map(str::to_string)

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod gpg;
 pub mod kits;
 pub mod manifests;
 pub mod registry;
@@ -251,4 +252,18 @@ pub fn prepared_server_and_client(root: &Path) -> (kits::Project, PathBuf, PathB
     prepare_json(&project.server_kit(), &config, &server, &[]);
     prepare_json(&project.client_kit("site-1"), &config, &client, &[]);
     (project, server, client)
+}
+
+/// The sha256 of bytes, as lower-case hex.
+pub fn sha256_bytes(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The sha256 of a file, as lower-case hex.
+pub fn sha256_file(path: &Path) -> String {
+    sha256_bytes(&std::fs::read(path).unwrap())
 }

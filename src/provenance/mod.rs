@@ -1,0 +1,219 @@
+//! Helm provenance: the `.prov` beside a chart (or plugin) archive that `helm verify`,
+//! `helm pull --verify`, `helm install --verify` and Helm 4's `helm plugin install` check.
+//!
+//! A `.prov` is an OpenPGP clear-signed text (SHA-512, as Helm signs): the archive's
+//! metadata as YAML, the line `...`, then `files:` mapping the archive's file name to
+//! `sha256:<hex>`. Verifying means: the signature is good and made by a key of the
+//! keyring that was valid then and is valid now (Helm 4 refuses expired keys too), and
+//! the signed text names this file with this archive's sha256.
+
+pub mod helm_yaml;
+pub mod keyring;
+
+use std::collections::BTreeMap;
+
+use pgp::composed::{ArmorOptions, CleartextSignedMessage, SignedPublicKey};
+use pgp::crypto::hash::HashAlgorithm;
+use pgp::packet::{SignatureConfig, SignatureType, Subpacket, SubpacketData};
+use pgp::types::{KeyDetails, Timestamp};
+use serde::Serialize;
+
+use crate::error::{Code, Error, Result};
+use crate::names::sha256_hex;
+pub use keyring::{Keyring, SigningKey};
+
+/// A provenance file is a short clear-signed text; anything far larger is not one.
+pub const MAX_PROVENANCE_BYTES: u64 = 256 * 1024;
+
+/// The clear-signed `.prov` text for an archive, naming it under each of `file_names`
+/// (a plugin archive is verified under its file name when installed from a file or URL,
+/// and as `<name>-<version>.tgz` when installed from a registry).
+pub fn sign(
+    key: &SigningKey,
+    archive: &[u8],
+    file_names: &[String],
+    metadata_yaml: &str,
+) -> Result<String> {
+    let sum = format!("sha256:{}", sha256_hex(archive));
+    let files: BTreeMap<&str, &str> = file_names
+        .iter()
+        .map(|n| (n.as_str(), sum.as_str()))
+        .collect();
+    let mut body = metadata_yaml.to_string();
+    body.push_str("\n...\nfiles:\n");
+    for (name, sum) in files {
+        body.push_str(&format!("  {}: {sum}\n", helm_yaml::scalar(name)));
+    }
+    // The line break before the signature armor is not part of the signed text.
+    let text = body.trim_end_matches('\n');
+    let primary = &key.key.primary_key;
+    let failed = |e: pgp::errors::Error| {
+        Error::new(
+            Code::InvalidKeyring,
+            format!("Signing with key {} failed: {e}", key.fingerprint),
+            "Use an RSA, DSA or ECDSA signing key (Helm 3 cannot check Ed25519 signatures).",
+        )
+    };
+    let mut config = SignatureConfig::v4(
+        SignatureType::Text,
+        primary.algorithm(),
+        HashAlgorithm::Sha512,
+    );
+    config.hashed_subpackets = vec![
+        Subpacket::regular(SubpacketData::SignatureCreationTime(Timestamp::now()))
+            .map_err(failed)?,
+        Subpacket::regular(SubpacketData::IssuerFingerprint(primary.fingerprint()))
+            .map_err(failed)?,
+    ];
+    // Helm 3's OpenPGP code finds the signer by this (v4) key ID only.
+    config.unhashed_subpackets =
+        vec![
+            Subpacket::regular(SubpacketData::IssuerKeyId(primary.legacy_key_id()))
+                .map_err(failed)?,
+        ];
+    let message = CleartextSignedMessage::new_many(text, |normalized| {
+        Ok(vec![config.sign(
+            primary,
+            &key.passphrase,
+            normalized.as_bytes(),
+        )?])
+    })
+    .map_err(failed)?;
+    let armored = message
+        .to_armored_string(ArmorOptions::default())
+        .map_err(failed)?;
+    // Helm's files end right after the armor's last line.
+    Ok(armored.trim_end_matches('\n').to_string())
+}
+
+/// What a good `.prov` says.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verified {
+    /// The signer's user IDs.
+    pub signed_by: Vec<String>,
+    pub fingerprint: String,
+    /// When the signature was made (UTC date).
+    pub signed_on: String,
+    pub file: String,
+    pub sha256: String,
+}
+
+fn failed(why: impl Into<String>) -> Error {
+    Error::new(
+        Code::VerificationFailed,
+        why,
+        "Do not install this chart. Ask its publisher for the archive, its .prov and their public key, and check again.",
+    )
+}
+
+/// Checks a `.prov` against the keyring and the archive; `file_name` is the name the
+/// archive is verified under (its file name, as Helm uses).
+pub fn verify(keyring: &Keyring, archive: &[u8], prov: &[u8], file_name: &str) -> Result<Verified> {
+    if prov.len() as u64 > MAX_PROVENANCE_BYTES {
+        return Err(failed("The provenance file is far larger than any .prov."));
+    }
+    let text = std::str::from_utf8(prov).map_err(|_| failed("The provenance file is not text."))?;
+    let (message, _) = CleartextSignedMessage::from_string(text)
+        .map_err(|_| failed("The provenance file is not an OpenPGP clear-signed document."))?;
+    let Some((key, signer_expiry, fingerprint, signed_at)) =
+        keyring.keys.iter().find_map(|key| signed_by(&message, key))
+    else {
+        return Err(failed(format!(
+            "The signature is not good for any key in {}: signed by another key, or the signed text was changed.",
+            keyring.path.display()
+        )));
+    };
+    let who = keyring::user_ids(&key.details).join(", ");
+    if !key.details.revocation_signatures.is_empty() {
+        return Err(failed(format!(
+            "The signing key {who} ({fingerprint}) is revoked."
+        )));
+    }
+    if let Some(expiry) = signer_expiry {
+        if expiry <= signed_at || expiry <= keyring::now_secs() {
+            return Err(failed(format!(
+                "The signing key {who} ({fingerprint}) or its signature expired on {}.",
+                keyring::date(expiry)
+            )));
+        }
+    }
+    // Only the signed text counts: the files are read from it, never from the armor.
+    let signed = message.signed_text().replace("\r\n", "\n");
+    let sums = files_of(&signed)?;
+    let sum = format!("sha256:{}", sha256_hex(archive));
+    match sums.get(file_name) {
+        None => Err(failed(format!(
+            "The provenance names no file {file_name:?} (it names {}).",
+            sums.keys()
+                .map(|k| format!("{:?}", crate::terminal::escape(k)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+        Some(named) if *named != sum => Err(failed(format!(
+            "{file_name} was changed after it was signed: its sha256 is {} but the signed provenance says {}.",
+            sum.trim_start_matches("sha256:"),
+            crate::terminal::escape(named.trim_start_matches("sha256:"))
+        ))),
+        Some(_) => Ok(Verified {
+            signed_by: keyring::user_ids(&key.details),
+            fingerprint,
+            signed_on: keyring::date(signed_at),
+            file: file_name.to_string(),
+            sha256: sum.trim_start_matches("sha256:").to_string(),
+        }),
+    }
+}
+
+/// The keyring entry whose primary key or a signing subkey made a good signature on the
+/// message: the entry, that key's expiry (the earlier of the signature's own expiry and
+/// the key's), the primary fingerprint, and when the signature was made.
+fn signed_by<'a>(
+    message: &CleartextSignedMessage,
+    key: &'a SignedPublicKey,
+) -> Option<(&'a SignedPublicKey, Option<u64>, String, u64)> {
+    let fingerprint = keyring::fingerprint_hex(&key.primary_key.fingerprint());
+    let primary_expiry = keyring::primary_expiry(key.primary_key.created_at(), &key.details);
+    let (signature, key_expiry) = match message.verify(&key.primary_key) {
+        Ok(signature) => (signature, primary_expiry),
+        Err(_) => key.public_subkeys.iter().find_map(|sub| {
+            let signature = message.verify(&sub.key).ok()?;
+            let own: Vec<_> = sub.signatures.iter().collect();
+            let expiry = [
+                primary_expiry,
+                keyring::key_expiry(sub.key.created_at(), &own),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            Some((signature, expiry))
+        })?,
+    };
+    let signed_at = signature.created().map_or(0, |t| u64::from(t.as_secs()));
+    let signature_expiry = signature
+        .signature_expiration_time()
+        .filter(|l| l.as_secs() > 0)
+        .map(|l| signed_at + u64::from(l.as_secs()));
+    let expiry = [key_expiry, signature_expiry].into_iter().flatten().min();
+    Some((key, expiry, fingerprint, signed_at))
+}
+
+/// The `files:` part of a signed text (after the `...` line).
+fn files_of(signed: &str) -> Result<BTreeMap<String, String>> {
+    #[derive(serde::Deserialize)]
+    struct Sums {
+        files: BTreeMap<String, String>,
+    }
+    let (_, files) = signed
+        .split_once("\n...\n")
+        .ok_or_else(|| failed("The signed text has no `...` line before its file list."))?;
+    let sums: Sums = serde_saphyr::from_str(files)
+        .map_err(|_| failed("The signed file list does not parse."))?;
+    Ok(sums.files)
+}
+
+/// `<archive>.prov`.
+pub fn prov_path(archive: &std::path::Path) -> std::path::PathBuf {
+    let mut name = archive.as_os_str().to_owned();
+    name.push(".prov");
+    std::path::PathBuf::from(name)
+}

@@ -1,0 +1,205 @@
+//! Pulling a chart and its provenance back from a registry, as `helm pull` does: the
+//! manifest by tag, then the chart layer and the provenance layer, each checked against
+//! its digest and held to a size no real chart exceeds.
+
+use serde_json::Value;
+
+use super::{chart_archive, digest, reference, RegistryAccess};
+use super::{CHART_MEDIA_TYPE, CONFIG_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, PROVENANCE_MEDIA_TYPE};
+use crate::error::{Code, Error, Result};
+use crate::provenance::MAX_PROVENANCE_BYTES;
+
+/// Helm's chart layer type before OCI support settled.
+const LEGACY_CHART_MEDIA_TYPE: &str = "application/tar+gzip";
+/// A manifest is a few hundred bytes; this is generous.
+const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
+
+/// `oci://host[:port]/repo/chart:tag`, or without the tag and `--version`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChartRef {
+    pub host: String,
+    pub repository: String,
+    pub tag: String,
+}
+
+impl ChartRef {
+    pub fn parse(text: &str, version: Option<&str>) -> Result<ChartRef> {
+        let bad = |why: &str| {
+            Error::invalid_args(
+                format!("{:?} is not a chart reference: {why}.", crate::terminal::escape(text)),
+                "Use oci://<registry>[:port]/<path>/<chart>:<version>, or the reference without :<version> and --version.",
+            )
+        };
+        let remote = text
+            .strip_prefix("oci://")
+            .ok_or_else(|| bad("it must start with oci://"))?;
+        let (host, path) = remote
+            .split_once('/')
+            .ok_or_else(|| bad("it names no chart"))?;
+        let (path, tag) = match path.rsplit_once(':') {
+            Some((p, t)) if !t.contains('/') => (p, Some(t.to_string())),
+            _ => (path, None),
+        };
+        let tag = match (tag, version) {
+            (Some(t), Some(v)) if t != reference::tag_for_version(v) => {
+                return Err(bad("its tag and --version differ"))
+            }
+            (Some(t), _) => t,
+            (None, Some(v)) => reference::tag_for_version(v),
+            (None, None) => return Err(bad("it has no :<version> and no --version was given")),
+        };
+        let tag_ok = !tag.is_empty()
+            && tag.len() <= 128
+            && tag
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        if !tag_ok {
+            return Err(bad("the version is not a valid tag"));
+        }
+        let parsed = super::Remote::parse(&format!("oci://{host}/{path}"))?;
+        if parsed.path.is_empty() {
+            return Err(bad("it names no chart"));
+        }
+        Ok(ChartRef {
+            host: parsed.host,
+            repository: parsed.path,
+            tag,
+        })
+    }
+}
+
+impl std::fmt::Display for ChartRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "oci://{}/{}:{}", self.host, self.repository, self.tag)
+    }
+}
+
+/// A chart as the registry holds it.
+#[derive(Debug, Clone)]
+pub struct PulledChart {
+    pub name: String,
+    pub version: String,
+    pub archive: Vec<u8>,
+    pub provenance: Option<Vec<u8>>,
+    /// The manifest's digest.
+    pub digest: String,
+}
+
+pub fn pull_chart(chart: &ChartRef, access: &RegistryAccess) -> Result<PulledChart> {
+    let client = access.client(&chart.host)?;
+    let repo = &chart.repository;
+    let scope = format!("repository:{repo}:pull");
+    let mut response = client.send(
+        "GET",
+        &client.url(&format!("/v2/{repo}/manifests/{}", chart.tag)),
+        Some(MANIFEST_MEDIA_TYPE),
+        None,
+        &scope,
+    )?;
+    if response.status() == 404 {
+        return Err(Error::new(
+            Code::InvalidArgs,
+            format!("Registry {} has no {chart}.", chart.host),
+            "Check the path and version; `helm nvflare push` prints the reference of each chart it pushes.",
+        ));
+    }
+    if response.status() != 200 {
+        return Err(super::status_error(&client, "fetch the manifest", response));
+    }
+    let manifest_bytes = client.body_bytes(&mut response, MAX_MANIFEST_BYTES)?;
+    let manifest: Value = serde_json::from_slice(&manifest_bytes)
+        .map_err(|_| client.protocol_error("a manifest that is not JSON"))?;
+    let config_type = manifest["config"]["mediaType"].as_str().unwrap_or_default();
+    if config_type != CONFIG_MEDIA_TYPE {
+        return Err(Error::new(
+            Code::InvalidArchive,
+            format!(
+                "{chart} is not a Helm chart (config media type {:?}).",
+                crate::terminal::escape(config_type)
+            ),
+            "Give the reference of a chart pushed by `helm nvflare push` or `helm push`.",
+        ));
+    }
+    let layers = manifest["layers"].as_array().cloned().unwrap_or_default();
+    let layer = |types: &[&str]| {
+        layers
+            .iter()
+            .find(|l| types.contains(&l["mediaType"].as_str().unwrap_or_default()))
+    };
+    let chart_layer = layer(&[CHART_MEDIA_TYPE, LEGACY_CHART_MEDIA_TYPE])
+        .ok_or_else(|| client.protocol_error("a chart manifest without a chart layer"))?;
+    let fetch = |layer: &Value, limit: u64| -> Result<Vec<u8>> {
+        let wanted = layer["digest"].as_str().unwrap_or_default();
+        let size = layer["size"].as_u64().unwrap_or(u64::MAX);
+        let hex_ok = wanted
+            .strip_prefix("sha256:")
+            .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+        if !hex_ok || size > limit {
+            return Err(client.protocol_error("a layer with a bad digest or an oversized layer"));
+        }
+        let mut response = client.send(
+            "GET",
+            &client.url(&format!("/v2/{repo}/blobs/{wanted}")),
+            None,
+            None,
+            &scope,
+        )?;
+        if response.status() != 200 {
+            return Err(super::status_error(&client, "fetch a layer", response));
+        }
+        let bytes = client.body_bytes(&mut response, limit)?;
+        if digest(&bytes) != wanted {
+            return Err(client.protocol_error("a layer whose bytes do not match its digest"));
+        }
+        Ok(bytes)
+    };
+    let archive = fetch(chart_layer, chart_archive::MAX_CHART_BYTES)?;
+    let provenance = layer(&[PROVENANCE_MEDIA_TYPE])
+        .map(|l| fetch(l, MAX_PROVENANCE_BYTES))
+        .transpose()?;
+    let checked = chart_archive::check(&archive).map_err(|problem| {
+        let why = match problem {
+            chart_archive::Problem::Invalid(why) | chart_archive::Problem::KeyMaterial(why) => why,
+        };
+        Error::new(
+            Code::InvalidArchive,
+            format!("The chart at {chart} is not a chart archive: {why}"),
+            "Do not install it; tell its publisher.",
+        )
+    })?;
+    Ok(PulledChart {
+        name: checked.name,
+        version: checked.version,
+        archive,
+        provenance,
+        digest: digest(&manifest_bytes),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ChartRef;
+
+    #[test]
+    fn references() {
+        let r =
+            ChartRef::parse("oci://127.0.0.1:5000/fl/site-1/nvflare-client:1.0.0", None).unwrap();
+        assert_eq!(
+            (r.host.as_str(), r.repository.as_str(), r.tag.as_str()),
+            ("127.0.0.1:5000", "fl/site-1/nvflare-client", "1.0.0")
+        );
+        let r =
+            ChartRef::parse("oci://reg.example.com/fl/nvflare-server", Some("1.0.0+b1")).unwrap();
+        assert_eq!(r.tag, "1.0.0_b1");
+        for bad in [
+            "https://x/y:1.0.0",
+            "oci://reg.example.com/chart",
+            "oci://reg.example.com/chart:1.0.0 --x",
+            "oci://reg.example.com:1.0.0",
+            "oci://reg.example.com/Chart:1.0.0",
+        ] {
+            assert!(ChartRef::parse(bad, None).is_err(), "{bad}");
+        }
+        assert!(ChartRef::parse("oci://r/c:1.0.0", Some("2.0.0")).is_err());
+    }
+}

@@ -1,0 +1,105 @@
+//! `verify-chart`: is this chart archive (a file, or a chart in a registry) the one its
+//! publisher signed? The `.prov` (beside the file, or the registry's provenance layer) is
+//! checked against a keyring of trusted public keys, as `helm verify` does.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::{Code, Error, Result};
+use crate::provenance::{self, Keyring, Verified};
+use crate::registry::pull::{self, ChartRef};
+use crate::registry::{chart_archive_check, RegistryAccess};
+
+pub struct VerifyChartSettings {
+    /// A `.tgz` path, or `oci://...`.
+    pub source: String,
+    /// With an `oci://` reference that carries no tag.
+    pub version: Option<String>,
+    pub keyring: PathBuf,
+    pub access: RegistryAccess,
+}
+
+/// A chart whose provenance checked out.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChartVerification {
+    pub source: String,
+    pub chart: String,
+    pub version: String,
+    #[serde(flatten)]
+    pub verified: Verified,
+    /// Where the `.prov` came from.
+    pub provenance: String,
+}
+
+impl crate::output::Report for ChartVerification {}
+
+fn no_provenance(what: &str) -> Error {
+    Error::new(
+        Code::VerificationFailed,
+        format!("{what} has no provenance: nothing says who published it."),
+        "Ask the publisher to sign it (`helm nvflare package --sign`, or `helm package --sign`) and to push or send the .prov with it.",
+    )
+}
+
+pub fn verify_chart(settings: &VerifyChartSettings) -> Result<ChartVerification> {
+    let keyring = Keyring::load(&settings.keyring)?;
+    if settings.source.starts_with("oci://") {
+        let chart = ChartRef::parse(&settings.source, settings.version.as_deref())?;
+        let pulled = pull::pull_chart(&chart, &settings.access)?;
+        let prov = pulled
+            .provenance
+            .ok_or_else(|| no_provenance(&chart.to_string()))?;
+        // `helm pull` saves it as <name>-<version>.tgz, the name Helm verifies under.
+        let file = format!("{}-{}.tgz", pulled.name, pulled.version);
+        let verified = provenance::verify(&keyring, &pulled.archive, &prov, &file)?;
+        return Ok(ChartVerification {
+            source: chart.to_string(),
+            chart: pulled.name,
+            version: pulled.version,
+            verified,
+            provenance: format!("registry layer of {} ({})", chart, pulled.digest),
+        });
+    }
+    let archive = Path::new(&settings.source);
+    let bytes = crate::registry::read_archive(archive)?;
+    let prov_path = provenance::prov_path(archive);
+    let prov =
+        read_prov(&prov_path).ok_or_else(|| no_provenance(&archive.display().to_string()))??;
+    let file = archive
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // The signature and digest first: a damaged archive is a changed archive.
+    let verified = provenance::verify(&keyring, &bytes, &prov, &file)?;
+    let checked = chart_archive_check(archive, &bytes)?;
+    Ok(ChartVerification {
+        source: archive.display().to_string(),
+        chart: checked.name,
+        version: checked.version,
+        verified,
+        provenance: prov_path.display().to_string(),
+    })
+}
+
+/// `<archive>.prov`: None when there is none; an error when it is not a small regular file.
+fn read_prov(path: &Path) -> Option<Result<Vec<u8>>> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    if !meta.is_file() || meta.len() > provenance::MAX_PROVENANCE_BYTES {
+        return Some(Err(Error::new(
+            Code::VerificationFailed,
+            format!(
+                "{} is not a provenance file: not a regular file of a sensible size.",
+                path.display()
+            ),
+            "A .prov is a small clear-signed text file beside the archive.",
+        )));
+    }
+    Some(std::fs::read(path).map_err(|e| {
+        Error::new(
+            Code::VerificationFailed,
+            format!("Cannot read {}: {e}", path.display()),
+            "Check the file's permissions.",
+        )
+    }))
+}
