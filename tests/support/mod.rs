@@ -5,6 +5,7 @@
 
 pub mod cluster;
 pub mod gpg;
+pub mod http_files;
 pub mod kits;
 pub mod manifests;
 pub mod registry;
