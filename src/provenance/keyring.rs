@@ -123,10 +123,10 @@ pub fn date(secs: u64) -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
-/// The secret key `--key` names, unlocked, ready to sign.
+/// The secret key `--key` names, unlocked once (the passphrase's key derivation is slow
+/// by design; a federation signs hundreds of archives), ready to sign.
 pub struct SigningKey {
     pub key: SignedSecretKey,
-    pub passphrase: Password,
     /// The user ID that matched `--key`.
     pub signer: String,
     pub fingerprint: String,
@@ -230,13 +230,12 @@ pub fn signing_key(keyring: &Path, name: &str, passphrase: Option<Password>) -> 
             ))
         }
     };
-    let unlocked = key.primary_key.unlock(&passphrase, |_, _| Ok(()));
-    if !matches!(unlocked, Ok(Ok(()))) {
+    let mut key = key.clone();
+    if key.primary_key.remove_password(&passphrase).is_err() {
         return Err(key_error("the passphrase does not unlock it".into()));
     }
     Ok(SigningKey {
-        key: key.clone(),
-        passphrase,
+        key,
         signer,
         fingerprint,
     })

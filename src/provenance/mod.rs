@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use pgp::composed::{ArmorOptions, CleartextSignedMessage, SignedPublicKey};
 use pgp::crypto::hash::HashAlgorithm;
 use pgp::packet::{SignatureConfig, SignatureType, Subpacket, SubpacketData};
-use pgp::types::{KeyDetails, Timestamp};
+use pgp::types::{KeyDetails, Password, Timestamp};
 use serde::Serialize;
 
 use crate::error::{Code, Error, Result};
@@ -72,9 +72,10 @@ pub fn sign(
                 .map_err(failed)?,
         ];
     let message = CleartextSignedMessage::new_many(text, |normalized| {
+        // The key was unlocked when it was loaded.
         Ok(vec![config.sign(
             primary,
-            &key.passphrase,
+            &Password::empty(),
             normalized.as_bytes(),
         )?])
     })

@@ -291,7 +291,7 @@ fn service(ctx: &Ctx, kit: &PreparedKit) -> Result<Check> {
         .into_iter()
         .map(u64::from)
         .collect();
-    Ok(match ctx.json(&kubectl::args(&["get", "service", &name, "-o", "json"]))? {
+    Ok(match ctx.json(&kubectl::args(&["get", "service", name, "-o", "json"]))? {
         Ok(svc) => {
             let mut ports: Vec<u64> = svc["spec"]["ports"].as_array().into_iter().flatten().filter_map(|p| p["port"].as_u64()).collect();
             ports.sort_unstable();
