@@ -33,7 +33,7 @@ measure() {
   local label="$1"; shift
   /usr/bin/time -f '%e %U %S %M' -o "$work/time.txt" "$@" >/dev/null 2>&1
   read -r wall user sys rss <"$work/time.txt"
-  printf '%-34s %8.2f s %8.2f s %9.1f MiB\n' "$label" "$wall" "$(echo "$user + $sys" | bc)" "$(echo "scale=1; $rss / 1024" | bc)"
+  printf '%-42s %8.2f s %8.2f s %9.1f MiB\n' "$label" "$wall" "$(echo "$user + $sys" | bc)" "$(echo "scale=1; $rss / 1024" | bc)"
 }
 
 command -v bc >/dev/null || { echo "bench: needs bc (apt-get install bc)" >&2; exit 1; }
@@ -46,7 +46,7 @@ GNUPGHOME="$gnupg" gpg --batch --pinentry-mode loopback --gen-key "$work/key-par
 GNUPGHOME="$gnupg" gpg --batch --pinentry-mode loopback --passphrase bench --export-secret-keys >"$work/secring.gpg"
 echo bench >"$work/passphrase"
 sign=(--sign --key "Bench Signer" --keyring "$work/secring.gpg" --passphrase-file "$work/passphrase")
-printf '%-34s %10s %10s %13s\n' "run" "wall" "cpu" "peak memory"
+printf '%-42s %10s %10s %13s\n' "run" "wall" "cpu" "peak memory"
 for n in "${sizes[@]}"; do
   prod="$(CLIENTS="$(seq -f 'site-%g' 1 "$n")" KEY_ALG=ec scripts/example-kit.sh "$work/fed-$n")"
   measure "prepare ($n sites + server)" "$bin" prepare "$prod" --config "$work/k8s.yaml" --output "$work/prepared-$n"
