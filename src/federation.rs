@@ -410,7 +410,18 @@ impl Report for PackagedFederation {
                 ]
             })
             .collect();
-        output::table(["PARTICIPANT", "ARCHIVE", "VERSION", "SHA256"], &rows)
+        let mut text = output::table(["PARTICIPANT", "ARCHIVE", "VERSION", "SHA256"], &rows);
+        if let Some(signer) = self
+            .charts
+            .first()
+            .and_then(|c| c.packaged.signed_by.as_ref())
+        {
+            text.push_str(&format!(
+                "\nsigned by: {} (a .prov beside each archive)",
+                crate::terminal::escape(signer)
+            ));
+        }
+        text
     }
 }
 
