@@ -71,6 +71,24 @@ fn installed_version(which: &str, home: &Path) -> Run {
     run_cmd(cmd)
 }
 
+/// A Helm 4 install that succeeded, verified against the release key, leaving a plugin
+/// that runs.
+fn assert_verified_install(home: &Path, run: Run) {
+    assert_eq!(run.code, 0, "helm4 install: {}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("Signed by: Release Manager"),
+        "{}",
+        run.stdout
+    );
+    let run = installed_version("helm4", home);
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(
+        run.stdout.contains(&format!("version: {version}")),
+        "{}",
+        run.stderr
+    );
+}
+
 #[test]
 #[cfg_attr(
     not(feature = "external-tools"),
@@ -148,19 +166,7 @@ fn release_archive_installs_on_helm3_by_url_and_helm4_verified() {
         .arg(&r.archive)
         .arg("--keyring")
         .arg(&r.key.pubring);
-    let run = run_cmd(install);
-    assert_eq!(run.code, 0, "helm4 install: {}\n{}", run.stdout, run.stderr);
-    assert!(
-        run.stdout.contains("Signed by: Release Manager"),
-        "{}",
-        run.stdout
-    );
-    let run = installed_version("helm4", &home);
-    assert!(
-        run.stdout.contains(&format!("version: {version}")),
-        "{}",
-        run.stderr
-    );
+    assert_verified_install(&home, run_cmd(install));
 
     // Refused by Helm 4: another key's keyring; a changed archive; no .prov (unless
     // --verify=false).
@@ -267,19 +273,7 @@ fn plugin_installs_from_a_registry_on_helm4() {
     install
         .args(["plugin", "install", &reference, "--plain-http", "--keyring"])
         .arg(&r.key.pubring);
-    let run = run_cmd(install);
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    assert!(
-        run.stdout.contains("Signed by: Release Manager"),
-        "{}",
-        run.stdout
-    );
-    let run = installed_version("helm4", &home);
-    assert!(
-        run.stdout.contains(&format!("version: {version}")),
-        "{}",
-        run.stderr
-    );
+    assert_verified_install(&home, run_cmd(install));
 
     // With another key's keyring Helm 4 refuses it.
     let mut install = helm_no_cargo("helm4", &work.path().join("helm-home-other"));
@@ -325,11 +319,7 @@ fn plugin_installs_from_a_registry_on_helm4() {
         .arg(&ca)
         .arg("--keyring")
         .arg(&r.key.pubring);
-    let run = run_cmd(install);
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    assert!(installed_version("helm4", &home)
-        .stdout
-        .contains("version: "));
+    assert_verified_install(&home, run_cmd(install));
 
     // A .prov that does not name the registry file name is refused before anything is sent.
     let odd = work.path().join("odd");
