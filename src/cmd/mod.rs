@@ -56,6 +56,8 @@ commands! {
   helm nvflare prepare prod_00/site-1 --config k8s.yaml --output prepared/site-1
   helm nvflare package prepared/site-1 -d dist --version 1.0.0
   helm nvflare push dist oci://registry.example.com/fl
+  (signed: package ... --sign --key NAME --keyring secring.gpg; a site checks with
+   helm nvflare verify-chart oci://registry.example.com/fl/site-1/nvflare-client:1.0.0 --keyring pubring.gpg)
   helm nvflare stage prepared/site-1 -n nvflare
   helm upgrade --install site-1 prepared/site-1/helm_chart -n nvflare
   helm nvflare verify prepared/site-1 -n nvflare"

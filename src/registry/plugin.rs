@@ -30,7 +30,7 @@ pub const EMPTY_CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
 pub const PLUGIN_LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 pub const PLUGIN_PROVENANCE_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar";
 /// A release archive is a binary and a few text files; this leaves room for several binaries.
-const MAX_PLUGIN_BYTES: u64 = 512 * 1024 * 1024;
+const MAX_PLUGIN_BYTES: u64 = 256 * 1024 * 1024;
 
 /// A plugin release archive, read and checked.
 #[derive(Debug, Clone)]
