@@ -7,12 +7,13 @@
 //! output is read up to a cap. A bearer token never reaches a command line (where `ps`
 //! shows it): it goes into a temporary kubeconfig, readable by us only, removed after.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
+use crate::bounded_child::{read_capped, wait_bounded, Ended};
 use crate::error::{Code, Error, Result};
 use crate::interrupt::{interrupted, INTERRUPTED};
 
@@ -207,7 +208,8 @@ impl Kubectl {
             &Arc::new(AtomicBool::new(false)),
         );
         let deadline = Instant::now() + self.deadline();
-        let ended = wait_bounded(&mut child, deadline, own_group, &overflow)?;
+        let ended = wait_bounded(&mut child, deadline, own_group, &overflow)
+            .map_err(|e| Error::new(Code::KubectlFailed, format!("kubectl: {e}"), ""))?;
         let ended = match ended {
             // A kubectl that exits (SIGPIPE) once we stop reading still overflowed.
             Ended::Exited(_) if overflow.load(Ordering::SeqCst) => Ended::Overflowed,
@@ -322,76 +324,6 @@ impl Kubectl {
             Err(failure) => Err(failure.into_error()),
         }
     }
-}
-
-enum Ended {
-    Exited(std::process::ExitStatus),
-    TimedOut,
-    Overflowed,
-    Interrupted,
-}
-
-/// Waits for `child` until `deadline`; kills it (its whole group when it has its own)
-/// when the deadline passes, its output overflows, or the user interrupts a step.
-fn wait_bounded(
-    child: &mut Child,
-    deadline: Instant,
-    own_group: bool,
-    overflow: &AtomicBool,
-) -> Result<Ended> {
-    let mut pause = Duration::from_millis(1);
-    loop {
-        if let Some(status) = child
-            .try_wait()
-            .map_err(|e| Error::new(Code::KubectlFailed, format!("kubectl: {e}"), ""))?
-        {
-            return Ok(Ended::Exited(status));
-        }
-        let why = if Instant::now() >= deadline {
-            Some(Ended::TimedOut)
-        } else if overflow.load(Ordering::SeqCst) {
-            Some(Ended::Overflowed)
-        } else if !own_group && INTERRUPTED.load(Ordering::SeqCst) {
-            Some(Ended::Interrupted)
-        } else {
-            None
-        };
-        if let Some(why) = why {
-            if own_group {
-                // SAFETY: signals the process group we created for this child only.
-                unsafe { libc::killpg(child.id() as i32, libc::SIGKILL) };
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-            return Ok(why);
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(20));
-    }
-}
-
-/// Reads a pipe on a thread, keeping at most `cap` bytes; past it sets `overflow` and
-/// stops reading. The bytes arrive on the returned channel when the pipe closes.
-fn read_capped(
-    pipe: Option<impl Read + Send + 'static>,
-    cap: usize,
-    overflow: &Arc<AtomicBool>,
-) -> mpsc::Receiver<Vec<u8>> {
-    let (tx, rx) = mpsc::channel();
-    let overflow = Arc::clone(overflow);
-    std::thread::spawn(move || {
-        let mut kept = Vec::new();
-        if let Some(pipe) = pipe {
-            let mut limited = pipe.take(cap as u64 + 1);
-            let _ = limited.read_to_end(&mut kept);
-            if kept.len() > cap {
-                kept.truncate(cap);
-                overflow.store(true, Ordering::SeqCst);
-            }
-        }
-        let _ = tx.send(kept);
-    });
-    rx
 }
 
 /// A kubectl call that exited non-zero.

@@ -7,6 +7,7 @@
 //! flags or reads the environment: the binary (`src/main.rs`, `src/cli.rs`, `src/cmd/`)
 //! does, once.
 
+pub mod bounded_child;
 pub mod chart;
 pub mod docker_script;
 pub mod error;

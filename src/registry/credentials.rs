@@ -4,12 +4,16 @@
 //! `auths` entry (`username`/`password`, `auth`, or an `identitytoken`). A credential
 //! helper is run as `docker-credential-<name> get` with the host on stdin.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+
+use crate::bounded_child::{read_capped, wait_bounded, Ended};
 use serde_json::Value;
 
 #[derive(Clone)]
@@ -121,28 +125,15 @@ fn from_helper(name: &str, host: &str) -> Option<Credentials> {
         .spawn()
         .ok()?;
     let _ = child.stdin.take()?.write_all(host.as_bytes());
-    let mut stdout = child.stdout.take()?;
-    let reader = std::thread::spawn(move || {
-        let mut answer = Vec::new();
-        let _ = (&mut stdout).take(64 * 1024).read_to_end(&mut answer);
-        answer
-    });
+    let overflow = Arc::new(AtomicBool::new(false));
+    let answer = read_capped(child.stdout.take(), 64 * 1024, &overflow);
     let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    if !status.success() {
-        return None;
+    match wait_bounded(&mut child, deadline, false, &overflow).ok()? {
+        Ended::Exited(status) if status.success() && !overflow.load(Ordering::SeqCst) => {}
+        _ => return None,
     }
-    let answer: Value = serde_json::from_slice(&reader.join().ok()?).ok()?;
+    let answer = answer.recv_timeout(Duration::from_secs(2)).ok()?;
+    let answer: Value = serde_json::from_slice(&answer).ok()?;
     let user = answer.get("Username")?.as_str()?.to_string();
     let secret = answer.get("Secret")?.as_str()?.to_string();
     Some(if user == "<token>" {
