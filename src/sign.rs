@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::error::{Code, Result};
 use crate::names::sha256_hex;
 use crate::provenance::{self, helm_yaml, SigningKey};
-use crate::registry::plugin::PluginArchive;
+use crate::registry::plugin::plugin_metadata;
 
 /// One archive signed.
 #[derive(Debug, Clone, Serialize)]
@@ -47,14 +47,17 @@ fn provenance_for(path: &Path, key: &SigningKey) -> Result<(Signed, String)> {
     let (kind, names, metadata) = match crate::registry::chart_archive_check(path, &bytes) {
         Ok(chart) => ("chart", vec![file], helm_yaml::chart_metadata(&chart.chart)),
         // Not a chart (key material is never "not a chart"): a plugin archive, or neither.
-        Err(err) if err.code == Code::InvalidArchive && is_plugin(&bytes) => {
-            let plugin = PluginArchive::read(path)?;
+        Err(err) if err.code == Code::InvalidArchive => {
+            let Ok((name, version)) = plugin_metadata(&bytes) else {
+                return Err(err);
+            };
             let metadata = format!(
                 "name: {}\nversion: {}\n",
-                helm_yaml::scalar(&plugin.name),
-                helm_yaml::scalar(&plugin.version)
+                helm_yaml::scalar(&name),
+                helm_yaml::scalar(&version)
             );
-            let mut names = vec![file, plugin.registry_file_name()];
+            // The name Helm 4 verifies a plugin from a registry under.
+            let mut names = vec![file, format!("{name}-{version}.tgz")];
             names.dedup();
             ("plugin", names, metadata)
         }
@@ -72,10 +75,6 @@ fn provenance_for(path: &Path, key: &SigningKey) -> Result<(Signed, String)> {
         },
         prov,
     ))
-}
-
-fn is_plugin(bytes: &[u8]) -> bool {
-    crate::registry::plugin::plugin_metadata(bytes).is_ok()
 }
 
 pub fn sign_archives(paths: &[PathBuf], key: &SigningKey) -> Result<SignReport> {

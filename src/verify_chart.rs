@@ -64,8 +64,16 @@ pub fn verify_chart(settings: &VerifyChartSettings) -> Result<ChartVerification>
     let archive = Path::new(&settings.source);
     let bytes = crate::registry::read_archive(archive)?;
     let prov_path = provenance::prov_path(archive);
-    let prov =
-        read_prov(&prov_path).ok_or_else(|| no_provenance(&archive.display().to_string()))??;
+    let prov = provenance::read_beside(archive)
+        .map_err(|why| {
+            Error::new(
+                Code::VerificationFailed,
+                format!("{} is not a provenance file: {why}.", prov_path.display()),
+                "A .prov is a small clear-signed text file beside the archive.",
+            )
+        })?
+        .ok_or_else(|| no_provenance(&archive.display().to_string()))?
+        .into_bytes();
     let file = archive
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -80,26 +88,4 @@ pub fn verify_chart(settings: &VerifyChartSettings) -> Result<ChartVerification>
         verified,
         provenance: prov_path.display().to_string(),
     })
-}
-
-/// `<archive>.prov`: None when there is none; an error when it is not a small regular file.
-fn read_prov(path: &Path) -> Option<Result<Vec<u8>>> {
-    let meta = std::fs::symlink_metadata(path).ok()?;
-    if !meta.is_file() || meta.len() > provenance::MAX_PROVENANCE_BYTES {
-        return Some(Err(Error::new(
-            Code::VerificationFailed,
-            format!(
-                "{} is not a provenance file: not a regular file of a sensible size.",
-                path.display()
-            ),
-            "A .prov is a small clear-signed text file beside the archive.",
-        )));
-    }
-    Some(std::fs::read(path).map_err(|e| {
-        Error::new(
-            Code::VerificationFailed,
-            format!("Cannot read {}: {e}", path.display()),
-            "Check the file's permissions.",
-        )
-    }))
 }

@@ -227,19 +227,8 @@ fn tls_registry_with_authentication() {
     // What `helm registry login` stored (Helm 4 does TLS on loopback; Helm 3 would not).
     let registry_config = fed.root.join("registry-config.json");
     let mut login = helm("helm4", &home);
-    login
-        .args([
-            "registry",
-            "login",
-            &registry.host,
-            "--username",
-            USER,
-            "--password-stdin",
-            "--ca-file",
-            ca_flag,
-        ])
-        .env("HELM_REGISTRY_CONFIG", &registry_config);
-    let run = run_with_stdin(login, PASSWORD);
+    login.env("HELM_REGISTRY_CONFIG", &registry_config);
+    let run = registry.helm_login(login);
     assert_eq!(run.code, 0, "helm registry login: {}", run.stderr);
     let run = push(
         &[archive],

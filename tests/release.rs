@@ -300,19 +300,7 @@ fn plugin_installs_from_a_registry_on_helm4() {
     let home = work.path().join("helm-home-tls");
     // Helm 4.1's `plugin install` does not pass --username/--password on to the registry
     // ("basic credential not found"); a stored login works.
-    let mut login = helm_no_cargo("helm4", &home);
-    login
-        .args([
-            "registry",
-            "login",
-            &registry.host,
-            "--username",
-            USER,
-            "--password-stdin",
-            "--ca-file",
-        ])
-        .arg(&ca);
-    run_with_stdin(login, PASSWORD).success();
+    registry.helm_login(helm_no_cargo("helm4", &home)).success();
     let mut install = helm_no_cargo("helm4", &home);
     install
         .args(["plugin", "install", &reference, "--ca-file"])

@@ -212,6 +212,24 @@ fn files_of(signed: &str) -> Result<BTreeMap<String, String>> {
     Ok(sums.files)
 }
 
+/// `<archive>.prov` as text, read as untrusted: None when there is none; the reason when it
+/// is not a regular file (a link is not followed) of at most [`MAX_PROVENANCE_BYTES`], or
+/// not a clear-signed text. Callers turn the reason into their own error.
+pub fn read_beside(archive: &std::path::Path) -> std::result::Result<Option<String>, String> {
+    let path = prov_path(archive);
+    let Ok(meta) = std::fs::symlink_metadata(&path) else {
+        return Ok(None);
+    };
+    if !meta.is_file() || meta.len() > MAX_PROVENANCE_BYTES {
+        return Err("not a regular file of a sensible size".into());
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+    if !text.starts_with("-----BEGIN PGP SIGNED MESSAGE-----") {
+        return Err("not an OpenPGP clear-signed document".into());
+    }
+    Ok(Some(text))
+}
+
 /// `<archive>.prov`.
 pub fn prov_path(archive: &std::path::Path) -> std::path::PathBuf {
     let mut name = archive.as_os_str().to_owned();

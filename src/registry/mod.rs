@@ -81,28 +81,19 @@ pub struct ChartArchive {
 /// this archive's sha256 (a `.prov` of another archive would fail every `helm pull
 /// --verify`). Its signature is checked by Helm at pull or install time.
 fn read_provenance(archive: &Path, bytes: &[u8]) -> Result<Option<Vec<u8>>> {
-    let prov = crate::provenance::prov_path(archive);
-    let Ok(meta) = std::fs::symlink_metadata(&prov) else {
-        return Ok(None);
-    };
     let bad = |why: &str| {
         archive_error(
-            &prov,
+            &crate::provenance::prov_path(archive),
             format!("not a provenance file for this archive: {why}"),
         )
     };
-    if !meta.is_file() || meta.len() > crate::provenance::MAX_PROVENANCE_BYTES {
-        return Err(bad("not a regular file of a sensible size"));
-    }
-    let text = std::fs::read(&prov).map_err(|e| bad(&e.to_string()))?;
-    let utf8 = std::str::from_utf8(&text).map_err(|_| bad("not text"))?;
-    if !utf8.starts_with("-----BEGIN PGP SIGNED MESSAGE-----") {
-        return Err(bad("not an OpenPGP clear-signed document"));
-    }
-    if !utf8.contains(&format!("sha256:{}", sha256_hex(bytes))) {
+    let Some(text) = crate::provenance::read_beside(archive).map_err(|why| bad(&why))? else {
+        return Ok(None);
+    };
+    if !text.contains(&format!("sha256:{}", sha256_hex(bytes))) {
         return Err(bad("it does not name this archive's sha256"));
     }
-    Ok(Some(text))
+    Ok(Some(text.into_bytes()))
 }
 
 fn archive_error(path: &Path, why: impl std::fmt::Display) -> Error {

@@ -163,27 +163,22 @@ impl crate::output::Report for PluginPushReport {
 /// The `.prov` beside a plugin archive, which must name the archive under the file name
 /// Helm 4 verifies registry plugins under, with this archive's sha256.
 fn plugin_provenance(archive: &PluginArchive) -> Result<Option<Vec<u8>>> {
-    let path = crate::provenance::prov_path(&archive.path);
-    let Ok(meta) = std::fs::symlink_metadata(&path) else {
-        return Ok(None);
-    };
     let bad = |why: String| {
         Error::new(
             Code::InvalidArchive,
-            format!("{}: {why}", path.display()),
+            format!("{}: {why}", crate::provenance::prov_path(&archive.path).display()),
             "Sign the archive with `helm nvflare sign <archive> --key ... --keyring ...` (it names both file names Helm verifies under).",
         )
     };
-    if !meta.is_file() || meta.len() > crate::provenance::MAX_PROVENANCE_BYTES {
-        return Err(bad("not a regular file of a sensible size".into()));
-    }
-    let text = std::fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
+    let Some(text) = crate::provenance::read_beside(&archive.path).map_err(bad)? else {
+        return Ok(None);
+    };
     let wanted = format!(
         "{}: sha256:{}",
         archive.registry_file_name(),
         sha256_hex(&archive.bytes)
     );
-    if !text.starts_with("-----BEGIN PGP SIGNED MESSAGE-----") || !text.contains(&wanted) {
+    if !text.contains(&wanted) {
         return Err(bad(format!(
             "it does not name {} with this archive's sha256, which Helm 4 checks for a plugin from a registry",
             archive.registry_file_name()

@@ -149,6 +149,23 @@ impl Registry {
         registry
     }
 
+    /// `helm registry login` to this (TLS) registry with the test user, the password on
+    /// stdin; `helm` is the Command to run (its homes and environment set by the caller).
+    pub fn helm_login(&self, mut helm: Command) -> super::Run {
+        let ca = self.ca_file.as_ref().expect("a TLS registry");
+        helm.args([
+            "registry",
+            "login",
+            &self.host,
+            "--username",
+            USER,
+            "--password-stdin",
+            "--ca-file",
+        ])
+        .arg(ca);
+        super::run_with_stdin(helm, PASSWORD)
+    }
+
     pub fn oci(&self, path: &str) -> String {
         format!("oci://{}/{path}", self.host)
     }
