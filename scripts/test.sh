@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The test command. Two tiers: `cargo test` needs only Rust; the full tier
-# (--features external-tools) also runs real Helm 3 and 4, kubernetes-validate, NVFlare
-# and a registry, which scripts/install-test-deps.sh installs first (idempotent).
+# (--features external-tools) also runs real Helm 3 and 4, kubernetes-validate, NVFlare,
+# a registry and a real Kubernetes control plane, which scripts/install-test-deps.sh and
+# scripts/install-control-plane.sh install first (idempotent; the control plane is built
+# once per machine into ~/.cache/helm-nvflare/test-tools).
 # Ends with one line counting the full tier's tests: "N passed, N failed".
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -9,6 +11,7 @@ cargo fmt --check
 echo "==> fast tier: cargo test (Rust only)" >&2
 cargo test --locked "$@"
 scripts/install-test-deps.sh
+scripts/install-control-plane.sh >/dev/null
 echo "==> full tier: cargo test --features external-tools" >&2
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

@@ -6,7 +6,7 @@
 //!
 //! `PROPTEST_CASES` sets the number of cases (128 by default; CI runs the default).
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

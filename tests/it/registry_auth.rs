@@ -3,7 +3,7 @@
 //! `--password-stdin`, Docker credential helpers (`credHelpers`, `credsStore`) and identity
 //! tokens. Against a stand-in token registry on 127.0.0.1.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 

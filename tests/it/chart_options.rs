@@ -6,7 +6,7 @@
 //! API schema), and a wrong type fails at `helm template` through values.schema.json.
 //! Checkov counts what is still flagged, beside NVFlare 2.9.0's own chart.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use support::manifests::{self, documents, find, one, HELMS};
 use support::{run_cmd, tool, write};
 
-const PRODUCTION_VALUES: &str = include_str!("fixtures/production-values.yaml");
+const PRODUCTION_VALUES: &str = include_str!("../fixtures/production-values.yaml");
 
 fn charts(root: &Path) -> (PathBuf, PathBuf) {
     let (_, server, client) = support::prepared_server_and_client(root);

@@ -1,13 +1,13 @@
 //! A startup kit is untrusted input: it never chooses what the tool deletes, overwrites or
 //! copies off this machine. Each test is a reproduction from issue 9 (problems 1 to 4).
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 
 use serde_json::{json, Value};
-use support::cluster::StubCluster;
 use support::manifests::{values_as_helm_reads_them, HELMS};
+use support::stand_in_kubectl::StubCluster;
 use support::{nvflare, nvflare_cmd, prepare_json, run_cmd, snapshot, write, Run};
 
 type World = support::Workspace;

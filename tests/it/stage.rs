@@ -1,15 +1,15 @@
 //! `stage` and `unstage` against a stand-in kubectl that logs every call and answers like
 //! a cluster, failures included.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine;
 use serde_json::{json, Value};
-use support::cluster::StubCluster;
 use support::manifests;
+use support::stand_in_kubectl::StubCluster;
 use support::{nvflare, nvflare_cmd, run_cmd, write, Run};
 
 struct World {

@@ -2,7 +2,7 @@
 //! Every kit is checked before anything is written; each kit's output is byte-identical to
 //! preparing it alone.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 

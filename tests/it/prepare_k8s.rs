@@ -2,7 +2,7 @@
 //! the seed file by file, and the chart passes real Helm 3 and Helm 4, the Kubernetes
 //! schemas and Kubernetes' name rules.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! `prepare` for the Docker runtime, and the start script it writes, run for real with a
 //! stand-in `docker` first on PATH.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

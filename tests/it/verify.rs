@@ -1,14 +1,14 @@
 //! `verify` against a stand-in cluster (healthy, and each unhealthy case failing exactly its
 //! check with the guide's hint), and offline certificate checks on kits made here.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
 use serde_json::Value;
-use support::cluster::StubCluster;
 use support::kits::Project;
+use support::stand_in_kubectl::StubCluster;
 use support::{nvflare_cmd, run_cmd, write, Run};
 use time::{Duration, OffsetDateTime};
 

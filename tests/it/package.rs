@@ -2,7 +2,7 @@
 //! the files' mtimes, modes, umask or folder order, installable by Helm 3 and Helm 4, and
 //! never carrying key material.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -3,7 +3,7 @@
 //! `startup/` are byte for byte what that release's own `nvflare deploy prepare` writes,
 //! and its chart passes Helm 3 and Helm 4, the Kubernetes schemas and name rules.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! JSON, and nothing written: no output, no temporary folder, the kit untouched, and a
 //! previous output left exactly as it was.
 
-mod support;
+use crate::support;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

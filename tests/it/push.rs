@@ -2,7 +2,7 @@
 //! TLS with a test CA and htpasswd authentication. What is pushed is pulled back with real
 //! Helm 3 and Helm 4 and must be byte-identical.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

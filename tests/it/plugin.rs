@@ -1,7 +1,7 @@
 //! The Helm plugin: `helm plugin install` with real Helm 3.17 and Helm 4.1, then
 //! `helm nvflare ...` through Helm; and the install hook's build and failure paths.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -121,7 +121,7 @@ pub fn kubernetes_validate(rendered: &str, dir: &Path) {
         let gateway = dir.join(format!("gateway-{}.yaml", std::process::id()));
         std::fs::write(&gateway, rendered).unwrap();
         let mut cmd = Command::new("node");
-        cmd.arg(super::repo().join("tests/support/validate-gateway.js"))
+        cmd.arg(super::repo().join("tests/it/support/validate-gateway.js"))
             .arg(super::repo().join(".tools/node/node_modules"))
             .arg(&gateway);
         let run = run_cmd(cmd);

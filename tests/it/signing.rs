@@ -3,7 +3,7 @@
 //! `verify-chart` finds what Helm finds (tampering, another key, an expired key); pushed
 //! signed charts pull with `helm pull --verify`. Keys are made by real GnuPG.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 

@@ -9,6 +9,7 @@ pub mod http_files;
 pub mod kits;
 pub mod manifests;
 pub mod registry;
+pub mod stand_in_kubectl;
 pub mod token_registry;
 
 use std::collections::BTreeMap;

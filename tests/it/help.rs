@@ -1,7 +1,7 @@
 //! Help that teaches: every command has a summary, described flags and examples; the top
 //! level lists the workflow in order; a missing argument is named.
 
-mod support;
+use crate::support;
 
 use support::nvflare;
 

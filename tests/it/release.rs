@@ -3,7 +3,7 @@
 //! URL (no verification), Helm 4.1 from the file with verification, and Helm 4.1 from a
 //! real registry (`push --plugin`, plain HTTP and TLS with a login).
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

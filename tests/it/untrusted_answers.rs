@@ -2,7 +2,7 @@
 //! checked before use, bounded in time and memory, and never reach the terminal raw. Each
 //! test is a reproduction from issue 9 (problems 5 to 8).
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::cluster::StubCluster;
 use support::kits::Project;
+use support::stand_in_kubectl::StubCluster;
 use support::{nvflare, nvflare_cmd, prepare_json, run_cmd, tgz_entries, write, Run, K8S_CONFIG};
 
 fn p(path: &Path) -> &str {

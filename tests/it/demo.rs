@@ -2,7 +2,7 @@
 //! empty Helm homes (the hook builds it), prepares the example, and prints next commands
 //! that work when pasted. Every printed command is run here, as printed.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;

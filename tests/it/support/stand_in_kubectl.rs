@@ -1,4 +1,5 @@
-//! A stand-in `kubectl`: logs every call's arguments and stdin, and answers like a cluster
+//! A stand-in `kubectl`, for what a real cluster cannot be made to do on cue (hang, flood,
+//! garble): logs every call's arguments and stdin, and answers like a cluster
 //! would, failures included, as the test's environment variables ask:
 //! - `STUB_NAMESPACE_EXISTS=0`: the namespace is missing.
 //! - `STUB_PVC=missing|Pending|Bound`: the PVC's state (`STUB_PVC_PHASE_JSON`: its phase

@@ -1,0 +1,26 @@
+//! The integration tests: one binary (compiled once, sharing its fixtures and the test
+//! control plane), one module per area. Tests that need tools beyond Rust are ignored
+//! without `--features external-tools`, with the reason; `scripts/test.sh` runs them all.
+
+mod support;
+
+mod chart_options;
+mod cluster_stage;
+mod demo;
+mod federation;
+mod help;
+mod nvflare_kits;
+mod package;
+mod plugin;
+mod prepare_docker;
+mod prepare_errors;
+mod prepare_k8s;
+mod push;
+mod registry_auth;
+mod release;
+mod signing;
+mod stage;
+mod untrusted_answers;
+mod untrusted_kit;
+mod verify;
+mod yaml_property;
