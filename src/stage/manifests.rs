@@ -104,15 +104,23 @@ pub fn secret(name: &str, release: &str, data: Value) -> Value {
     json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": {"name": name, "labels": labels(release)}, "data": data})
 }
 
-/// A copy of `manifest` safe to show: every Secret value replaced by its size.
+/// A copy of `manifest` safe to show: every Secret value replaced by its size. The values
+/// move from `data` to `stringData`, so the shown manifest is still one the API server
+/// accepts (`kubectl apply --dry-run=server` of a plan works) and reads as text.
 pub fn redacted(manifest: &Value) -> Value {
     let mut shown = manifest.clone();
     let redact_secret = |obj: &mut Value| {
         if obj["kind"] == "Secret" {
-            if let Some(data) = obj.get_mut("data").and_then(Value::as_object_mut) {
-                for value in data.values_mut() {
-                    let len = value.as_str().map_or(0, str::len);
-                    *value = json!(format!("<redacted: {len} base64 characters>"));
+            if let Some(map) = obj.as_object_mut() {
+                if let Some(Value::Object(data)) = map.remove("data") {
+                    let sizes: serde_json::Map<String, Value> = data
+                        .into_iter()
+                        .map(|(key, value)| {
+                            let len = value.as_str().map_or(0, str::len);
+                            (key, json!(format!("<redacted: {len} base64 characters>")))
+                        })
+                        .collect();
+                    map.insert("stringData".into(), Value::Object(sizes));
                 }
             }
         }

@@ -86,7 +86,7 @@ pub fn checks(
             format!("Inspect the pod and recent events: kubectl -n {namespace} describe pod -l app.kubernetes.io/instance={release}; kubectl -n {namespace} get events --sort-by=.lastTimestamp"),
         ),
     });
-    let pods_ready = pods(&ctx, release, &mut checks)?;
+    let pods_ready = pods(&ctx, release, &name, &mut checks)?;
     checks.push(service(&ctx, kit)?);
     checks.extend(rbac(&ctx, kit)?);
     checks.push(workspace(&ctx, kit, &name, pods_ready)?);
@@ -118,7 +118,7 @@ fn pvc(ctx: &Ctx, kit: &PreparedKit) -> Result<Check> {
 }
 
 /// Checks every pod of the release; returns whether one is ready.
-fn pods(ctx: &Ctx, release: &str, checks: &mut Vec<Check>) -> Result<bool> {
+fn pods(ctx: &Ctx, release: &str, deployment: &str, checks: &mut Vec<Check>) -> Result<bool> {
     const ID: &str = "pods";
     let list = match ctx.json(&kubectl::args(&[
         "get",
@@ -140,7 +140,20 @@ fn pods(ctx: &Ctx, release: &str, checks: &mut Vec<Check>) -> Result<bool> {
     };
     let items = list["items"].as_array().cloned().unwrap_or_default();
     if items.is_empty() {
-        checks.push(Check::fail(ID, format!("no pod of release {release}"), format!("Install the chart: helm upgrade --install {release} <prepared-kit>/helm_chart --namespace {}", ctx.namespace)));
+        checks.push(match replica_failure(ctx, deployment)? {
+            // Admission refused the pods (Pod Security, a quota, a webhook): the ReplicaSet
+            // says why, and the Deployment repeats it as its ReplicaFailure condition.
+            Some(why) => Check::fail(
+                ID,
+                format!("no pod of release {release}: the cluster refused to create it: {why}"),
+                if why.contains("PodSecurity") {
+                    format!("The namespace's Pod Security level refuses the parent pod. Run it as non-root (the README's production values: podSecurityContext.runAsNonRoot, runAsUser), or ask for a namespace whose pod-security.kubernetes.io/enforce level admits it (kubectl get namespace {} --show-labels).", ctx.namespace)
+                } else {
+                    format!("Inspect the ReplicaSet: kubectl -n {} describe replicaset -l app.kubernetes.io/instance={release}", ctx.namespace)
+                },
+            ),
+            None => Check::fail(ID, format!("no pod of release {release}"), format!("Install the chart: helm upgrade --install {release} <prepared-kit>/helm_chart --namespace {}", ctx.namespace)),
+        });
         return Ok(false);
     }
     let mut any_ready = false;
@@ -178,6 +191,24 @@ fn pods(ctx: &Ctx, release: &str, checks: &mut Vec<Check>) -> Result<bool> {
         });
     }
     Ok(any_ready)
+}
+
+/// The message of the Deployment's `ReplicaFailure` condition, if it has one.
+fn replica_failure(ctx: &Ctx, deployment: &str) -> Result<Option<String>> {
+    let answer = match ctx.call(&kubectl::get_json("deployment", deployment))? {
+        Ok(answer) => answer,
+        Err(_) => return Ok(None),
+    };
+    let Some(deployment) = kubectl::found(&answer)? else {
+        return Ok(None);
+    };
+    Ok(deployment["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "ReplicaFailure" && c["status"] == "True")
+        .and_then(|c| c["message"].as_str())
+        .map(str::to_string))
 }
 
 /// What one pod's status says, read from its structure alone.

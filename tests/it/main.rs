@@ -6,6 +6,7 @@ mod support;
 
 mod chart_options;
 mod cluster_stage;
+mod cluster_verify;
 mod demo;
 mod federation;
 mod help;

@@ -259,7 +259,7 @@ metadata:
   labels:
     {NODE_GROUP_LABEL}: \"{name}\"
 spec:
-  capacity: {{storage: 10Gi}}
+  capacity: {{storage: 100Gi}}
   accessModes: [ReadWriteOnce, ReadWriteMany]
   persistentVolumeReclaimPolicy: Retain
   storageClassName: \"\"

@@ -1,0 +1,319 @@
+//! `helm install` of the charts and `verify` against the real test control plane: RBAC
+//! through the real authorizer, pods scheduled by the real scheduler and run by kwok,
+//! Pod Security admission, faults a kubelet reports (kwok stages).
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::cluster_stage::{plugin, prepared_for};
+use crate::support;
+use support::cluster::{control_plane, NamespaceOptions, TestNamespace};
+use support::manifests::{self, HELMS};
+use support::{run_cmd, write, Run};
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// The release a prepared kit is installed as (its Chart.yaml's `nvflare/release`).
+pub fn release_of(kit: &Path) -> String {
+    let chart: Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(kit.join("helm_chart/Chart.yaml")).unwrap(),
+    )
+    .unwrap();
+    chart["annotations"]["nvflare/release"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// `helm upgrade --install` of a prepared kit's chart into the namespace, with `extra`.
+pub fn helm_install(ns: &TestNamespace, which: &str, kit: &Path, extra: &[&str]) -> Run {
+    let home = ns.tmp.path().join("helm-home");
+    let mut cmd = manifests::helm(which, &home);
+    cmd.env("KUBECONFIG", &ns.cluster.kubeconfig)
+        .args(["upgrade", "--install", &release_of(kit)])
+        .arg(kit.join("helm_chart"))
+        .args(["--namespace", &ns.name, "--timeout", "60s"])
+        .args(extra);
+    run_cmd(cmd)
+}
+
+#[track_caller]
+pub fn helm_install_ok(ns: &TestNamespace, which: &str, kit: &Path, extra: &[&str]) {
+    let r = helm_install(ns, which, kit, extra);
+    assert_eq!(
+        r.code, 0,
+        "{which} install failed:\n{}\n{}",
+        r.stdout, r.stderr
+    );
+}
+
+fn verify(ns: &TestNamespace, kit: &Path, extra: &[&str]) -> (Run, Value) {
+    let mut args = vec!["verify", p(kit), "--format", "json", "--timeout", "20s"];
+    args.extend_from_slice(extra);
+    let r = plugin(ns, &args);
+    let data = r.json()["data"].clone();
+    (r, data)
+}
+
+fn failing(data: &Value) -> Vec<String> {
+    data["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "fail")
+        .map(|c| c["check"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn check<'a>(data: &'a Value, id: &str) -> &'a Value {
+    data["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == id)
+        .unwrap_or_else(|| panic!("no check {id}: {data}"))
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs the test control plane: run scripts/test.sh"
+)]
+fn a_staged_and_installed_federation_passes_verify_with_helm_3_and_4() {
+    for which in HELMS {
+        let ns = control_plane().namespace(&format!("verify-{which}"));
+        let (_, server, client) = prepared_for(&ns);
+        plugin(&ns, &["stage", p(&server), "--create-pvc"]).success();
+        helm_install_ok(&ns, which, &server, &["--wait"]);
+        let (r, data) = verify(&ns, &server, &[]);
+        assert_eq!(r.code, 0, "{which}: {}", r.stdout);
+        assert_eq!(data["verdict"], "pass", "{data}");
+        for c in data["checks"].as_array().unwrap() {
+            assert_eq!(c["status"], "pass", "{which}: {c}");
+        }
+        // The client's Role, through the real RBAC authorizer, as its ServiceAccount.
+        helm_install_ok(&ns, which, &client, &["--wait"]);
+        let sa = format!("system:serviceaccount:{}:site-1", ns.name);
+        for (verb, resource) in [
+            ("create", "pods"),
+            ("watch", "pods"),
+            ("patch", "secrets"),
+            ("list", "events"),
+        ] {
+            let can = ns.kubectl(&["auth", "can-i", verb, resource, &format!("--as={sa}")]);
+            assert_eq!(can.stdout.trim(), "yes", "{which}: {verb} {resource}");
+        }
+        let can = ns.kubectl(&[
+            "auth",
+            "can-i",
+            "create",
+            "deployments",
+            &format!("--as={sa}"),
+        ]);
+        assert_eq!(
+            can.stdout.trim(),
+            "no",
+            "the launcher may not create Deployments"
+        );
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs the test control plane: run scripts/test.sh"
+)]
+fn each_broken_deployment_fails_exactly_its_check() {
+    let ns = control_plane().namespace("verify-broken");
+    let (_, server, client) = prepared_for(&ns);
+    let release = release_of(&client);
+
+    // Not staged (the chart makes the PVC): the parent runs, its workspace is empty.
+    helm_install_ok(
+        &ns,
+        "helm4",
+        &client,
+        &["--wait", "--set", "persistence.workspace.create=true"],
+    );
+    let (r, data) = verify(&ns, &client, &[]);
+    assert_eq!(r.code, 1);
+    assert_eq!(failing(&data), ["workspace"], "{data}");
+    plugin(&ns, &["stage", p(&client)]).success();
+    let (r, data) = verify(&ns, &client, &[]);
+    assert_eq!(r.code, 0, "{data}");
+
+    // The Role loses a verb the launcher needs: the real authorizer says no.
+    let role = format!("{release}-launcher");
+    let verbs = ns.get_json(&["role", &role])["rules"][0]["verbs"].to_string();
+    ns.kubectl_ok(&[
+        "patch",
+        "role",
+        &role,
+        "--type=json",
+        "-p",
+        r#"[{"op":"replace","path":"/rules/0/verbs","value":["get","list","watch"]}]"#,
+    ]);
+    let (r, data) = verify(&ns, &client, &[]);
+    assert_eq!(r.code, 1);
+    assert_eq!(failing(&data), ["launcher-rbac"], "{data}");
+    assert!(check(&data, "launcher-rbac")["message"]
+        .as_str()
+        .unwrap()
+        .contains("create pods"));
+    ns.kubectl_ok(&[
+        "patch",
+        "role",
+        &role,
+        "--type=json",
+        "-p",
+        &format!(r#"[{{"op":"replace","path":"/rules/0/verbs","value":{verbs}}}]"#),
+    ]);
+
+    // Faults a kubelet reports, and a pod no node can take.
+    let cases = [
+        (
+            vec!["--set", "podLabels.helm-nvflare\\.test/fault=image-pull"],
+            "ImagePullBackOff",
+        ),
+        (
+            vec!["--set", "podLabels.helm-nvflare\\.test/fault=crash-loop"],
+            "CrashLoopBackOff",
+        ),
+        (
+            vec!["--set", "nodeSelector.pool=nonexistent"],
+            "FailedScheduling",
+        ),
+    ];
+    // kwok serves this file as the pod's log, in the CRI log format a kubelet writes.
+    write(
+        &ns.pvc_dir.join("parent.log"),
+        "2026-12-01T10:00:00.000000000Z stdout F starting parent\n\
+         2026-12-01T10:00:01.000000000Z stderr F ModuleNotFoundError: No module named 'kubernetes'\n",
+    );
+    for (mut set, reason) in cases {
+        set.extend(["--set", "persistence.workspace.create=true"]);
+        helm_install_ok(&ns, "helm4", &client, &set);
+        let (r, data) = verify(&ns, &client, &[]);
+        assert_eq!(r.code, 1, "{reason}: {data}");
+        let failed = failing(&data);
+        assert!(failed.contains(&"pods".to_string()), "{reason}: {failed:?}");
+        assert!(
+            failed
+                .iter()
+                .all(|f| ["rollout", "pods", "workspace"].contains(&f.as_str())),
+            "{reason}: {failed:?}"
+        );
+        let pods = check(&data, "pods");
+        let text = format!("{} {}", pods["message"], pods["hint"]);
+        assert!(text.contains(reason), "{reason}: {text}");
+        if reason == "CrashLoopBackOff" {
+            assert!(
+                text.contains("No module named"),
+                "the parent's last log lines: {text}"
+            );
+        }
+    }
+
+    // Another namespace than the kit's.
+    let other = control_plane().namespace("verify-other");
+    let mut cmd = support::nvflare_cmd();
+    cmd.args(["verify", p(&client), "--format", "json", "--timeout", "20s"]);
+    other.plugin_env(&mut cmd);
+    let r = run_cmd(cmd);
+    assert_eq!(r.code, 1);
+    let failed = failing(&r.json()["data"]);
+    assert!(
+        failed.contains(&"launcher-namespace".to_string()),
+        "{failed:?}"
+    );
+    let _ = server;
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs the test control plane: run scripts/test.sh"
+)]
+fn a_restricted_namespace_admits_the_helper_and_hardened_values_and_refuses_the_defaults() {
+    let options = NamespaceOptions {
+        labels: vec![(
+            "pod-security.kubernetes.io/enforce".into(),
+            "restricted".into(),
+        )],
+        ..NamespaceOptions::default()
+    };
+    let ns = control_plane().namespace_with("verify-restricted", &options);
+    let (_, server, _) = prepared_for(&ns);
+
+    // The chart's defaults run as root (the official image does): the ReplicaSet's pods
+    // are refused, and verify says why.
+    helm_install_ok(&ns, "helm4", &server, &[]);
+    let (r, data) = verify(&ns, &server, &[]);
+    assert_eq!(r.code, 1);
+    let text = check(&data, "pods").to_string();
+    assert!(
+        text.contains("violates PodSecurity") && text.contains("non-root"),
+        "{text}"
+    );
+
+    // The README's production values run as non-root: admitted, ready.
+    let values = write(
+        &ns.tmp.path().join("production.yaml"),
+        include_str!("../fixtures/production-values.yaml"),
+    );
+    // No --wait: nothing gives the LoadBalancer Service an address here, and Helm waits for one.
+    helm_install_ok(&ns, "helm4", &server, &["-f", p(&values)]);
+    // The helper pod is non-root with every capability dropped: admitted. (The production
+    // values have the chart make the PVC, so staging comes after the install.)
+    plugin(&ns, &["stage", p(&server)]).success();
+    let (r, data) = verify(&ns, &server, &[]);
+    assert_eq!(r.code, 0, "{data}");
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs the test control plane: run scripts/test.sh"
+)]
+fn every_manifest_of_a_dry_run_is_accepted_by_the_api_server() {
+    let ns = control_plane().namespace("dry-run");
+    let (_, server, client) = prepared_for(&ns);
+    let mut manifests = Vec::new();
+    for (kit, method) in [(&server, "pvc"), (&client, "configmap")] {
+        let r = plugin(
+            &ns,
+            &[
+                "stage",
+                p(kit),
+                "--method",
+                method,
+                "--create-pvc",
+                "--dry-run",
+                "--format",
+                "json",
+            ],
+        )
+        .success();
+        for step in r.json()["data"]["plan"].as_array().unwrap() {
+            if let Some(stdin) = step.get("stdin") {
+                manifests.push(stdin.clone());
+            }
+        }
+    }
+    assert!(manifests.len() >= 3, "{manifests:?}");
+    for manifest in manifests {
+        let mut cmd = ns.cluster.kubectl_cmd();
+        cmd.args(["apply", "--dry-run=server", "-n", &ns.name, "-f", "-"]);
+        let r = support::run_with_stdin(cmd, &manifest.to_string());
+        assert_eq!(
+            r.code, 0,
+            "the API server refused a planned manifest:\n{}\n{manifest}",
+            r.stderr
+        );
+    }
+    // And nothing was created.
+    assert!(ns.names("pods").is_empty() && ns.names("pvc").is_empty());
+}
