@@ -6,6 +6,8 @@
 #   .tools/venv/bin/nvflare              NVFlare 2.9.0: `nvflare provision` for real startup kits,
 #                                        and its `deploy prepare` to compare the 2.9 layout with
 #   .tools/venv-nvflare-2.8/bin/nvflare  NVFlare 2.8.3, in its own virtualenv: the 2.8 layout
+#                                        (both venvs also get `kubernetes`, for NVFlare's K8s launcher)
+#   go (checked, not installed)          scripts/install-control-plane.sh builds the test control plane
 #   .tools/venv/bin/checkov              checkov, to count the chart's failed hardening checks
 #   .tools/node/node_modules             the Gateway API CRD schemas (@kubernetes-models/gateway-api)
 #                                        and js-yaml, to validate the chart's TLSRoutes (node)
@@ -25,10 +27,13 @@ log() { printf '==> %s\n' "$*" >&2; }
 "$tools/bin/helm3" version --short >&2
 "$tools/bin/helm4" version --short >&2
 
-if [ ! -x "$tools/venv/bin/kubernetes-validate" ] || [ ! -x "$tools/venv/bin/nvflare" ]; then
-  log "installing kubernetes-validate and nvflare 2.9.0 (for real provisioned kits) from PyPI"
+# `kubernetes` is what NVFlare's K8s job launcher imports (the parent image's K8S extra):
+# the federation test runs real parents whose launchers create job pods on the test cluster.
+if [ ! -x "$tools/venv/bin/kubernetes-validate" ] || [ ! -x "$tools/venv/bin/nvflare" ] ||
+  [ ! -d "$tools/venv/lib/python3"*/site-packages/kubernetes ]; then
+  log "installing kubernetes-validate, nvflare 2.9.0 and its K8s client from PyPI"
   [ -x "$tools/venv/bin/pip" ] || python3 -m venv "$tools/venv"
-  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check kubernetes-validate nvflare==2.9.0
+  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check kubernetes-validate nvflare==2.9.0 kubernetes
 fi
 "$tools/venv/bin/kubernetes-validate" --version >&2 || true
 
@@ -44,10 +49,11 @@ if [ ! -d "$tools/node/node_modules/@kubernetes-models/gateway-api" ]; then
     @kubernetes-models/gateway-api@2.0.0 js-yaml@4.1.0 >/dev/null
 fi
 
-if [ ! -x "$tools/venv-nvflare-2.8/bin/nvflare" ]; then
-  log "installing nvflare 2.8.3 into its own virtualenv (the 2.8 layout's reference)"
+if [ ! -x "$tools/venv-nvflare-2.8/bin/nvflare" ] ||
+  [ ! -d "$tools/venv-nvflare-2.8/lib/python3"*/site-packages/kubernetes ]; then
+  log "installing nvflare 2.8.3 and its K8s client into their own virtualenv (the 2.8 layout's reference)"
   [ -x "$tools/venv-nvflare-2.8/bin/pip" ] || python3 -m venv "$tools/venv-nvflare-2.8"
-  "$tools/venv-nvflare-2.8/bin/pip" install --quiet --disable-pip-version-check nvflare==2.8.3
+  "$tools/venv-nvflare-2.8/bin/pip" install --quiet --disable-pip-version-check nvflare==2.8.3 kubernetes
 fi
 
 need_apt=()
@@ -57,6 +63,8 @@ command -v openssl >/dev/null || need_apt+=(openssl)
 command -v ssh-keygen >/dev/null || need_apt+=(openssh-client)
 command -v git >/dev/null || need_apt+=(git)
 command -v gpg >/dev/null || need_apt+=(gnupg)
+command -v unshare >/dev/null || need_apt+=(util-linux)
+command -v curl >/dev/null || need_apt+=(curl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing ${need_apt[*]} from Debian"
   export DEBIAN_FRONTEND=noninteractive

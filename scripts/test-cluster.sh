@@ -27,7 +27,10 @@ mkdir -p "$dir/pki" "$dir/etcd" "$dir/logs"
 pids=()
 teardown() {
   trap - EXIT INT TERM
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  # A test cluster's state is thrown away: no graceful shutdown (an API server whose etcd
+  # is gone drains for a long time), so SIGKILL, newest first.
+  local i
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -9 "${pids[i]}" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$dir"
 }

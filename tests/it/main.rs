@@ -10,6 +10,7 @@ mod cluster_verify;
 mod demo;
 mod federation;
 mod help;
+mod nvflare_federation;
 mod nvflare_kits;
 mod package;
 mod plugin;

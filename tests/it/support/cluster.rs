@@ -365,11 +365,17 @@ spec:
             if start.elapsed() > limit {
                 let log =
                     std::fs::read_to_string(self.tmp.path().join("kwok.log")).unwrap_or_default();
-                let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                let tail: Vec<&str> = log
+                    .lines()
+                    .rev()
+                    .filter(|l| !l.contains(r#""level":"INFO""#))
+                    .take(15)
+                    .collect();
                 panic!(
-                    "namespace {}: not true after {limit:?}: {what}\nkwok log (last lines, newest first):\n{}",
+                    "namespace {}: not true after {limit:?}: {what}\nkwok's warnings (newest first):\n{}\nthe namespace's events:\n{}",
                     self.name,
-                    tail.join("\n")
+                    tail.join("\n"),
+                    self.kubectl(&["get", "events", "--sort-by=.lastTimestamp"]).stdout
                 );
             }
             std::thread::sleep(Duration::from_millis(250));
@@ -455,8 +461,8 @@ metadata:
     type: kwok
 {extra_labels}spec:
 {taints}status:
-  allocatable: {{cpu: \"32\", memory: 256Gi, pods: \"110\"{gpus}}}
-  capacity: {{cpu: \"32\", memory: 256Gi, pods: \"110\"{gpus}}}
+  allocatable: {{cpu: \"32\", memory: 256Gi, ephemeral-storage: 1Ti, pods: \"110\"{gpus}}}
+  capacity: {{cpu: \"32\", memory: 256Gi, ephemeral-storage: 1Ti, pods: \"110\"{gpus}}}
 "
         )
     };
