@@ -5,6 +5,7 @@
 #     kubernetes-v$K8S/{kube-apiserver,kube-controller-manager,kube-scheduler}
 #     etcd-v$ETCD/etcd
 #     kwok-$KWOK/kwok, kwok-$KWOK/stage/   (kwok's stage YAMLs, shipped in its module)
+#     crds-.../{tlsroutes,routes}.yaml     (Gateway API TLSRoute, OpenShift Route CRDs)
 # Prints where each tool is, as --check does. A finished version is never rebuilt; a build goes to
 # a temporary folder that is renamed into place only when every binary runs.
 #
@@ -14,10 +15,16 @@
 # requires it and replaces every staging module with the published v0.34.N. etcd's server
 # module has replace directives too; kwok has none and installs directly.
 set -euo pipefail
+self="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
 
 K8S="${K8S_VERSION:-1.34.4}"
 ETCD="${ETCD_VERSION:-3.6.14}"
 KWOK="${KWOK_VERSION:-v0.8.0}"
+# CRDs the charts' optional objects need, from the Go modules that publish them: the Gateway
+# API's experimental channel (TLSRoute v1alpha2) and OpenShift's Route (route.openshift.io/v1;
+# github.com/openshift/api has no tagged releases, so a pinned commit).
+GATEWAY_API="${GATEWAY_API_VERSION:-v1.3.0}"
+OPENSHIFT_API="${OPENSHIFT_API_VERSION:-v0.0.0-20251015095338-264e80a2b6e7}"
 cache="${HELM_NVFLARE_TOOL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/helm-nvflare/test-tools}"
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -26,17 +33,19 @@ log() { printf '==> %s\n' "$*" >&2; }
 # line) if every one is built, else fail. Never builds.
 if [ "${1:-}" = --check ]; then
   for f in "kubernetes-v$K8S/kube-apiserver" "kubernetes-v$K8S/kube-controller-manager" \
-    "kubernetes-v$K8S/kube-scheduler" "etcd-v$ETCD/etcd" "kwok-$KWOK/kwok"; do
-    [ -x "$cache/$f" ] || { echo "error: $cache/$f is missing: run scripts/install-control-plane.sh" >&2; exit 1; }
+    "kubernetes-v$K8S/kube-scheduler" "etcd-v$ETCD/etcd" "kwok-$KWOK/kwok" \
+    "crds-gateway-$GATEWAY_API-openshift-${OPENSHIFT_API##*-}/tlsroutes.yaml"; do
+    [ -e "$cache/$f" ] || { echo "error: $cache/$f is missing: run scripts/install-control-plane.sh" >&2; exit 1; }
   done
-  printf 'kubernetes=%s\netcd=%s\nkwok=%s\n' "$cache/kubernetes-v$K8S" "$cache/etcd-v$ETCD" "$cache/kwok-$KWOK"
+  printf 'kubernetes=%s\netcd=%s\nkwok=%s\ncrds=%s\n' "$cache/kubernetes-v$K8S" "$cache/etcd-v$ETCD" \
+    "$cache/kwok-$KWOK" "$cache/crds-gateway-$GATEWAY_API-openshift-${OPENSHIFT_API##*-}"
   exit 0
 fi
 command -v go >/dev/null || { echo "error: Go is needed to build the test control plane (go 1.24 or newer)" >&2; exit 1; }
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
 mkdir -p "$cache"
 
-# build NAME CHECK_BINARY FUNCTION: runs FUNCTION with $out (temp folder) and $work set,
+# build NAME CHECK_FILE FUNCTION: runs FUNCTION with $out (temp folder) and $work set,
 # then moves $out to $cache/NAME.
 build() {
   local name=$1 check=$2 fn=$3
@@ -48,7 +57,7 @@ build() {
   trap 'rm -rf "$out" "$work"' EXIT
   "$fn"
   cd "$cache"
-  "$out/$check" --version >/dev/null
+  if [ "${check%.yaml}" = "$check" ]; then "$out/$check" --version >/dev/null; else [ -s "$out/$check" ]; fi
   chmod 755 "$out"
   rm -rf "${cache:?}/$name"
   mv "$out" "$cache/$name"
@@ -100,7 +109,17 @@ build_kwok() {
   chmod -R u+w "$out/stage"
 }
 
+fetch_crds() {
+  local mod
+  mod="$(go env GOMODCACHE)"
+  go mod download "sigs.k8s.io/gateway-api@$GATEWAY_API" "github.com/openshift/api@$OPENSHIFT_API"
+  cp "$mod/sigs.k8s.io/gateway-api@$GATEWAY_API/config/crd/experimental/gateway.networking.k8s.io_tlsroutes.yaml" "$out/tlsroutes.yaml"
+  cp "$mod/github.com/openshift/api@$OPENSHIFT_API/route/v1/zz_generated.crd-manifests/routes.crd.yaml" "$out/routes.yaml"
+  chmod 644 "$out"/*.yaml
+}
+
 build "kubernetes-v$K8S" kube-apiserver build_kubernetes
 build "etcd-v$ETCD" etcd build_etcd
 build "kwok-$KWOK" kwok build_kwok
-exec "$0" --check
+build "crds-gateway-$GATEWAY_API-openshift-${OPENSHIFT_API##*-}" tlsroutes.yaml fetch_crds
+exec "$self" --check

@@ -317,3 +317,51 @@ fn every_manifest_of_a_dry_run_is_accepted_by_the_api_server() {
     // And nothing was created.
     assert!(ns.names("pods").is_empty() && ns.names("pvc").is_empty());
 }
+
+#[test]
+#[cfg_attr(not(feature = "external-tools"), ignore = "needs the test control plane: run scripts/test.sh")]
+fn every_exposure_option_is_accepted_by_the_api_server_with_helm_3_and_4() {
+    for which in HELMS {
+        let ns = control_plane().namespace(&format!("expose-{which}"));
+        let (_, server, client) = prepared_for(&ns);
+        let values = write(
+            &ns.tmp.path().join("production.yaml"),
+            include_str!("../fixtures/production-values.yaml"),
+        );
+        let cases: [(&[&str], &[&str]); 5] = [
+            (&[], &["Deployment", "Service", "Role"]),
+            (
+                &["--set", "service.type=NodePort", "--set", "service.nodePorts.fl=30802", "--set", "service.nodePorts.admin=30803", "--set", "service.externalTrafficPolicy=Local"],
+                &["Service"],
+            ),
+            (&["-f", p(&values)], &["NetworkPolicy", "PersistentVolumeClaim"]),
+            (
+                &[
+                    "--set", "tlsRoute.enabled=true",
+                    "--set-json", r#"tlsRoute.parentRefs=[{"name":"gw","namespace":"gateway","sectionName":"fl"}]"#,
+                    "--set-json", r#"tlsRoute.adminParentRefs=[{"name":"gw","namespace":"gateway","sectionName":"admin"}]"#,
+                    "--set", "openshiftRoute.enabled=true",
+                    "--set", "openshiftRoute.adminHost=admin.fl.example.com",
+                ],
+                &["TLSRoute", "Route"],
+            ),
+            // The PVC the production values made stays (resource-policy keep): a smaller size
+            // than the bound volume's would be refused by the API server.
+            (&["--set", "networkPolicy.enabled=true"], &["NetworkPolicy", "PersistentVolumeClaim"]),
+        ];
+        for (set, kinds) in cases {
+            helm_install_ok(&ns, which, &server, set);
+            let objects = ns.get_json(&["all,roles,networkpolicies,pvc,tlsroutes,routes"]);
+            let found: Vec<&str> = objects["items"].as_array().unwrap().iter().map(|o| o["kind"].as_str().unwrap()).collect();
+            for kind in kinds {
+                assert!(found.contains(kind), "{which} {set:?}: no {kind} in {found:?}");
+            }
+        }
+        // The NodePorts are what the API server allocated.
+        helm_install_ok(&ns, which, &server, &["--set", "service.type=NodePort", "--set", "service.nodePorts.fl=30802"]);
+        let service = ns.get_json(&["service", "nvflare-server"]);
+        assert_eq!(service["spec"]["ports"][0]["nodePort"], 30802, "{which}");
+        ns.kubectl_ok(&["delete", "service", "nvflare-server"]);
+        helm_install_ok(&ns, which, &client, &["--set", "networkPolicy.enabled=true", "--wait"]);
+    }
+}

@@ -21,6 +21,8 @@ use super::{repo, run_cmd, tool, write, Run};
 /// Where the cluster tools are, from `scripts/install-control-plane.sh --check`.
 struct Tools {
     kwok: PathBuf,
+    /// The Gateway API TLSRoute and OpenShift Route CRDs (`tlsroutes.yaml`, `routes.yaml`).
+    crds: PathBuf,
 }
 
 fn tools() -> &'static Tools {
@@ -43,7 +45,10 @@ fn tools() -> &'static Tools {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| panic!("install-control-plane.sh --check printed no {key}="))
         };
-        Tools { kwok: get("kwok") }
+        Tools {
+            kwok: get("kwok"),
+            crds: get("crds"),
+        }
     })
 }
 
@@ -121,13 +126,23 @@ impl ControlPlane {
         // The child is reaped by nobody: it outlives every test and exits with the binary.
         std::mem::forget(child);
         write_kwok_path(&dir.join("kwok-bin"));
-        ControlPlane {
+        let cluster = ControlPlane {
             name,
             dir,
             kubeconfig,
             api_port,
             _stdin: Mutex::new(stdin),
+        };
+        // The CRDs of the charts' optional objects (TLSRoute, OpenShift Route).
+        for crd in ["tlsroutes.yaml", "routes.yaml"] {
+            let path = tools().crds.join(crd);
+            cluster.kubectl_ok(&["apply", "--server-side", "-f", path.to_str().unwrap()]);
         }
+        cluster.kubectl_ok(&[
+            "wait", "--for=condition=Established", "--timeout=60s",
+            "crd/tlsroutes.gateway.networking.k8s.io", "crd/routes.route.openshift.io",
+        ]);
+        cluster
     }
 
     pub fn pki(&self) -> PathBuf {
