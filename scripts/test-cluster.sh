@@ -2,7 +2,8 @@
 # Runs a real Kubernetes control plane on 127.0.0.1 for the cluster tests, until its
 # standard input closes (the test binary exits, however it exits) or it gets SIGTERM/SIGINT:
 #   etcd, kube-apiserver (its own CA, RBAC, the default admission plugins incl. PodSecurity,
-#   plus PodNodeSelector, which pins each test namespace to its own kwok node),
+#   plus PodNodeSelector and PodTolerationRestriction, which pin each test namespace to its
+#   own tainted kwok nodes, so a pod of any other namespace is scheduled nowhere),
 #   kube-controller-manager (Deployments, PV binding, service-account tokens), kube-scheduler.
 # Nodes and their fake kubelets (kwok) are started per test by tests/it/support/cluster.rs.
 #
@@ -105,7 +106,7 @@ start kube-apiserver "$k8s/kube-apiserver" \
   --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
   --service-cluster-ip-range=10.96.0.0/16 \
   --authorization-mode=Node,RBAC \
-  --enable-admission-plugins=NodeRestriction,PodNodeSelector \
+  --enable-admission-plugins=NodeRestriction,PodNodeSelector,PodTolerationRestriction \
   --allow-privileged=true \
   --kubelet-preferred-address-types=InternalIP \
   --profiling=false --v=1

@@ -10,6 +10,7 @@ use crate::cluster_stage::{plugin, prepared_for};
 use crate::support;
 use support::cluster::{control_plane, NamespaceOptions, TestNamespace};
 use support::manifests::{self, HELMS};
+use support::stand_in_kubectl::StubCluster;
 use support::{run_cmd, write, Run};
 
 fn p(path: &Path) -> &str {
@@ -51,7 +52,8 @@ pub fn helm_install_ok(ns: &TestNamespace, which: &str, kit: &Path, extra: &[&st
 }
 
 fn verify(ns: &TestNamespace, kit: &Path, extra: &[&str]) -> (Run, Value) {
-    let mut args = vec!["verify", p(kit), "--format", "json", "--timeout", "20s"];
+    // Short: a broken rollout is the point of most of these runs.
+    let mut args = vec!["verify", p(kit), "--format", "json", "--timeout", "8s"];
     args.extend_from_slice(extra);
     let r = plugin(ns, &args);
     let data = r.json()["data"].clone();
@@ -88,12 +90,75 @@ fn a_staged_and_installed_federation_passes_verify_with_helm_3_and_4() {
         let (_, server, client) = prepared_for(&ns);
         plugin(&ns, &["stage", p(&server), "--create-pvc"]).success();
         helm_install_ok(&ns, which, &server, &["--wait"]);
-        let (r, data) = verify(&ns, &server, &[]);
+        // Behind a spy: what verify asks the real cluster.
+        let spy = StubCluster::spy(&ns.tmp.path().join("spy"));
+        let mut cmd = support::nvflare_cmd();
+        cmd.args(["verify", p(&server), "--format", "json", "--timeout", "20s"]);
+        ns.plugin_env(&mut cmd);
+        cmd.env_remove("KUBECTL")
+            .env("PATH", spy.path())
+            .env("SPY_REAL_KUBECTL", support::tool("kubectl4"))
+            .env("STUB_LOG_DIR", &spy.log);
+        let r = run_cmd(cmd);
+        let data = r.json()["data"].clone();
         assert_eq!(r.code, 0, "{which}: {}", r.stdout);
         assert_eq!(data["verdict"], "pass", "{data}");
-        for c in data["checks"].as_array().unwrap() {
-            assert_eq!(c["status"], "pass", "{which}: {c}");
-        }
+        let ids: Vec<&str> = data["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                assert_eq!(c["status"], "pass", "{which}: {c}");
+                c["check"].as_str().unwrap()
+            })
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "kit-chart-agree",
+                "image",
+                "launcher-namespace",
+                "certificate-chain",
+                "certificate-expiry",
+                "ca-expiry",
+                "server-host",
+                "kubeconfig-ca",
+                "namespace",
+                "pvc",
+                "rollout",
+                "pods",
+                "service",
+                "launcher-rbac",
+                "workspace"
+            ]
+        );
+        // Read-only calls only; can-i for every verb the launcher needs, as its ServiceAccount.
+        let calls = spy.calls();
+        let verbs: Vec<&str> = calls
+            .iter()
+            .map(|(a, _)| a.iter().find(|x| !x.starts_with("--")).unwrap().as_str())
+            .collect();
+        assert!(
+            verbs
+                .iter()
+                .all(|v| ["config", "get", "rollout", "auth", "exec"].contains(v)),
+            "{verbs:?}"
+        );
+        let can_i: Vec<&Vec<String>> = calls
+            .iter()
+            .map(|(a, _)| a)
+            .filter(|a| a.contains(&"can-i".to_string()))
+            .collect();
+        assert_eq!(can_i.len(), 13);
+        let sa = format!("--as=system:serviceaccount:{}:fl.example.com", ns.name);
+        assert!(can_i.iter().all(|a| a.last().unwrap() == &sa), "{can_i:?}");
+        // Text: one line per check and a verdict.
+        let text = plugin(&ns, &["verify", p(&server)]).success().stdout;
+        assert!(
+            text.contains("PASS  launcher-rbac")
+                && text.contains("verdict: pass (0 failed, 0 warnings, 15 checks)"),
+            "{text}"
+        );
         // The client's Role, through the real RBAC authorizer, as its ServiceAccount.
         helm_install_ok(&ns, which, &client, &["--wait"]);
         let sa = format!("system:serviceaccount:{}:site-1", ns.name);
@@ -217,6 +282,29 @@ fn each_broken_deployment_fails_exactly_its_check() {
         }
     }
 
+    // A PVC nothing binds: the pvc check says so, with what to look at.
+    // (Its volume is pre-bound to another claim, so nothing here can bind nvflws.)
+    let pending = control_plane().namespace_with(
+        "verify-pending",
+        &NamespaceOptions {
+            claim: Some("not-nvflws".into()),
+            ..NamespaceOptions::default()
+        },
+    );
+    let (_, _, pending_client) = prepared_for(&pending);
+    pending.cluster.apply(&format!(
+        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {{name: nvflws, namespace: {}}}\nspec:\n  accessModes: [ReadWriteOnce]\n  storageClassName: fast\n  resources: {{requests: {{storage: 1Gi}}}}\n",
+        pending.name
+    ));
+    helm_install_ok(&pending, "helm4", &pending_client, &[]);
+    let (r, data) = verify(&pending, &pending_client, &[]);
+    assert_eq!(r.code, 1);
+    let pvc = check(&data, "pvc");
+    assert!(
+        pvc["status"] == "fail" && pvc["hint"].as_str().unwrap().contains("storage class"),
+        "{pvc}"
+    );
+
     // Another namespace than the kit's.
     let other = control_plane().namespace("verify-other");
     let mut cmd = support::nvflare_cmd();
@@ -319,7 +407,10 @@ fn every_manifest_of_a_dry_run_is_accepted_by_the_api_server() {
 }
 
 #[test]
-#[cfg_attr(not(feature = "external-tools"), ignore = "needs the test control plane: run scripts/test.sh")]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs the test control plane: run scripts/test.sh"
+)]
 fn every_exposure_option_is_accepted_by_the_api_server_with_helm_3_and_4() {
     for which in HELMS {
         let ns = control_plane().namespace(&format!("expose-{which}"));
@@ -331,37 +422,80 @@ fn every_exposure_option_is_accepted_by_the_api_server_with_helm_3_and_4() {
         let cases: [(&[&str], &[&str]); 5] = [
             (&[], &["Deployment", "Service", "Role"]),
             (
-                &["--set", "service.type=NodePort", "--set", "service.nodePorts.fl=30802", "--set", "service.nodePorts.admin=30803", "--set", "service.externalTrafficPolicy=Local"],
+                &[
+                    "--set",
+                    "service.type=NodePort",
+                    "--set",
+                    "service.nodePorts.fl=30802",
+                    "--set",
+                    "service.nodePorts.admin=30803",
+                    "--set",
+                    "service.externalTrafficPolicy=Local",
+                ],
                 &["Service"],
             ),
-            (&["-f", p(&values)], &["NetworkPolicy", "PersistentVolumeClaim"]),
+            (
+                &["-f", p(&values)],
+                &["NetworkPolicy", "PersistentVolumeClaim"],
+            ),
             (
                 &[
-                    "--set", "tlsRoute.enabled=true",
-                    "--set-json", r#"tlsRoute.parentRefs=[{"name":"gw","namespace":"gateway","sectionName":"fl"}]"#,
-                    "--set-json", r#"tlsRoute.adminParentRefs=[{"name":"gw","namespace":"gateway","sectionName":"admin"}]"#,
-                    "--set", "openshiftRoute.enabled=true",
-                    "--set", "openshiftRoute.adminHost=admin.fl.example.com",
+                    "--set",
+                    "tlsRoute.enabled=true",
+                    "--set-json",
+                    r#"tlsRoute.parentRefs=[{"name":"gw","namespace":"gateway","sectionName":"fl"}]"#,
+                    "--set-json",
+                    r#"tlsRoute.adminParentRefs=[{"name":"gw","namespace":"gateway","sectionName":"admin"}]"#,
+                    "--set",
+                    "openshiftRoute.enabled=true",
+                    "--set",
+                    "openshiftRoute.adminHost=admin.fl.example.com",
                 ],
                 &["TLSRoute", "Route"],
             ),
             // The PVC the production values made stays (resource-policy keep): a smaller size
             // than the bound volume's would be refused by the API server.
-            (&["--set", "networkPolicy.enabled=true"], &["NetworkPolicy", "PersistentVolumeClaim"]),
+            (
+                &["--set", "networkPolicy.enabled=true"],
+                &["NetworkPolicy", "PersistentVolumeClaim"],
+            ),
         ];
         for (set, kinds) in cases {
             helm_install_ok(&ns, which, &server, set);
             let objects = ns.get_json(&["all,roles,networkpolicies,pvc,tlsroutes,routes"]);
-            let found: Vec<&str> = objects["items"].as_array().unwrap().iter().map(|o| o["kind"].as_str().unwrap()).collect();
+            let found: Vec<&str> = objects["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o["kind"].as_str().unwrap())
+                .collect();
             for kind in kinds {
-                assert!(found.contains(kind), "{which} {set:?}: no {kind} in {found:?}");
+                assert!(
+                    found.contains(kind),
+                    "{which} {set:?}: no {kind} in {found:?}"
+                );
             }
         }
         // The NodePorts are what the API server allocated.
-        helm_install_ok(&ns, which, &server, &["--set", "service.type=NodePort", "--set", "service.nodePorts.fl=30802"]);
+        helm_install_ok(
+            &ns,
+            which,
+            &server,
+            &[
+                "--set",
+                "service.type=NodePort",
+                "--set",
+                "service.nodePorts.fl=30802",
+            ],
+        );
         let service = ns.get_json(&["service", "nvflare-server"]);
         assert_eq!(service["spec"]["ports"][0]["nodePort"], 30802, "{which}");
         ns.kubectl_ok(&["delete", "service", "nvflare-server"]);
-        helm_install_ok(&ns, which, &client, &["--set", "networkPolicy.enabled=true", "--wait"]);
+        helm_install_ok(
+            &ns,
+            which,
+            &client,
+            &["--set", "networkPolicy.enabled=true", "--wait"],
+        );
     }
 }

@@ -139,8 +139,11 @@ impl ControlPlane {
             cluster.kubectl_ok(&["apply", "--server-side", "-f", path.to_str().unwrap()]);
         }
         cluster.kubectl_ok(&[
-            "wait", "--for=condition=Established", "--timeout=60s",
-            "crd/tlsroutes.gateway.networking.k8s.io", "crd/routes.route.openshift.io",
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd/tlsroutes.gateway.networking.k8s.io",
+            "crd/routes.route.openshift.io",
         ]);
         cluster
     }
@@ -265,6 +268,7 @@ metadata:
   labels:
 {labels}  annotations:
     scheduler.alpha.kubernetes.io/node-selector: {NODE_GROUP_LABEL}={name}
+    scheduler.alpha.kubernetes.io/defaultTolerations: '[{{\"key\": \"{NODE_GROUP_LABEL}\", \"operator\": \"Equal\", \"value\": \"{name}\", \"effect\": \"NoSchedule\"}}]'
 ---
 {nodes}---
 apiVersion: v1
@@ -458,6 +462,9 @@ impl Drop for TestNamespace {
 }
 
 /// Two nodes for a namespace: one with GPUs, one tainted (`dedicated=nvflare:NoSchedule`).
+/// Both carry the namespace's own taint, which only its pods tolerate (a default toleration
+/// of the namespace): a pod of a namespace the test did not make, such as one `stage`
+/// creates, is scheduled nowhere, never onto another test's folder.
 fn nodes(ns: &str) -> String {
     let node = |suffix: &str, extra_labels: &str, taints: &str, gpus: &str| {
         format!(
@@ -475,6 +482,8 @@ metadata:
     kubernetes.io/arch: amd64
     type: kwok
 {extra_labels}spec:
+  taints:
+  - {{key: {NODE_GROUP_LABEL}, value: \"{ns}\", effect: NoSchedule}}
 {taints}status:
   allocatable: {{cpu: \"32\", memory: 256Gi, ephemeral-storage: 1Ti, pods: \"110\"{gpus}}}
   capacity: {{cpu: \"32\", memory: 256Gi, ephemeral-storage: 1Ti, pods: \"110\"{gpus}}}
@@ -486,13 +495,13 @@ metadata:
         node(
             "gpu",
             "    nvidia.com/gpu.present: \"true\"\n",
-            "  taints: []\n",
+            "",
             ", nvidia.com/gpu: \"4\""
         ),
         node(
             "tainted",
             "",
-            "  taints:\n  - {key: dedicated, value: nvflare, effect: NoSchedule}\n",
+            "  - {key: dedicated, value: nvflare, effect: NoSchedule}\n",
             ""
         )
     )

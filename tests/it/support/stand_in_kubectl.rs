@@ -116,11 +116,35 @@ pub struct StubCluster {
     pub log: PathBuf,
 }
 
+/// A spy in front of the real kubectl: logs each call as the stand-in does (arguments,
+/// stdin of `-f -`, the kubeconfig it saw) and runs the real one, against the real cluster.
+const SPY: &str = r#"#!/usr/bin/env bash
+n=$(find "$STUB_LOG_DIR" -maxdepth 1 -name '*.args' | wc -l)
+seq=$(printf '%04d' "$n")
+printf '%s\0' "$@" > "$STUB_LOG_DIR/$seq.args"
+first="${KUBECONFIG%%:*}"
+if [ -n "$first" ] && [ -f "$first" ]; then
+  { stat -c '%a' "$first"; cat "$first"; } > "$STUB_LOG_DIR/$seq.kubeconfig"
+  printf '%s' "$KUBECONFIG" > "$STUB_LOG_DIR/$seq.kubeconfig-env"
+fi
+case " $* " in *" -f - "*) tee "$STUB_LOG_DIR/$seq.stdin" | "$SPY_REAL_KUBECTL" "$@"; exit ;; esac
+exec "$SPY_REAL_KUBECTL" "$@"
+"#;
+
 impl StubCluster {
     pub fn new(root: &Path) -> StubCluster {
+        Self::with_script(root, SCRIPT)
+    }
+
+    /// The spy: real kubectl (`SPY_REAL_KUBECTL`) behind a log of every call.
+    pub fn spy(root: &Path) -> StubCluster {
+        Self::with_script(root, SPY)
+    }
+
+    fn with_script(root: &Path, text: &str) -> StubCluster {
         use std::os::unix::fs::PermissionsExt;
         let bin_dir = root.join("stub-bin");
-        let script = write(&bin_dir.join("kubectl"), SCRIPT);
+        let script = write(&bin_dir.join("kubectl"), text);
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
         let log = root.join("kubectl-log");
         std::fs::create_dir_all(&log).unwrap();
