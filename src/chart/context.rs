@@ -126,6 +126,7 @@ pub fn chart_context(kit: &KitInfo, config: &K8sConfig, version: NvflareVersion)
             fed_learn_port: server.then_some(fed_learn_port),
             admin_port: if server { admin_port } else { None },
             parent_port: parent.parent_port,
+            port: None,
             resources: parent
                 .resources
                 .clone()

@@ -4,6 +4,7 @@
 
 pub mod context;
 pub mod values;
+pub mod values_files;
 
 use std::path::Path;
 use std::sync::LazyLock;
@@ -120,6 +121,19 @@ fn applies_to(applies: Applies, role: Role) -> bool {
         Applies::Server => role == Role::Server,
         Applies::Client => role != Role::Server,
     }
+}
+
+/// The chart's `values.schema.json` for `role`, parsed: the same bytes every prepared chart
+/// of that role carries, read from the binary rather than from a kit.
+pub fn values_schema(role: Role) -> Value {
+    let bytes = FILES
+        .iter()
+        .find(|(applies, path, _)| {
+            *path == "values.schema.json" && *applies != Applies::Both && applies_to(*applies, role)
+        })
+        .map(|(_, _, bytes)| *bytes)
+        .expect("both charts embed values.schema.json");
+    serde_json::from_slice(bytes).expect("the embedded values.schema.json is JSON")
 }
 
 /// The files of one participant's chart, as (path inside the chart, contents).

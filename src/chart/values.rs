@@ -35,6 +35,10 @@ pub struct ChartValues {
     pub admin_port: Option<u16>,
     /// Internal port job pods use to reach the parent (comm_config's internal port).
     pub parent_port: u16,
+    /// The same port under NVFlare's name (the client chart's `port` in the guide); wins
+    /// over `parent_port` when set. Never rendered: values.yaml writes it as null.
+    #[serde(default, skip_serializing)]
+    pub port: Option<u16>,
     #[serde(default)]
     pub resources: Value,
     /// Pod-level security context.
@@ -46,6 +50,14 @@ pub struct ChartValues {
     pub args: Vec<String>,
     #[serde(default)]
     pub workspace_config: WorkspaceConfig,
+}
+
+impl ChartValues {
+    /// The port the chart serves the parent's internal link on: `port` when set, as the
+    /// chart's `nvflare.parentPort` helper reads it.
+    pub fn served_parent_port(&self) -> u16 {
+        self.port.unwrap_or(self.parent_port)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

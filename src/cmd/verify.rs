@@ -18,7 +18,8 @@ context, or no ready pod to look into). Exit 0 when nothing fails.
 
 Examples:
   helm nvflare verify prepared/site-1 -n nvflare
-  helm nvflare verify prepared/site-1 --offline      # the kit and chart only, no cluster"
+  helm nvflare verify prepared/site-1 --offline      # the kit and chart only, no cluster
+  helm nvflare verify prepared/site-1 -f my-values.yaml --offline   # check a values file too"
 )]
 pub struct Args {
     /// The prepared kit the release was installed from.
@@ -36,6 +37,10 @@ pub struct Args {
     /// Only the checks that need no cluster.
     #[arg(long)]
     pub offline: bool,
+    /// A values file the release is installed with, as for `helm install -f` (repeat for
+    /// more): its keys are checked against the chart's, and its ports against the kit.
+    #[arg(short = 'f', long = "values", value_name = "FILE")]
+    pub values: Vec<PathBuf>,
 }
 
 pub fn exec(args: Args, out: &Output, env: &HelmEnv) -> Result<i32> {
@@ -45,6 +50,7 @@ pub fn exec(args: Args, out: &Output, env: &HelmEnv) -> Result<i32> {
         release: args.release,
         timeout_seconds: args.timeout,
         offline: args.offline,
+        values_files: args.values,
     };
     let report = verify::verify(&settings)?;
     out.result(&report);

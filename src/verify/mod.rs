@@ -85,6 +85,8 @@ pub struct VerifySettings {
     pub release: Option<String>,
     pub timeout_seconds: u64,
     pub offline: bool,
+    /// Values files the release is (or will be) installed with (`-f`).
+    pub values_files: Vec<PathBuf>,
 }
 
 /// Every check `verify` made, and the verdict: the worst status that is not a skip.
@@ -119,6 +121,10 @@ impl Report {
 }
 
 impl crate::output::Report for Report {
+    fn exit_code(&self) -> i32 {
+        Report::exit_code(self)
+    }
+
     fn text(&self) -> String {
         use crate::terminal::escape;
         let mut lines = vec![format!(
@@ -161,6 +167,7 @@ pub fn verify(settings: &VerifySettings) -> Result<Report> {
         ));
     }
     let kit = PreparedKit::open(&settings.kit)?;
+    let values_files = crate::chart::values_files::read(&settings.values_files)?;
     let namespace = settings
         .cluster
         .requested_namespace()
@@ -174,7 +181,7 @@ pub fn verify(settings: &VerifySettings) -> Result<Report> {
         timeout_seconds: settings.timeout_seconds,
         ..settings.cluster.clone()
     })?;
-    let mut checks = offline::checks(&kit, &namespace);
+    let mut checks = offline::checks(&kit, &namespace, &values_files);
     checks.push(certs::kubeconfig_ca(&kubectl));
     if !settings.offline {
         checks.extend(cluster::checks(

@@ -4,22 +4,68 @@ use serde_json::Value;
 
 use super::certs;
 use super::Check;
+use crate::chart::values_files::{self, ValuesFile};
 use crate::image::ImageRef;
 use crate::kit::COMM_CONFIG_JSON;
 use crate::stage::prepared_kit::PreparedKit;
 
-pub fn checks(kit: &PreparedKit, namespace: &str) -> Vec<Check> {
-    let mut checks = vec![
-        comm_config_matches_chart(kit),
-        image(kit),
-        launcher_namespace(kit, namespace),
-    ];
+/// `values_files`: the operator's `-f` files, as Helm would be given them.
+pub fn checks(kit: &PreparedKit, namespace: &str, values_files: &[ValuesFile]) -> Vec<Check> {
+    let served_port = served_parent_port(kit, values_files);
+    let mut checks = vec![comm_config_matches_chart(kit, served_port)];
+    if !values_files.is_empty() {
+        checks.push(operator_values(kit, values_files));
+    }
+    checks.push(image(kit));
+    checks.push(launcher_namespace(kit, namespace));
     checks.extend(certs::kit_certificates(kit));
     checks
 }
 
+/// The parent port the chart will serve once the `-f` files are applied in order, as Helm
+/// merges them: `port` wins when set, and a file's `port: null` unsets it.
+fn served_parent_port(kit: &PreparedKit, values_files: &[ValuesFile]) -> u16 {
+    let as_port = |v: &Value| v.as_u64().and_then(|p| u16::try_from(p).ok());
+    let (mut parent, mut port) = (kit.values.parent_port, kit.values.port);
+    for file in values_files {
+        if let Some(p) = file.values.get("parentPort").and_then(as_port) {
+            parent = p;
+        }
+        match file.values.get("port") {
+            Some(Value::Null) => port = None,
+            Some(v) => port = as_port(v).or(port),
+            None => {}
+        }
+    }
+    port.unwrap_or(parent)
+}
+
+/// Keys of the `-f` files that the chart does not define: Helm's schema refuses them too,
+/// but only at install time, and a values file may be written long before.
+fn operator_values(kit: &PreparedKit, values_files: &[ValuesFile]) -> Check {
+    const ID: &str = "values";
+    let schema = crate::chart::values_schema(kit.role);
+    let mut unknown = Vec::new();
+    for file in values_files {
+        for (key, near) in values_files::unknown_keys(&file.values, &schema) {
+            let near = near
+                .map(|n| format!(" (did you mean {n}?)"))
+                .unwrap_or_default();
+            unknown.push(format!("{}: {key}{near}", file.path.display()));
+        }
+    }
+    if unknown.is_empty() {
+        return Check::pass(ID, "every key of the values files is a value of the chart");
+    }
+    Check::fail(
+        ID,
+        format!("values the chart does not define: {}", unknown.join("; ")),
+        "Fix the key's spelling; helm_chart/values.yaml lists every value with what it does. Helm refuses these keys at install (values don't meet the specifications of the schema).",
+    )
+}
+
 /// Job pods dial comm_config's internal host:port; the chart must serve exactly that.
-fn comm_config_matches_chart(kit: &PreparedKit) -> Check {
+fn comm_config_matches_chart(kit: &PreparedKit, served_port: u16) -> Check {
     const ID: &str = "kit-chart-agree";
     let comm = match crate::json_file::load_object(
         &kit.dir.join("local").join(COMM_CONFIG_JSON),
@@ -38,7 +84,7 @@ fn comm_config_matches_chart(kit: &PreparedKit) -> Check {
     let host = resources["host"].as_str().unwrap_or_default();
     let port = resources["port"].as_u64();
     let service = kit.service_name();
-    let chart_port = Some(u64::from(kit.values.parent_port));
+    let chart_port = Some(u64::from(served_port));
     if host != service || port != chart_port {
         return Check::fail(
             ID,

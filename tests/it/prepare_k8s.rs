@@ -404,17 +404,20 @@ fn charts_pass_helm_lint_template_kubernetes_validate_and_name_rules() {
         ));
     }
     let home = f.root.join("helm-home");
+    // Server-only values (the guide's scope column): the client chart's schema refuses them.
+    let server_options = [
+        "--set",
+        "hostPortEnabled=true",
+        "--set",
+        "tcpConfigMapEnabled=true",
+        "--set",
+        "service.type=LoadBalancer",
+        "--set",
+        "service.loadBalancerIP=10.0.0.9",
+    ];
     let options: [&[&str]; 2] = [
         &[],
         &[
-            "--set",
-            "hostPortEnabled=true",
-            "--set",
-            "tcpConfigMapEnabled=true",
-            "--set",
-            "service.type=LoadBalancer",
-            "--set",
-            "service.loadBalancerIP=10.0.0.9",
             "--set",
             "workspaceConfig.namespace=nvflare",
             "--set",
@@ -437,7 +440,11 @@ fn charts_pass_helm_lint_template_kubernetes_validate_and_name_rules() {
         for which in HELMS {
             manifests::lint(which, &home, &chart);
             for extra in options {
-                let rendered = manifests::template(which, &home, release, &chart, extra);
+                let mut extra = extra.to_vec();
+                if *role == "server" && !extra.is_empty() {
+                    extra.extend(server_options);
+                }
+                let rendered = manifests::template(which, &home, release, &chart, &extra);
                 let docs = manifests::documents(&rendered);
                 manifests::check_names(&docs);
                 manifests::kubernetes_validate(&rendered, &f.root);

@@ -176,7 +176,7 @@ fn prepare_one(
         .any(|s| s.chars().any(char::is_control));
     if has_control {
         prop_assert_eq!(run.code, 4, "{:?}: {}", case, run.stdout);
-        let code = run.json()["error"]["code"].as_str().unwrap().to_string();
+        let code = run.json()["error_code"].as_str().unwrap().to_string();
         prop_assert!(
             code == "INVALID_KIT" || code == "INVALID_CONFIG",
             "{}",
@@ -309,6 +309,7 @@ fn check_batch(
                     "persistence",
                     "podAnnotations",
                     "podLabels",
+                    "port",
                     "priorityClassName",
                     "rbac",
                     "readinessProbe",

@@ -191,3 +191,13 @@ readinessProbe:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end }}
+
+{{/* The parent's internal port: NVFlare's `port` (the client chart's name in the guide's values
+reference) when set, else `parentPort`. */}}
+{{- define "nvflare.parentPort" -}}
+{{- if kindIs "invalid" .Values.port -}}
+{{- .Values.parentPort -}}
+{{- else -}}
+{{- .Values.port -}}
+{{- end -}}
+{{- end -}}
