@@ -19,13 +19,24 @@ pub enum Format {
     /// Human-readable: `key: value` lines or tables.
     #[default]
     Txt,
-    /// One JSON envelope: `{"status":"ok","data":{...}}` or `{"status":"error","error":{...}}`.
+    /// One JSON envelope in NVFlare's CLI shape (`nvflare/tool/cli_output.py`, 2.9.0):
+    /// `{"schema_version":"1","status":"ok","exit_code":0,"data":{...}}`, or
+    /// `{"schema_version":"1","status":"error","exit_code":4,"error_code":..,"message":..,"hint":..}`
+    /// (per-kit problems of a federation under `data.details`).
     Json,
 }
 
 /// A command's typed result: its JSON is its serialization; its text is `key: value`
 /// lines of the same data unless the type lays itself out (a table, a plan).
+/// NVFlare's envelope version.
+const SCHEMA_VERSION: &str = "1";
+
 pub trait Report: Serialize {
+    /// The exit code this result ends the command with (a failed check is still a result).
+    fn exit_code(&self) -> i32 {
+        0
+    }
+
     fn text(&self) -> String {
         match serde_json::to_value(self) {
             Ok(Value::Object(map)) => key_value_lines(&map),
@@ -78,7 +89,8 @@ impl Output {
         let _ = match self.format {
             Format::Json => {
                 let data = serde_json::to_value(report).unwrap_or(Value::Null);
-                writeln!(out, "{}", json!({"status": "ok", "data": data}))
+                let envelope = json!({"schema_version": SCHEMA_VERSION, "status": "ok", "exit_code": report.exit_code(), "data": data});
+                writeln!(out, "{envelope}")
             }
             Format::Txt => writeln!(out, "{}", report.text()),
         };
@@ -88,16 +100,22 @@ impl Output {
     pub fn error(&self, err: &Error) {
         match self.format {
             Format::Json => {
-                let mut error =
-                    json!({"code": err.code.as_str(), "message": err.message, "hint": err.hint});
+                let mut envelope = json!({
+                    "schema_version": SCHEMA_VERSION,
+                    "status": "error",
+                    "exit_code": err.code.exit_code(),
+                    "error_code": err.code.as_str(),
+                    "message": err.message,
+                    "hint": err.hint,
+                });
                 if !err.details.is_empty() {
-                    error["details"] = err
+                    let details: Vec<Value> = err
                         .details
                         .iter()
                         .map(|d| json!({"kit": d.place, "code": d.code.as_str(), "message": d.message}))
                         .collect();
+                    envelope["data"] = json!({ "details": details });
                 }
-                let envelope = json!({"status": "error", "error": error});
                 let _ = writeln!(std::io::stdout().lock(), "{envelope}");
             }
             Format::Txt => {

@@ -20,7 +20,7 @@ use crate::nvflare_version::{self, NvflareVersion, VersionSource};
 use crate::parent_process::server_ports;
 use crate::patch::{comm_config, local_files, resources, Warnings};
 use crate::runtime_config::{
-    self, DockerConfig, K8sConfig, Runtime, RuntimeConfig, WORKSPACE_MOUNT_PATH,
+    self, DockerConfig, K8sConfig, PendingTimeout, Runtime, RuntimeConfig, WORKSPACE_MOUNT_PATH,
 };
 use crate::shell_quote::quote;
 use crate::tool_state;
@@ -337,8 +337,10 @@ pub fn check_kit(
             "Use a server or client startup kit.",
         ));
     }
-    check_output(kit_dir, &output)?;
+    // Staged comes first: an output NVFlare staged is not ours, but the reason to leave it
+    // alone is what is in the cluster.
     crate::stage::record::refuse_if_staged(&output)?;
+    check_output(kit_dir, &output)?;
     if let RuntimeConfig::K8s(k8s) = &config {
         check_port_clash(&kit, k8s)?;
     }
@@ -548,8 +550,19 @@ fn prepare_k8s(
     {
         args.insert("study_data_pvc_file_path".into(), study_data_file);
     }
-    if let Some(timeout) = launcher.pending_timeout {
-        args.insert("pending_timeout".into(), json!(timeout));
+    match launcher.pending_timeout {
+        PendingTimeout::Default => {}
+        PendingTimeout::Seconds(timeout) => {
+            args.insert("pending_timeout".into(), json!(timeout));
+        }
+        // 2.9 keeps the null (its launcher: never time out); 2.8's prepare drops it and 2.8's
+        // launcher has no "never", so its default applies: say so.
+        PendingTimeout::Never if version >= NvflareVersion::V2_9 => {
+            args.insert("pending_timeout".into(), Value::Null);
+        }
+        PendingTimeout::Never => warnings.push(
+            "job_launcher.pending_timeout: null means \"never time out a Pending job pod\" to NVFlare 2.9's launcher only; NVFlare 2.8's has no such setting, so its default (120 s) applies. Set a number of seconds, or prepare for 2.9.".to_string(),
+        ),
     }
     if let Some(context) = launcher
         .job_pod_security_context

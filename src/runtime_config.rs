@@ -152,10 +152,22 @@ pub struct K8sParent {
     pub image_pull_secrets: Vec<String>,
 }
 
+/// `job_launcher.pending_timeout`, where an explicit `null` is not the same as no key:
+/// NVFlare 2.9's launcher reads null as "never time out a Pending job pod" (`k8s_launcher.py`,
+/// `_stuck_in_pending`), while an absent key means its default of 120 s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PendingTimeout {
+    /// No key: the launcher's default.
+    Default,
+    /// `null`: never time out (2.9).
+    Never,
+    Seconds(i64),
+}
+
 #[derive(Debug, Clone)]
 pub struct K8sJobLauncher {
     pub config_file_path: Option<String>,
-    pub pending_timeout: Option<i64>,
+    pub pending_timeout: PendingTimeout,
     pub default_python_path: String,
     pub job_pod_security_context: Option<Map<String, Value>>,
     pub image_pull_secrets: Option<Vec<String>>,
@@ -442,13 +454,18 @@ fn parse_k8s_job_launcher(job_launcher: &Map<String, Value>) -> Result<K8sJobLau
     let config_file_path = optional_str(job_launcher, "config_file_path", "job_launcher")?;
     let default_python_path = optional_str(job_launcher, "default_python_path", "job_launcher")?
         .unwrap_or_else(|| PARENT_PYTHON_PATH.into());
-    let pending_timeout = optional_int(job_launcher, "pending_timeout", "job_launcher")?;
-    if let Some(timeout) = pending_timeout.filter(|t| *t < 0) {
-        return Err(Error::invalid_config(
+    let pending_timeout = match (
+        job_launcher.get("pending_timeout"),
+        optional_int(job_launcher, "pending_timeout", "job_launcher")?,
+    ) {
+        (Some(Value::Null), _) => PendingTimeout::Never,
+        (_, None) => PendingTimeout::Default,
+        (_, Some(timeout)) if timeout < 0 => return Err(Error::invalid_config(
             format!("job_launcher.pending_timeout must not be negative: {timeout}."),
-            "Give the timeout in seconds, for example 300.",
-        ));
-    }
+            "Give the timeout in seconds, for example 300, or null for no timeout (NVFlare 2.9).",
+        )),
+        (_, Some(timeout)) => PendingTimeout::Seconds(timeout),
+    };
     Ok(K8sJobLauncher {
         config_file_path,
         pending_timeout,

@@ -146,6 +146,41 @@ pub fn write(kit: &Path, record: &Record) -> Result<()> {
         .map_err(|e| super::kit_io("write", &path(kit), e))
 }
 
+/// The namespace and the ConfigMap/Secret that `helm_chart/values.yaml` records as staged,
+/// if it records any. The file is read without following a link, capped, and anything that
+/// is not the expected shape counts as nothing staged.
+fn staged_in_values(output: &Path) -> Option<(String, String)> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    const CAP: u64 = 1024 * 1024;
+    let path = output.join(crate::chart::CHART_DIR).join("values.yaml");
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    file.take(CAP).read_to_string(&mut text).ok()?;
+    let values: serde_json::Value = serde_saphyr::from_str(&text).ok()?;
+    let config = &values["workspaceConfig"];
+    let name = |v: &serde_json::Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
+    let objects: Vec<String> = [
+        name(&config["local"]["configMapName"]).map(|n| format!("configmap/{n}")),
+        name(&config["startup"]["secretName"]).map(|n| format!("secret/{n}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if objects.is_empty() {
+        return None;
+    }
+    let namespace = name(&config["namespace"]).unwrap_or_else(|| "?".into());
+    Some((namespace, objects.join(", ")))
+}
+
 pub fn remove(kit: &Path) -> Result<()> {
     match std::fs::remove_file(path(kit)) {
         Ok(()) => Ok(()),
@@ -154,10 +189,30 @@ pub fn remove(kit: &Path) -> Result<()> {
     }
 }
 
-/// `prepare` must not replace an output whose files are still staged in a cluster.
+/// `prepare` must not replace an output whose files are still staged in a cluster: one our
+/// stage record names, or one whose chart values record a staged ConfigMap or Secret in
+/// `workspaceConfig` (what `nvflare deploy k8s stage` writes, and `stage --method
+/// configmap` too), whoever staged it.
 pub fn refuse_if_staged(output: &Path) -> Result<()> {
+    // Not a folder (yet): nothing can be staged from it; prepare's own checks say the rest.
+    if !std::fs::symlink_metadata(output).is_ok_and(|m| m.is_dir()) {
+        return Ok(());
+    }
     match read(output)? {
-        None => Ok(()),
+        None => match staged_in_values(output) {
+            None => Ok(()),
+            Some((namespace, objects)) => Err(Error::new(
+                Code::OutputStaged,
+                format!(
+                    "{} still has staged resources in namespace {namespace}: {objects} (helm_chart/values.yaml, workspaceConfig); preparing over it would orphan them.",
+                    output.display()
+                ),
+                format!(
+                    "After `helm uninstall`, run `nvflare deploy k8s unstage {}` (it was staged by NVFlare's own command), then prepare again; or prepare into another --output.",
+                    output.display()
+                ),
+            )),
+        },
         Some(record) => Err(Error::new(
             Code::OutputStaged,
             format!(

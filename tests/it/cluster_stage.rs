@@ -141,8 +141,8 @@ fn pvc_stage_that_times_out_deletes_its_helper_pod_and_names_the_scheduler_s_rea
         ],
     );
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
-    let error = r.json()["error"].clone();
-    assert_eq!(error["code"], "STAGE_TIMEOUT", "{error}");
+    let error = r.json();
+    assert_eq!(error["error_code"], "STAGE_TIMEOUT", "{error}");
     assert!(
         error["hint"].as_str().unwrap().contains("FailedScheduling"),
         "the hint carries the scheduler's event: {error}"
@@ -390,7 +390,7 @@ fn pvc_stage_of_a_client_creates_the_namespace_and_pvc_it_is_told_to() {
     // The namespace is made; a missing PVC is an error without --create-pvc, and no pod starts.
     let r = in_fresh(&["stage", p(&client), "--format", "json"]);
     assert_eq!(r.code, 4, "{}", r.stdout);
-    assert_eq!(r.json()["error"]["code"], "PVC_NOT_FOUND");
+    assert_eq!(r.json()["error_code"], "PVC_NOT_FOUND");
     assert_eq!(
         ns.cluster
             .kubectl_ok(&["get", "namespace", &fresh, "-o", "name"])
@@ -420,7 +420,7 @@ fn pvc_stage_of_a_client_creates_the_namespace_and_pvc_it_is_told_to() {
         "json",
     ]);
     assert_eq!(r.code, 1, "{}", r.stdout);
-    assert_eq!(r.json()["error"]["code"], "STAGE_TIMEOUT");
+    assert_eq!(r.json()["error_code"], "STAGE_TIMEOUT");
     let pvc = ns.cluster.get_json(&["pvc", "nvflws", "-n", &fresh]);
     assert_eq!(pvc["spec"]["resources"]["requests"]["storage"], "20Gi");
     assert_eq!(pvc["spec"]["storageClassName"], "fast");
@@ -456,7 +456,7 @@ fn a_failed_copy_and_ctrl_c_still_delete_the_helper_pod() {
         &["stage", p(&client), "--create-pvc", "--format", "json"],
     );
     assert_eq!(r.code, 1, "{}", r.stdout);
-    assert_eq!(r.json()["error"]["code"], "KUBECTL_FAILED", "{}", r.stdout);
+    assert_eq!(r.json()["error_code"], "KUBECTL_FAILED", "{}", r.stdout);
     wait_no_pods(&ns);
     std::fs::set_permissions(&ns.pvc_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
 
@@ -501,4 +501,56 @@ fn a_failed_copy_and_ctrl_c_still_delete_the_helper_pod() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("INTERRUPTED"));
     wait_no_pods(&ns);
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs NVFlare 2.9.0 and the test control plane: run scripts/test.sh"
+)]
+fn an_output_nvflare_staged_is_not_replaced_until_nvflare_unstages_it() {
+    let ns = control_plane().namespace("nvflare-staged");
+    let (_, _, client) = prepared_for(&ns);
+    // NVFlare's own `deploy k8s stage` runs `kubectl` from PATH: the real one, on the test cluster.
+    let bin = ns.tmp.path().join("kubectl-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(support::tool("kubectl4"), bin.join("kubectl")).unwrap();
+    let nvflare = |verb: &str| {
+        let mut cmd = std::process::Command::new(support::tool("nvflare"));
+        cmd.args(["deploy", "k8s", verb])
+            .arg(&client)
+            .args(["--namespace", &ns.name]);
+        cmd.env("KUBECONFIG", &ns.cluster.kubeconfig)
+            .env(
+                "PATH",
+                format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+            )
+            .env_remove("KUBECTL");
+        run_cmd(cmd)
+    };
+    nvflare("stage").success();
+    assert!(
+        ns.names("configmaps").iter().any(|n| n.contains("site-1")),
+        "{:?}",
+        ns.names("configmaps")
+    );
+    let source = ns.tmp.path().join("ws/example_project/prod_00/site-1");
+    let config = ns.tmp.path().join("k8s.yaml");
+    let r = support::prepare_run(&source, &config, &client, &[]);
+    assert_eq!(r.code, 4, "{}", r.stdout);
+    let envelope = r.json();
+    assert_eq!(envelope["error_code"], "OUTPUT_STAGED");
+    assert!(
+        envelope["hint"]
+            .as_str()
+            .unwrap()
+            .contains("nvflare deploy k8s unstage"),
+        "{envelope}"
+    );
+    assert!(
+        client.join("helm_chart/values.yaml").exists(),
+        "the staged output is untouched"
+    );
+    nvflare("unstage").success();
+    prepare_json(&source, &config, &client, &[]);
 }

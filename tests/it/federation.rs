@@ -168,8 +168,8 @@ fn one_invalid_kit_among_a_hundred_is_reported_and_nothing_is_written() {
         &"json",
     ]));
     assert_eq!(run.code, 4);
-    let error = &run.json()["error"];
-    assert_eq!(error["code"], "INVALID_FEDERATION");
+    let error = run.json();
+    assert_eq!(error["error_code"], "INVALID_FEDERATION");
     assert!(
         error["message"]
             .as_str()
@@ -177,7 +177,7 @@ fn one_invalid_kit_among_a_hundred_is_reported_and_nothing_is_written() {
             .starts_with("2 of 100 kits"),
         "{error}"
     );
-    let details = error["details"].as_array().unwrap();
+    let details = error["data"]["details"].as_array().unwrap();
     assert_eq!(details.len(), 2);
     assert_eq!(details[0]["kit"], "site-42");
     assert_eq!(details[0]["code"], "INVALID_KIT");
@@ -289,7 +289,7 @@ fn packages_and_pushes_a_whole_federation() {
     ]));
     assert_eq!(run.code, 4);
     assert_eq!(
-        run.json()["error"]["details"][0]["code"],
+        run.json()["data"]["details"][0]["code"],
         "KEY_MATERIAL_IN_CHART"
     );
     assert!(!bad_dist.exists());
@@ -336,5 +336,5 @@ fn packages_and_pushes_a_whole_federation() {
         &"json",
     ]));
     assert_eq!(run.code, 4, "{}", run.stdout);
-    assert_eq!(run.json()["error"]["code"], "INVALID_ARCHIVE");
+    assert_eq!(run.json()["error_code"], "INVALID_ARCHIVE");
 }

@@ -117,7 +117,7 @@ fn compare_with_nvflare(version: &str, nvflare: &Path, root: &Path, config: &Pat
         ]);
         if name.ends_with("admin@nvidia.com") {
             assert_eq!(run.code, 4);
-            assert_eq!(run.json()["error"]["code"], "UNSUPPORTED_KIT");
+            assert_eq!(run.json()["error_code"], "UNSUPPORTED_KIT");
             continue;
         }
         let data = run.success().json()["data"].clone();
@@ -205,5 +205,315 @@ fn provisioned_kits_prepare_like_nvflare_2_8_and_2_9() {
             compared, kits,
             "NVFlare {version}: server, three clients (and two variants)"
         );
+    }
+}
+
+/// A config that sets every optional key, from which each case sets one key to `null`.
+const FULL_CONFIG: &str = "runtime: k8s
+namespace: nvflare
+server_service_name: nvflare-server
+parent:
+  docker_image: localhost:5000/nvflare:2.9.0
+  image_pull_secrets: [registry-credentials]
+  parent_port: 8102
+  workspace_pvc: nvflws
+  workspace_mount_path: /var/tmp/nvflare/workspace
+  python_path: /usr/local/bin/python3
+  resources: {requests: {cpu: \"2\"}}
+  pod_security_context: {runAsUser: 1000}
+job_launcher:
+  config_file_path: /etc/kube/config
+  default_python_path: /usr/local/bin/python3
+  image_pull_secrets: [job-creds]
+  pending_timeout: 300
+  job_pod_security_context: {runAsUser: 1000}
+";
+
+/// Where an explicit `null` is written through by NVFlare and breaks the site, we use the
+/// default instead: these files differ from NVFlare's, and only these (README, "Where it
+/// differs from nvflare deploy prepare").
+const NULL_FIXES: [(&str, &str); 3] = [
+    ("parent.parent_port", "local/comm_config.json"),
+    (
+        "parent.workspace_mount_path",
+        "local/resources.json.default",
+    ),
+    (
+        "job_launcher.default_python_path",
+        "local/resources.json.default",
+    ),
+];
+
+/// `config` with `key` (dotted) set to null.
+fn with_null(key: &str) -> String {
+    let mut config: serde_json::Value = serde_saphyr::from_str(FULL_CONFIG).unwrap();
+    let mut at = &mut config;
+    let parts: Vec<&str> = key.split('.').collect();
+    for part in &parts[..parts.len() - 1] {
+        at = &mut at[*part];
+    }
+    at[parts[parts.len() - 1]] = serde_json::Value::Null;
+    // JSON is YAML.
+    serde_json::to_string_pretty(&config).unwrap()
+}
+
+fn kit_files(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    snapshot(dir)
+        .into_iter()
+        .filter(|(p, _)| p.starts_with("local") || p.starts_with("startup"))
+        .map(|(p, (bytes, _))| (p, bytes))
+        .collect()
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs NVFlare 2.8.3 and 2.9.0: run scripts/test.sh"
+)]
+fn explicit_nulls_prepare_like_nvflare_2_8_and_2_9_but_for_the_listed_fixes() {
+    let keys = [
+        "namespace",
+        "server_service_name",
+        "parent",
+        "job_launcher",
+        "parent.parent_port",
+        "parent.workspace_pvc",
+        "parent.workspace_mount_path",
+        "parent.python_path",
+        "parent.resources",
+        "parent.pod_security_context",
+        "parent.image_pull_secrets",
+        "parent.internal_connection_security",
+        "job_launcher.config_file_path",
+        "job_launcher.default_python_path",
+        "job_launcher.image_pull_secrets",
+        "job_launcher.pending_timeout",
+        "job_launcher.job_pod_security_context",
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    for (version, nvflare) in releases() {
+        let root = tmp.path().join(version);
+        let prod = provision(&nvflare, &root);
+        for kit in ["fl.example.com", "Hospital_A"] {
+            for key in keys {
+                // 2.8 has no internal_connection_security (we refuse it there, INVALID_CONFIG).
+                if version == "2.8" && key == "parent.internal_connection_security" {
+                    continue;
+                }
+                let case = format!("{version} {kit} {key}: null");
+                let name = format!("{kit}-{key}");
+                let config = write(&root.join(format!("{name}.yaml")), &with_null(key));
+                let (ours, theirs) = (
+                    root.join("ours").join(&name),
+                    root.join("theirs").join(&name),
+                );
+                let run = support::nvflare([
+                    "prepare".as_ref(),
+                    prod.join(kit).as_os_str(),
+                    "--config".as_ref(),
+                    config.as_os_str(),
+                    "--output".as_ref(),
+                    ours.as_os_str(),
+                    "--nvflare-version".as_ref(),
+                    version.as_ref(),
+                    "--format".as_ref(),
+                    "json".as_ref(),
+                ]);
+                let mut reference = Command::new(&nvflare);
+                reference
+                    .args(["deploy", "prepare"])
+                    .arg(prod.join(kit))
+                    .arg("--config")
+                    .arg(&config)
+                    .arg("--output")
+                    .arg(&theirs);
+                let reference = run_cmd(reference);
+                // Refused by both, or prepared by both.
+                assert_eq!(
+                    run.code, reference.code,
+                    "{case}: ours {} / NVFlare's\n{}",
+                    run.stdout, reference.stderr
+                );
+                if run.code != 0 {
+                    assert_eq!(run.json()["error_code"], "INVALID_CONFIG", "{case}");
+                    continue;
+                }
+                let (a, b) = (kit_files(&ours), kit_files(&theirs));
+                assert_eq!(
+                    a.keys().collect::<Vec<_>>(),
+                    b.keys().collect::<Vec<_>>(),
+                    "{case}"
+                );
+                let differs: Vec<String> = a
+                    .iter()
+                    .filter(|(p, bytes)| b.get(*p) != Some(bytes))
+                    .map(|(p, _)| p.display().to_string())
+                    .collect();
+                let expected: Vec<String> = NULL_FIXES
+                    .iter()
+                    .filter(|(k, _)| *k == key)
+                    .map(|(_, f)| f.to_string())
+                    .collect();
+                assert_eq!(differs, expected, "{case}");
+                let resources =
+                    std::fs::read_to_string(ours.join("local/resources.json.default")).unwrap();
+                match key {
+                    "parent.parent_port" => assert!(
+                        std::fs::read_to_string(ours.join("local/comm_config.json"))
+                            .unwrap()
+                            .contains("\"port\": 8102"),
+                        "{case}"
+                    ),
+                    "parent.workspace_mount_path" => {
+                        assert!(
+                            resources.contains(
+                                "\"workspace_mount_path\": \"/var/tmp/nvflare/workspace\""
+                            ),
+                            "{case}"
+                        )
+                    }
+                    "job_launcher.default_python_path" => {
+                        assert!(
+                            resources
+                                .contains("\"default_python_path\": \"/usr/local/bin/python3\""),
+                            "{case}"
+                        )
+                    }
+                    // 2.9's launcher reads null as "never time out"; 2.8 drops the key.
+                    "job_launcher.pending_timeout" => assert_eq!(
+                        resources.contains("\"pending_timeout\": null"),
+                        version == "2.9",
+                        "{case}: {resources}"
+                    ),
+                    _ => {}
+                }
+            }
+        }
+    }
+    // The README lists each fix.
+    let readme = std::fs::read_to_string(support::repo().join("README.md")).unwrap();
+    for (key, _) in NULL_FIXES {
+        assert!(
+            readme.contains(&format!("`{key}: null`")),
+            "README does not list the null fix for {key}"
+        );
+    }
+}
+
+/// Dotted paths of a values tree, into mappings but not into the ones whose keys are the
+/// operator's or Kubernetes' (annotations, labels, resources, security contexts).
+fn value_paths(
+    map: &serde_json::Map<String, serde_json::Value>,
+    prefix: &str,
+    out: &mut Vec<String>,
+) {
+    const FREE: [&str; 6] = [
+        "resources",
+        "securityContext",
+        "nodeSelector",
+        "podAnnotations",
+        "annotations",
+        "podLabels",
+    ];
+    for (key, value) in map {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        out.push(path.clone());
+        if let serde_json::Value::Object(inner) = value {
+            if !FREE.contains(&key.as_str()) {
+                value_paths(inner, &path, out);
+            }
+        }
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs NVFlare 2.8.3 and 2.9.0: run scripts/test.sh"
+)]
+fn the_readme_lists_every_way_the_chart_differs_from_nvflares() {
+    let readme = std::fs::read_to_string(support::repo().join("README.md")).unwrap();
+    let start = readme
+        .find("### Where it differs from `nvflare deploy prepare`")
+        .unwrap();
+    let section = &readme[start..];
+    let section = &section[..section[4..].find("\n### ").unwrap() + 4];
+    let listed = |path: &str| {
+        let parts: Vec<&str> = path.split('.').collect();
+        (1..=parts.len()).any(|n| section.contains(&format!("`{}`", parts[..n].join("."))))
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write(&tmp.path().join("k8s.yaml"), K8S_CONFIG);
+    for (version, nvflare) in releases() {
+        let root = tmp.path().join(version);
+        let prod = provision(&nvflare, &root);
+        for kit in ["fl.example.com", "Hospital_A"] {
+            let (ours, theirs) = (root.join("ours").join(kit), root.join("theirs").join(kit));
+            support::prepare_json(
+                &prod.join(kit),
+                &config,
+                &ours,
+                &["--nvflare-version", version],
+            );
+            let mut reference = Command::new(&nvflare);
+            reference
+                .args(["deploy", "prepare"])
+                .arg(prod.join(kit))
+                .arg("--config")
+                .arg(&config)
+                .arg("--output")
+                .arg(&theirs);
+            run_cmd(reference).success();
+            let paths = |dir: &Path| {
+                let values: serde_json::Value = serde_saphyr::from_str(
+                    &std::fs::read_to_string(dir.join("helm_chart/values.yaml")).unwrap(),
+                )
+                .unwrap();
+                let mut out = Vec::new();
+                value_paths(values.as_object().unwrap(), "", &mut out);
+                out
+            };
+            let (ours_keys, theirs_keys) = (paths(&ours), paths(&theirs));
+            let missing: Vec<&String> = theirs_keys
+                .iter()
+                .filter(|k| !ours_keys.contains(k))
+                .collect();
+            assert!(
+                missing.is_empty(),
+                "{version} {kit}: NVFlare's chart has values ours lacks: {missing:?}"
+            );
+            let unlisted: Vec<&String> = ours_keys
+                .iter()
+                .filter(|k| !theirs_keys.contains(k) && !listed(k))
+                .collect();
+            assert!(unlisted.is_empty(), "{version} {kit}: values only our chart has, not in the README's list: {unlisted:?}");
+            let files = |dir: &Path| -> Vec<String> {
+                snapshot(&dir.join("helm_chart"))
+                    .keys()
+                    .map(|p| p.display().to_string())
+                    .filter(|p| !p.ends_with('/'))
+                    .collect()
+            };
+            let (ours_files, theirs_files) = (files(&ours), files(&theirs));
+            for f in &theirs_files {
+                assert!(
+                    ours_files.contains(f),
+                    "{version} {kit}: NVFlare's chart has {f}, ours does not"
+                );
+            }
+            for f in ours_files
+                .iter()
+                .filter(|f| !theirs_files.contains(f) && *f != "Chart.yaml" && *f != "values.yaml")
+            {
+                assert!(
+                    section.contains(&format!("`{f}`")),
+                    "{version} {kit}: {f} is only in our chart and not in the README's list"
+                );
+            }
+        }
     }
 }

@@ -243,8 +243,8 @@ fn charts_holding_key_material_are_refused_and_nothing_is_written() {
             "json".as_ref(),
         ]);
         assert_eq!(run.code, 4, "{rel}: {}", run.stdout);
-        let error = &run.json()["error"];
-        assert_eq!(error["code"], "KEY_MATERIAL_IN_CHART", "{rel}");
+        let error = run.json();
+        assert_eq!(error["error_code"], "KEY_MATERIAL_IN_CHART", "{rel}");
         assert!(
             error["message"]
                 .as_str()
@@ -295,8 +295,8 @@ fn package_errors() {
         args.extend(flags.iter().map(|f| f.into()));
         let run = nvflare(args);
         assert_eq!(run.code, 4, "{flags:?}");
-        let error = &run.json()["error"];
-        assert_eq!(error["code"], *code);
+        let error = run.json();
+        assert_eq!(error["error_code"], *code);
         assert!(
             error["message"].as_str().unwrap().contains(message),
             "{error}"
@@ -445,7 +445,7 @@ fn helmignore_matches_helm_package() {
             "json".as_ref(),
         ]);
         assert_eq!(run.code, 4, "{name}: {}", run.stdout);
-        assert_eq!(run.json()["error"]["code"], "INVALID_CHART", "{name}");
+        assert_eq!(run.json()["error_code"], "INVALID_CHART", "{name}");
         for which in HELMS {
             let mut cmd = helm(which, &home);
             cmd.args(["package"])
@@ -526,7 +526,7 @@ fn key_material_in_every_encoding_is_refused() {
             "json".as_ref(),
         ]);
         assert_eq!(
-            run.json()["error"]["code"],
+            run.json()["error_code"],
             "KEY_MATERIAL_IN_CHART",
             "{what}: {}",
             run.stdout
@@ -560,7 +560,7 @@ fn key_material_in_every_encoding_is_refused() {
             "json".as_ref(),
         ]);
         assert_eq!(
-            run.json()["error"]["code"],
+            run.json()["error_code"],
             "KEY_MATERIAL_IN_CHART",
             "push, {what}: {}",
             run.stdout

@@ -156,7 +156,7 @@ fn installs_and_runs_with_helm3_and_helm4() {
         let run = run_cmd(bad);
         assert_ne!(run.code, 0);
         assert!(
-            run.stdout.contains("\"code\":\"CONFIG_NOT_FOUND\""),
+            run.stdout.contains("\"error_code\":\"CONFIG_NOT_FOUND\""),
             "{which}: {}\n{}",
             run.stdout,
             run.stderr

@@ -337,7 +337,7 @@ fn hostile_values_reach_docker_as_literal_arguments() {
         .args(["--format", "json"]);
     let run = support::run_cmd(cmd);
     assert_eq!(run.code, 4, "{}", run.stdout);
-    assert_eq!(run.json()["error"]["code"], "INVALID_CONFIG");
+    assert_eq!(run.json()["error_code"], "INVALID_CONFIG");
     assert!(!root.join("refused").exists());
 }
 
@@ -400,7 +400,7 @@ fn a_2_9_image_gets_nvflare_2_9_layout() {
         "json".as_ref(),
     ]);
     assert_eq!(run.code, 4, "{}", run.stdout);
-    assert!(run.json()["error"]["message"]
+    assert!(run.json()["message"]
         .as_str()
         .unwrap()
         .contains("needs NVFlare 2.9"));

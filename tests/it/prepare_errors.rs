@@ -39,12 +39,34 @@ fn expect_error(w: &World, case: &Case, args: Vec<OsString>) {
     );
     let envelope = run.json();
     assert_eq!(envelope["status"], "error", "{}", case.name);
+    // NVFlare's CLI envelope (nvflare/tool/cli_output.py): exactly these keys.
+    assert_eq!(envelope["schema_version"], "1", "{}", case.name);
+    assert_eq!(envelope["exit_code"], 4, "{}", case.name);
+    let keys: Vec<&str> = envelope
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(
-        envelope["error"]["code"], case.code,
+        keys,
+        [
+            "schema_version",
+            "status",
+            "exit_code",
+            "error_code",
+            "message",
+            "hint"
+        ],
+        "{}",
+        case.name
+    );
+    assert_eq!(
+        envelope["error_code"], case.code,
         "{}: {}",
         case.name, envelope
     );
-    let message = envelope["error"]["message"].as_str().unwrap();
+    let message = envelope["message"].as_str().unwrap();
     assert!(
         message.contains(case.message),
         "{}: message {message:?} lacks {:?}",
@@ -52,7 +74,7 @@ fn expect_error(w: &World, case: &Case, args: Vec<OsString>) {
         case.message
     );
     assert!(
-        !envelope["error"]["hint"].as_str().unwrap().is_empty(),
+        !envelope["hint"].as_str().unwrap().is_empty(),
         "{}: no hint",
         case.name
     );

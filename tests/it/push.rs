@@ -270,7 +270,7 @@ fn tls_registry_with_authentication() {
         Some("wrong-password-123"),
     );
     assert_eq!(run.code, 4);
-    assert_eq!(run.json()["error"]["code"], "REGISTRY_AUTH_FAILED");
+    assert_eq!(run.json()["error_code"], "REGISTRY_AUTH_FAILED");
     assert!(
         !run.stdout.contains("wrong-password-123") && !run.stderr.contains("wrong-password-123")
     );
@@ -282,8 +282,8 @@ fn tls_registry_with_authentication() {
         None,
     );
     assert_eq!(run.code, 4);
-    assert_eq!(run.json()["error"]["code"], "REGISTRY_AUTH_FAILED");
-    assert!(run.json()["error"]["hint"]
+    assert_eq!(run.json()["error_code"], "REGISTRY_AUTH_FAILED");
+    assert!(run.json()["hint"]
         .as_str()
         .unwrap()
         .contains("helm registry login"));
@@ -295,11 +295,8 @@ fn tls_registry_with_authentication() {
         None,
     );
     assert_eq!(run.code, 4);
-    assert_eq!(run.json()["error"]["code"], "REGISTRY_TLS");
-    assert!(run.json()["error"]["hint"]
-        .as_str()
-        .unwrap()
-        .contains("--ca-file"));
+    assert_eq!(run.json()["error_code"], "REGISTRY_TLS");
+    assert!(run.json()["hint"].as_str().unwrap().contains("--ca-file"));
     // Skipping verification works, for testing setups.
     let run = push(
         &[archive],
@@ -332,7 +329,7 @@ fn unreachable_registry_and_bad_archives() {
         None,
     );
     assert_eq!(run.code, 1, "{}", run.stdout);
-    assert_eq!(run.json()["error"]["code"], "REGISTRY_UNREACHABLE");
+    assert_eq!(run.json()["error_code"], "REGISTRY_UNREACHABLE");
 
     // Every archive is checked before anything is pushed.
     let registry = Registry::plain(&fed.root.join("registry"));
@@ -349,7 +346,7 @@ fn unreachable_registry_and_bad_archives() {
             None,
         );
         assert_eq!(run.code, 4, "{}", run.stdout);
-        assert_eq!(run.json()["error"]["code"], code);
+        assert_eq!(run.json()["error_code"], code);
     }
     assert!(
         !registry
@@ -360,7 +357,7 @@ fn unreachable_registry_and_bad_archives() {
     );
     let run = push(&[archive], "https://example.com/x", &[], &[], None);
     assert_eq!(run.code, 4);
-    assert_eq!(run.json()["error"]["code"], "INVALID_ARGS");
+    assert_eq!(run.json()["error_code"], "INVALID_ARGS");
 }
 
 #[test]
@@ -413,7 +410,7 @@ fn mutual_tls_with_a_client_certificate() {
         Some(PASSWORD),
     );
     assert_ne!(run.code, 0);
-    let code = run.json()["error"]["code"].as_str().unwrap().to_string();
+    let code = run.json()["error_code"].as_str().unwrap().to_string();
     assert!(
         code == "REGISTRY_TLS" || code == "REGISTRY_UNREACHABLE",
         "{code}"

@@ -166,7 +166,7 @@ fn credential_helpers_and_identity_tokens() {
     // No credentials at all: the registry refuses, and the error says how to log in.
     let run = push(&w, &w.root.join("nothing"), &[], None);
     assert_eq!(run.code, 4);
-    assert_eq!(run.json()["error"]["code"], "REGISTRY_AUTH_FAILED");
+    assert_eq!(run.json()["error_code"], "REGISTRY_AUTH_FAILED");
 }
 
 /// `push` whose credential helper answers with an identity token.

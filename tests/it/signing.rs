@@ -169,8 +169,8 @@ fn signed_packages_pass_helm_verify_and_tampering_fails() {
     }
     let run = verify_chart(tampered.to_str().unwrap(), &s.admin.pubring, &[]);
     assert_eq!(run.code, 1, "{}", run.stdout);
-    assert_eq!(run.json()["error"]["code"], "VERIFICATION_FAILED");
-    let message = run.json()["error"]["message"].as_str().unwrap().to_string();
+    assert_eq!(run.json()["error_code"], "VERIFICATION_FAILED");
+    let message = run.json()["message"].as_str().unwrap().to_string();
     assert!(
         message.contains("was changed after it was signed"),
         "{message}"
@@ -300,7 +300,7 @@ fn expired_keys_are_refused() {
         .args(["--format", "json"]);
     let run = run_cmd(cmd);
     assert_eq!(run.code, 4, "{}", run.stdout);
-    assert_eq!(run.json()["error"]["code"], "INVALID_KEYRING");
+    assert_eq!(run.json()["error_code"], "INVALID_KEYRING");
     assert!(
         run.stdout.contains("expired on 2020-01-02"),
         "{}",
@@ -426,7 +426,7 @@ fn signing_mistakes_write_nothing() {
             .args(["--format", "json"]);
         let run = run_cmd(cmd);
         assert_eq!(run.code, 4, "{flags:?}: {}", run.stdout);
-        assert_eq!(run.json()["error"]["code"], "INVALID_KEYRING", "{flags:?}");
+        assert_eq!(run.json()["error_code"], "INVALID_KEYRING", "{flags:?}");
         assert!(run.stdout.contains(expect), "{flags:?}: {}", run.stdout);
         assert!(!out.exists(), "{flags:?}: wrote {}", out.display());
         for text in [&run.stdout, &run.stderr] {

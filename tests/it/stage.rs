@@ -97,8 +97,8 @@ fn a_failed_listing_still_deletes_the_helper_pod() {
         &[("STUB_FAIL", " find ")],
     );
     assert_eq!(r.code, 1, "{}", r.stdout);
-    let error = r.json()["error"].clone();
-    assert_eq!(error["code"], "KUBECTL_FAILED");
+    let error = r.json();
+    assert_eq!(error["error_code"], "KUBECTL_FAILED");
     assert_eq!(
         w.stub.summary().last().unwrap(),
         "delete pod nvflare-stage-site-1"
@@ -156,7 +156,7 @@ fn refusals_before_any_call_to_the_cluster() {
         let refs: Vec<&str> = all.iter().map(String::as_str).collect();
         let r = run(&w, &refs, &env);
         assert_eq!(r.code, exit, "{code}: {}", r.stdout);
-        assert_eq!(r.json()["error"]["code"], code);
+        assert_eq!(r.json()["error_code"], code);
         assert!(w.stub.calls().is_empty(), "{code}: kubectl was called");
     }
     // A docker-prepared kit is refused too.
@@ -175,7 +175,7 @@ fn refusals_before_any_call_to_the_cluster() {
     ])
     .success();
     let r = run(&w, &["stage", p(&docker_out), "--format", "json"], &[]);
-    assert_eq!(r.json()["error"]["code"], "NOT_PREPARED");
+    assert_eq!(r.json()["error_code"], "NOT_PREPARED");
 }
 
 #[test]
@@ -286,7 +286,7 @@ fn configmap_stage_refuses_symlinks_and_objects_over_one_mebibyte() {
         &[],
     );
     assert_eq!(r.code, 4);
-    assert_eq!(r.json()["error"]["code"], "STAGE_TOO_LARGE");
+    assert_eq!(r.json()["error_code"], "STAGE_TOO_LARGE");
     std::fs::write(w.client.join("local/big.bin"), "x".repeat(950 * 1024)).unwrap();
     let r = run(
         &w,
@@ -314,10 +314,7 @@ fn configmap_stage_refuses_symlinks_and_objects_over_one_mebibyte() {
         &[],
     );
     assert_eq!(r.code, 4);
-    assert!(r.json()["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("symlink"));
+    assert!(r.json()["message"].as_str().unwrap().contains("symlink"));
     assert!(w.stub.calls().is_empty());
     assert!(!w.client.join(".helm-nvflare-stage.json").exists());
 }

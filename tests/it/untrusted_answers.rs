@@ -19,7 +19,7 @@ fn p(path: &Path) -> &str {
 }
 
 fn code(run: &Run) -> String {
-    run.json()["error"]["code"]
+    run.json()["error_code"]
         .as_str()
         .unwrap_or_else(|| panic!("no error code: {}\n{}", run.stdout, run.stderr))
         .to_string()

@@ -35,7 +35,7 @@ fn prepare(w: &World, kit: &Path, extra: &[&str]) -> Run {
 
 fn error_code(run: &Run) -> String {
     assert_eq!(run.code, 4, "exit code\n{}\n{}", run.stdout, run.stderr);
-    run.json()["error"]["code"].as_str().unwrap().to_string()
+    run.json()["error_code"].as_str().unwrap().to_string()
 }
 
 /// Runs `unstage` against a stand-in cluster; returns the run and the kubectl calls made.
@@ -149,7 +149,7 @@ fn issue_9_3_symlinks_are_refused_everywhere() {
     let before = snapshot(&w.root);
     let run = prepare(&w, &kit, &["--output", p(&w.root.join("out"))]);
     assert_eq!(error_code(&run), "INVALID_KIT");
-    let message = run.json()["error"]["message"].as_str().unwrap().to_string();
+    let message = run.json()["message"].as_str().unwrap().to_string();
     assert!(
         message.contains("local/passwd.txt (symlink to /etc/passwd)"),
         "{message}"

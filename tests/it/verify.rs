@@ -197,8 +197,8 @@ fn bad_input_exits_4() {
         &[],
     );
     assert_eq!(run.code, 4);
-    assert_eq!(run.json()["error"]["code"], "NOT_PREPARED");
+    assert_eq!(run.json()["error_code"], "NOT_PREPARED");
     let (run, _) = verify(&w, &w.client, &["--kubectl", "/nonexistent/kubectl"], &[]);
     assert_eq!(run.code, 4);
-    assert_eq!(run.json()["error"]["code"], "KUBECTL_NOT_FOUND");
+    assert_eq!(run.json()["error_code"], "KUBECTL_NOT_FOUND");
 }

@@ -217,6 +217,8 @@ pub fn prepare_run(kit: &Path, config: &Path, out: &Path, extra: &[&str]) -> Run
 pub fn prepare_json(kit: &Path, config: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {
     let envelope = prepare_run(kit, config, out, extra).success().json();
     assert_eq!(envelope["status"], "ok");
+    assert_eq!(envelope["schema_version"], "1");
+    assert_eq!(envelope["exit_code"], 0);
     envelope["data"].clone()
 }
 
