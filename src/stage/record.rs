@@ -208,7 +208,7 @@ pub fn refuse_if_staged(output: &Path) -> Result<()> {
                     output.display()
                 ),
                 format!(
-                    "After `helm uninstall`, run `nvflare deploy k8s unstage {}` (it was staged by NVFlare's own command), then prepare again; or prepare into another --output.",
+                    "After `helm uninstall`, run `nvflare deploy k8 unstage {}` (it was staged by NVFlare's own command), then prepare again; or prepare into another --output.",
                     output.display()
                 ),
             )),

@@ -544,7 +544,7 @@ fn an_output_nvflare_staged_is_not_replaced_until_nvflare_unstages_it() {
         envelope["hint"]
             .as_str()
             .unwrap()
-            .contains("nvflare deploy k8s unstage"),
+            .contains("nvflare deploy k8 unstage"),
         "{envelope}"
     );
     assert!(
