@@ -33,8 +33,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         Ok(cli) => cli,
         Err(err) => return usage_error(err, &args),
     };
-    let out = Output::new(cli.format.into());
     let env = HelmEnv::from_process();
+    let out = Output::new(cli.format.into()).with_debug(env.debug);
     match cli.command.exec(&out, &env) {
         Ok(code) => code,
         Err(err) => {

@@ -36,11 +36,22 @@ pub enum Code {
     StageIncomplete,
     OutputStaged,
     InvalidStageRecord,
-    KubectlTimeout,
     RegistryTimeout,
     OutputTooLarge,
     InvalidKeyring,
     VerificationFailed,
+    // A failed kubectl or helm call, by kind (cluster_failure.rs).
+    ClusterUnreachable,
+    ClusterUnauthorized,
+    ClusterForbidden,
+    ClusterNotFound,
+    ClusterConflict,
+    ClusterInvalid,
+    AdmissionDenied,
+    ClusterTimeout,
+    ReleaseBusy,
+    ReleaseHookFailed,
+    ReleaseNotDeployed,
 }
 
 impl Code {
@@ -71,11 +82,21 @@ impl Code {
             Code::StageIncomplete => "STAGE_INCOMPLETE",
             Code::OutputStaged => "OUTPUT_STAGED",
             Code::InvalidStageRecord => "INVALID_STAGE_RECORD",
-            Code::KubectlTimeout => "KUBECTL_TIMEOUT",
             Code::RegistryTimeout => "REGISTRY_TIMEOUT",
             Code::OutputTooLarge => "OUTPUT_TOO_LARGE",
             Code::InvalidKeyring => "INVALID_KEYRING",
             Code::VerificationFailed => "VERIFICATION_FAILED",
+            Code::ClusterUnreachable => "CLUSTER_UNREACHABLE",
+            Code::ClusterUnauthorized => "CLUSTER_UNAUTHORIZED",
+            Code::ClusterForbidden => "CLUSTER_FORBIDDEN",
+            Code::ClusterNotFound => "CLUSTER_NOT_FOUND",
+            Code::ClusterConflict => "CLUSTER_CONFLICT",
+            Code::ClusterInvalid => "CLUSTER_INVALID",
+            Code::AdmissionDenied => "ADMISSION_DENIED",
+            Code::ClusterTimeout => "CLUSTER_TIMEOUT",
+            Code::ReleaseBusy => "RELEASE_BUSY",
+            Code::ReleaseHookFailed => "RELEASE_HOOK_FAILED",
+            Code::ReleaseNotDeployed => "RELEASE_NOT_DEPLOYED",
         }
     }
 
@@ -85,11 +106,21 @@ impl Code {
             Code::RegistryUnreachable
             | Code::RegistryError
             | Code::KubectlFailed
-            | Code::KubectlTimeout
             | Code::RegistryTimeout
             | Code::OutputTooLarge
             | Code::StageTimeout
-            | Code::StageIncomplete => EXIT_FAILURE,
+            | Code::StageIncomplete
+            | Code::ClusterUnreachable
+            | Code::ClusterUnauthorized
+            | Code::ClusterForbidden
+            | Code::ClusterNotFound
+            | Code::ClusterConflict
+            | Code::ClusterInvalid
+            | Code::AdmissionDenied
+            | Code::ClusterTimeout
+            | Code::ReleaseBusy
+            | Code::ReleaseHookFailed
+            | Code::ReleaseNotDeployed => EXIT_FAILURE,
             // As `helm verify`: a bad signature or a changed archive is a failure, not a usage error.
             Code::VerificationFailed => EXIT_FAILURE,
             // As a shell reports a command stopped by SIGINT.
@@ -107,6 +138,16 @@ pub struct Error {
     pub hint: String,
     /// One entry per underlying problem, when an error gathers several (a federation).
     pub details: Vec<Detail>,
+    /// The failed child call (kubectl, helm) behind this error: shown with --debug and in
+    /// JSON, never in the one-line text.
+    pub call: Option<FailedCall>,
+}
+
+/// A child process that failed: its command line (secrets redacted) and its raw stderr.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedCall {
+    pub command: String,
+    pub stderr: String,
 }
 
 /// One problem among several: where it is, and its own code and message.
@@ -126,6 +167,7 @@ impl Error {
             message: message.into(),
             hint: hint.into(),
             details: Vec::new(),
+            call: None,
         }
     }
 

@@ -23,6 +23,8 @@ pub struct HelmEnv {
     pub kubeconfig: String,
     /// `KUBECTL`: the kubectl to run (a name on PATH or a path).
     pub kubectl: Option<String>,
+    /// `HELM_DEBUG` (helm's `--debug`).
+    pub debug: bool,
     /// Helm's registry login file: `HELM_REGISTRY_CONFIG`, else
     /// `$HELM_CONFIG_HOME/registry/config.json` where Helm puts it.
     pub registry_config: Option<PathBuf>,
@@ -77,6 +79,7 @@ impl HelmEnv {
                     .to_string()
             }),
             kubectl: var("KUBECTL"),
+            debug: var("HELM_DEBUG").is_some_and(|v| v == "true" || v == "1"),
             registry_config: path("HELM_REGISTRY_CONFIG")
                 .or_else(|| config_home.map(|c| c.join("registry/config.json"))),
             docker_config: path("DOCKER_CONFIG")

@@ -38,9 +38,16 @@ pub struct ClusterSettings {
     /// What Helm passed in the environment.
     pub helm: crate::helm_env::HelmEnv,
     pub dry_run: bool,
-    /// The command's `--timeout`: every call's `--request-timeout`; 0 means 300 s.
+    /// The command's `--timeout`: how long a wait may take (the helper pod, a rollout, a
+    /// copy); 0 means 300 s.
     pub timeout_seconds: u64,
+    /// `--request-timeout`: how long any other call may take (a read, an apply); 0 means
+    /// 30 s. An unreachable or silent cluster is reported after this, not after --timeout.
+    pub request_timeout_seconds: u64,
 }
+
+/// Calls that wait or move data, and so get the command's `--timeout`.
+const WAITING_VERBS: [&str; 4] = ["wait", "rollout", "cp", "exec"];
 
 impl ClusterSettings {
     /// The namespace to use: the flag, else Helm's `HELM_NAMESPACE`.
@@ -67,6 +74,7 @@ pub struct Kubectl {
     /// The temporary kubeconfig holding the token, first in KUBECONFIG for every call.
     token_config: Option<Arc<TokenConfig>>,
     timeout: Duration,
+    request_timeout: Duration,
     pub dry_run: bool,
 }
 
@@ -141,7 +149,11 @@ impl Kubectl {
             0 => 300,
             n => n,
         });
-        global.push(format!("--request-timeout={}s", timeout.as_secs()));
+        let request_timeout = Duration::from_secs(match settings.request_timeout_seconds {
+            0 => 30,
+            n => n,
+        })
+        .min(timeout);
         // A dry run runs nothing, so it needs no kubeconfig with the token.
         let token_config = match (&secret, settings.dry_run) {
             (Some(token), false) => Some(Arc::new(
@@ -161,6 +173,7 @@ impl Kubectl {
             secret,
             token_config,
             timeout,
+            request_timeout,
             dry_run: settings.dry_run,
         })
     }
@@ -168,8 +181,22 @@ impl Kubectl {
     /// The full argument list of a call.
     fn argv(&self, args: &[String]) -> Vec<String> {
         let mut argv = self.global.clone();
+        argv.push(format!("--request-timeout={}s", self.limit(args).as_secs()));
         argv.extend(args.iter().cloned());
         argv
+    }
+
+    /// How long one call may take: a wait gets --timeout, anything else --request-timeout.
+    fn limit(&self, args: &[String]) -> Duration {
+        let verb = args
+            .iter()
+            .find(|a| !a.starts_with("--"))
+            .map(String::as_str);
+        if verb.is_some_and(|v| WAITING_VERBS.contains(&v)) {
+            self.timeout
+        } else {
+            self.request_timeout
+        }
     }
 
     /// A call as a shell-quoted line, token redacted: for `--dry-run`, progress and errors.
@@ -207,7 +234,7 @@ impl Kubectl {
             MAX_STDERR_BYTES,
             &Arc::new(AtomicBool::new(false)),
         );
-        let deadline = Instant::now() + self.deadline();
+        let deadline = Instant::now() + self.deadline(args);
         let ended = wait_bounded(&mut child, deadline, own_group, &overflow)
             .map_err(|e| Error::new(Code::KubectlFailed, format!("kubectl: {e}"), ""))?;
         let ended = match ended {
@@ -294,20 +321,35 @@ impl Kubectl {
         Ok(child)
     }
 
-    fn deadline(&self) -> Duration {
-        self.timeout + self.timeout.min(MAX_GRACE)
+    fn deadline(&self, args: &[String]) -> Duration {
+        let limit = self.limit(args);
+        limit + limit.min(MAX_GRACE)
     }
 
+    /// Past our own deadline (kubectl's --request-timeout did not end it: a TLS handshake
+    /// that never finishes, say): the same kind as kubectl's own timeout.
     fn timeout_error(&self, args: &[String]) -> Error {
-        Error::new(
-            Code::KubectlTimeout,
+        let verb: Vec<&str> = args
+            .iter()
+            .filter(|a| !a.starts_with("--"))
+            .take(3)
+            .map(String::as_str)
+            .collect();
+        let kind = crate::cluster_failure::Kind::Timeout;
+        let mut error = Error::new(
+            kind.code(),
             format!(
-                "`{}` did not finish within {}s; it was stopped.",
-                self.display(args),
-                self.deadline().as_secs()
+                "the cluster did not answer in time (kubectl {}): stopped after {}s",
+                verb.join(" "),
+                self.deadline(args).as_secs()
             ),
-            "Check that the cluster answers (`kubectl cluster-info`); raise --timeout for a slow cluster.",
-        )
+            kind.hint(),
+        );
+        error.call = Some(crate::error::FailedCall {
+            command: self.display(args),
+            stderr: String::new(),
+        });
+        error
     }
 
     /// Runs one call that must succeed.
@@ -337,18 +379,52 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// The error an operator reads: one line of the failure's kind, with its code and hint
+    /// (cluster_failure.rs); the command and kubectl's whole stderr ride along for --debug
+    /// and JSON.
     pub fn into_error(self) -> Error {
-        Error::new(
-            Code::KubectlFailed,
+        let reading = crate::cluster_failure::classify(&self.stderr);
+        let what = self.verb();
+        let message = if reading.line.is_empty() {
             format!(
-                "`{}` failed (exit {}): {}",
-                self.command,
-                self.code.map_or("signal".into(), |c| c.to_string()),
-                if self.stderr.is_empty() { "no output" } else { &self.stderr }
-            ),
-            "Check the cluster connection (--context, KUBECONFIG) and your permissions in the namespace.",
-        )
+                "{what} failed (exit {}) and said nothing",
+                self.code.map_or("signal".into(), |c| c.to_string())
+            )
+        } else {
+            reading.summary(&what)
+        };
+        let mut error = Error::new(reading.kind.code(), message, reading.kind.hint());
+        error.call = Some(crate::error::FailedCall {
+            command: self.command,
+            stderr: self.stderr,
+        });
+        error
     }
+
+    /// `kubectl get namespace x`: the call without its flags, for the one line.
+    fn verb(&self) -> String {
+        verb_words(self.command.split(' ').skip(1))
+    }
+}
+
+/// The first words of a kubectl call, its flags (and the values of `-c`, `-o`, `-f`, `-l`,
+/// `-n`) left out: `kubectl exec <pod> find`.
+fn verb_words<'a>(words: impl Iterator<Item = &'a str>) -> String {
+    let mut out = Vec::new();
+    let mut skip_value = false;
+    for word in words {
+        if skip_value {
+            skip_value = false;
+        } else if ["-c", "-o", "-f", "-l", "-n"].contains(&word) {
+            skip_value = true;
+        } else if !word.starts_with('-') {
+            out.push(word);
+        }
+        if out.len() == 4 {
+            break;
+        }
+    }
+    format!("kubectl {}", out.join(" "))
 }
 
 /// `get <kind> <name> -o json --ignore-not-found`: kubectl prints nothing (and succeeds)

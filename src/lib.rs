@@ -9,6 +9,7 @@
 
 pub mod bounded_child;
 pub mod chart;
+pub mod cluster_failure;
 pub mod docker_script;
 pub mod error;
 pub mod federation;

@@ -49,6 +49,8 @@ pub trait Report: Serialize {
 pub struct Output {
     format: Format,
     stderr_is_terminal: bool,
+    /// Helm's `--debug` (`HELM_DEBUG`): show a failed call's command and stderr.
+    debug: bool,
 }
 
 impl Output {
@@ -56,7 +58,14 @@ impl Output {
         Output {
             format,
             stderr_is_terminal: std::io::stderr().is_terminal(),
+            debug: false,
         }
+    }
+
+    /// With Helm's `--debug`: a failed call's whole command and stderr are shown too.
+    pub fn with_debug(mut self, debug: bool) -> Output {
+        self.debug = debug;
+        self
     }
 
     pub fn format(&self) -> Format {
@@ -108,12 +117,15 @@ impl Output {
                     "message": err.message,
                     "hint": err.hint,
                 });
-                if !err.details.is_empty() {
-                    let details: Vec<Value> = err
-                        .details
-                        .iter()
-                        .map(|d| json!({"kit": d.place, "code": d.code.as_str(), "message": d.message}))
-                        .collect();
+                let mut details: Vec<Value> = err
+                    .details
+                    .iter()
+                    .map(|d| json!({"kit": d.place, "code": d.code.as_str(), "message": d.message}))
+                    .collect();
+                if let Some(call) = &err.call {
+                    details.push(json!({"command": call.command, "stderr": call.stderr}));
+                }
+                if !details.is_empty() {
                     envelope["data"] = json!({ "details": details });
                 }
                 let _ = writeln!(std::io::stdout().lock(), "{envelope}");
@@ -128,6 +140,12 @@ impl Output {
                         d.code.as_str(),
                         escape(&d.message)
                     ));
+                }
+                if let Some(call) = err.call.as_ref().filter(|_| self.debug) {
+                    text.push_str(&format!("\n  command: {}", escape(&call.command)));
+                    for line in call.stderr.lines() {
+                        text.push_str(&format!("\n  stderr: {}", escape(line)));
+                    }
                 }
                 if !err.hint.is_empty() {
                     text.push_str(&format!("\n\nhint: {}", escape(&err.hint)));

@@ -50,6 +50,9 @@ pub struct ClusterSelection {
     /// kubectl to run: a name on PATH (kubectl, oc) or a path [default: KUBECTL, else kubectl].
     #[arg(long, value_name = "CMD")]
     pub kubectl: Option<String>,
+    /// How long one read or write of the cluster may take (waits get --timeout).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: u64,
 }
 
 impl ClusterSelection {
@@ -61,6 +64,7 @@ impl ClusterSelection {
             helm: env.clone(),
             dry_run,
             timeout_seconds,
+            request_timeout_seconds: self.request_timeout,
         }
     }
 }

@@ -131,7 +131,7 @@ fn installs_and_runs_with_helm3_and_helm4() {
         let run = run_cmd(stage).success();
         assert!(
             run.stdout
-                .contains("kubectl --context=fl-cluster --request-timeout=300s --namespace=nvflare get namespace nvflare"),
+                .contains("kubectl --context=fl-cluster --request-timeout=30s --namespace=nvflare get namespace nvflare"),
             "{which}: {}",
             run.stdout
         );

@@ -194,7 +194,7 @@ fn dry_run_shows_the_whole_plan_and_runs_nothing() {
             w.stub.calls().is_empty(),
             "{method}: dry run called kubectl"
         );
-        assert!(r.stdout.contains("kubectl --context=fl-cluster --user=helm-nvflare-token --request-timeout=300s --namespace=nvflare get namespace nvflare"), "{}", r.stdout);
+        assert!(r.stdout.contains("kubectl --context=fl-cluster --user=helm-nvflare-token --request-timeout=30s --namespace=nvflare get namespace nvflare"), "{}", r.stdout);
         assert!(!r.stdout.contains("tok-SECRET-123"));
         assert!(
             !r.stdout.contains("PRIVATE KEY") && !r.stdout.contains(&key_b64[..40]),

@@ -330,7 +330,7 @@ fn issue_9_6_a_kubectl_that_hangs_is_stopped_and_the_helper_pod_still_deleted() 
         &[("STUB_HANG", " exec ")],
     );
     let run = run_cmd(cmd);
-    assert_eq!(code(&run), "KUBECTL_TIMEOUT", "{}", run.stderr);
+    assert_eq!(code(&run), "CLUSTER_TIMEOUT", "{}", run.stderr);
     assert_eq!(run.code, 1);
     assert!(
         started.elapsed() < Duration::from_secs(20),
