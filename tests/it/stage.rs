@@ -106,12 +106,16 @@ fn a_failed_listing_still_deletes_the_helper_pod() {
     let (last_args, _) = w.stub.calls().last().unwrap().clone();
     assert!(last_args.contains(&"--ignore-not-found=true".to_string()));
     let message = error["message"].as_str().unwrap();
-    // The token is in no command line, so no message can show it.
     assert!(
         message.contains("stub failure")
-            && message.contains("--user=helm-nvflare-token")
-            && !message.contains("tok-SECRET-123"),
+            && message.contains("kubectl exec nvflare-stage-site-1 find /workspace/startup failed"),
         "{message}"
+    );
+    // The token is in no command line, so neither the message nor the command shows it.
+    let command = error["data"]["details"][0]["command"].as_str().unwrap();
+    assert!(
+        command.contains("--user=helm-nvflare-token") && !command.contains("tok-SECRET-123"),
+        "{command}"
     );
     assert!(
         !r.stdout.contains("tok-SECRET-123"),
