@@ -244,14 +244,7 @@ fn rbac_tokens_validation_and_admission_each_have_their_kind() {
     ignore = "needs the test control plane: run scripts/test.sh"
 )]
 fn pod_security_refusing_the_helper_pod_is_admission_denied() {
-    let options = NamespaceOptions {
-        labels: vec![(
-            "pod-security.kubernetes.io/enforce".into(),
-            "restricted".into(),
-        )],
-        ..NamespaceOptions::default()
-    };
-    let ns = control_plane().namespace_with("fail-psa", &options);
+    let ns = control_plane().namespace_with("fail-psa", &NamespaceOptions::restricted());
     let (_, _, client) = prepared_for(&ns);
     let envelope = expect_kind(
         &ns,

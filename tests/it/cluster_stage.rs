@@ -114,20 +114,7 @@ fn pvc_stage_that_times_out_deletes_its_helper_pod_and_names_the_scheduler_s_rea
     let ns = control_plane().namespace("stage-timeout");
     let (_, _, client) = prepared_for(&ns);
     // No node of the namespace takes pods: the helper pod stays Pending.
-    for node in ns
-        .cluster
-        .kubectl_ok(&[
-            "get",
-            "nodes",
-            "-o",
-            "name",
-            "-l",
-            &format!("{}={}", support::cluster::NODE_GROUP_LABEL, ns.name),
-        ])
-        .split_whitespace()
-    {
-        ns.cluster.kubectl_ok(&["cordon", node]);
-    }
+    ns.cordon_nodes();
     let r = plugin(
         &ns,
         &[
@@ -468,19 +455,7 @@ fn a_failed_copy_and_ctrl_c_still_delete_the_helper_pod() {
     std::fs::set_permissions(&ns.pvc_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
 
     // Ctrl-C while the helper pod waits for a node (none takes pods): exit 130, pod deleted.
-    for node in ns
-        .kubectl_ok(&[
-            "get",
-            "nodes",
-            "-o",
-            "name",
-            "-l",
-            &format!("{}={}", support::cluster::NODE_GROUP_LABEL, ns.name),
-        ])
-        .split_whitespace()
-    {
-        ns.cluster.kubectl_ok(&["cordon", node]);
-    }
+    ns.cordon_nodes();
     let mut cmd = nvflare_cmd();
     cmd.args(["stage", p(&client), "--format", "json"]);
     ns.plugin_env(&mut cmd);

@@ -11,7 +11,7 @@ use crate::support;
 use support::cluster::{control_plane, NamespaceOptions, TestNamespace};
 use support::manifests::{self, HELMS};
 use support::stand_in_kubectl::StubCluster;
-use support::{run_cmd, write, Run};
+use support::{failing_checks as failing, named_check as check, run_cmd, write, Run};
 
 fn p(path: &Path) -> &str {
     path.to_str().unwrap()
@@ -58,25 +58,6 @@ fn verify(ns: &TestNamespace, kit: &Path, extra: &[&str]) -> (Run, Value) {
     let r = plugin(ns, &args);
     let data = r.json()["data"].clone();
     (r, data)
-}
-
-fn failing(data: &Value) -> Vec<String> {
-    data["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["status"] == "fail")
-        .map(|c| c["check"].as_str().unwrap().to_string())
-        .collect()
-}
-
-fn check<'a>(data: &'a Value, id: &str) -> &'a Value {
-    data["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["check"] == id)
-        .unwrap_or_else(|| panic!("no check {id}: {data}"))
 }
 
 #[test]
@@ -326,14 +307,7 @@ fn each_broken_deployment_fails_exactly_its_check() {
     ignore = "needs the test control plane: run scripts/test.sh"
 )]
 fn a_restricted_namespace_admits_the_helper_and_hardened_values_and_refuses_the_defaults() {
-    let options = NamespaceOptions {
-        labels: vec![(
-            "pod-security.kubernetes.io/enforce".into(),
-            "restricted".into(),
-        )],
-        ..NamespaceOptions::default()
-    };
-    let ns = control_plane().namespace_with("verify-restricted", &options);
+    let ns = control_plane().namespace_with("verify-restricted", &NamespaceOptions::restricted());
     let (_, server, _) = prepared_for(&ns);
 
     // The chart's defaults run as root (the official image does): the ReplicaSet's pods

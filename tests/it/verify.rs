@@ -9,7 +9,7 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsage
 use serde_json::Value;
 use support::kits::Project;
 use support::stand_in_kubectl::StubCluster;
-use support::{nvflare_cmd, run_cmd, write, Run};
+use support::{failing_checks as failing, named_check as check, nvflare_cmd, run_cmd, write, Run};
 use time::{Duration, OffsetDateTime};
 
 struct World {
@@ -71,37 +71,6 @@ fn verify(w: &World, kit: &Path, extra: &[&str], env: &[(&str, &str)]) -> (Run, 
     let run = run_cmd(cmd);
     let data = run.json()["data"].clone();
     (run, data)
-}
-
-fn statuses(data: &Value) -> Vec<(String, String)> {
-    data["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["check"].as_str().unwrap().to_string(),
-                c["status"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
-fn failing(data: &Value) -> Vec<String> {
-    statuses(data)
-        .into_iter()
-        .filter(|(_, s)| s == "fail")
-        .map(|(c, _)| c)
-        .collect()
-}
-
-fn check<'a>(data: &'a Value, id: &str) -> &'a Value {
-    data["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["check"] == id)
-        .unwrap_or_else(|| panic!("no check {id}"))
 }
 
 #[test]

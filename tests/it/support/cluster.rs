@@ -215,6 +215,19 @@ pub struct NamespaceOptions {
     pub mount_path: Option<String>,
 }
 
+impl NamespaceOptions {
+    /// A namespace whose Pod Security level is `restricted` (enforced).
+    pub fn restricted() -> NamespaceOptions {
+        NamespaceOptions {
+            labels: vec![(
+                "pod-security.kubernetes.io/enforce".into(),
+                "restricted".into(),
+            )],
+            ..NamespaceOptions::default()
+        }
+    }
+}
+
 pub const DEFAULT_MOUNT_PATH: &str = "/var/tmp/nvflare/workspace";
 /// The label that ties a test's nodes to its kwok and its namespace.
 pub const NODE_GROUP_LABEL: &str = "helm-nvflare.test/node-group";
@@ -398,6 +411,17 @@ spec:
                 );
             }
             std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// Marks the namespace's nodes unschedulable: its new pods stay Pending.
+    pub fn cordon_nodes(&self) {
+        let selector = format!("{NODE_GROUP_LABEL}={}", self.name);
+        let nodes = self
+            .cluster
+            .kubectl_ok(&["get", "nodes", "-o", "name", "-l", &selector]);
+        for node in nodes.split_whitespace() {
+            self.cluster.kubectl_ok(&["cordon", node]);
         }
     }
 

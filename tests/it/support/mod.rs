@@ -271,3 +271,24 @@ pub fn sha256_bytes(bytes: &[u8]) -> String {
 pub fn sha256_file(path: &Path) -> String {
     sha256_bytes(&std::fs::read(path).unwrap())
 }
+
+/// The ids of a verify report's failed checks, in order.
+pub fn failing_checks(data: &serde_json::Value) -> Vec<String> {
+    data["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "fail")
+        .map(|c| c["check"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// One check of a verify report, by id.
+pub fn named_check<'a>(data: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    data["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == id)
+        .unwrap_or_else(|| panic!("no check {id}: {data}"))
+}
