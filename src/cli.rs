@@ -20,11 +20,18 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
                 .iter()
                 .map(|a| a.to_string_lossy().into_owned())
                 .collect();
-            println!("{}", crate::cmd::complete::complete(&words));
+            // Helm's completion protocol: plain lines on stdout, not the Output envelope.
+            #[allow(clippy::disallowed_macros)]
+            {
+                println!("{}", crate::cmd::complete::complete(&words));
+            }
             return 0;
         }
         Some("__completion-yaml") => {
-            print!("{}", crate::cmd::complete::completion_yaml());
+            #[allow(clippy::disallowed_macros)]
+            {
+                print!("{}", crate::cmd::complete::completion_yaml());
+            }
             return 0;
         }
         _ => {}

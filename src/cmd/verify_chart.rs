@@ -40,18 +40,9 @@ pub fn exec(args: Args, out: &Output, env: &HelmEnv) -> Result<i32> {
     let settings = VerifyChartSettings {
         source: args.source,
         version: args.version,
-        keyring: args.keyring.unwrap_or_else(default_keyring),
+        keyring: args.keyring.unwrap_or_else(|| env.default_keyring.clone()),
         access: args.registry.access(env)?,
     };
     out.result(&verify_chart::verify_chart(&settings)?);
     Ok(0)
-}
-
-/// Helm's default keyring: `$GNUPGHOME/pubring.gpg`, else `~/.gnupg/pubring.gpg`.
-fn default_keyring() -> PathBuf {
-    std::env::var_os("GNUPGHOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".gnupg")))
-        .unwrap_or_default()
-        .join("pubring.gpg")
 }
