@@ -63,25 +63,7 @@ fn usage_error(err: clap::Error, args: &[OsString]) -> i32 {
         let _ = err.print();
         return 0;
     }
-    let rendered = err.render().to_string();
-    // The first line, and the indented lines after it (the missing arguments, by name).
-    let mut lines = rendered.lines();
-    let mut message = lines
-        .next()
-        .unwrap_or("invalid arguments")
-        .trim_start_matches("error: ")
-        .to_string();
-    let details: Vec<&str> = lines
-        .take_while(|l| l.starts_with("  "))
-        .map(str::trim)
-        .collect();
-    if !details.is_empty() {
-        message = format!("{} {}", message.trim_end(), details.join(", "));
-    }
-    let usage = rendered
-        .lines()
-        .find(|l| l.starts_with("Usage: "))
-        .unwrap_or("Usage: helm nvflare <COMMAND>");
+    let (message, usage) = describe(&err);
     let hint = format!("{usage}. Run `helm nvflare --help` for every command and flag.");
     let format = if wants_json(args) {
         Format::Json
@@ -90,6 +72,66 @@ fn usage_error(err: clap::Error, args: &[OsString]) -> i32 {
     };
     Output::new(format).error(&Error::invalid_args(message, hint));
     EXIT_USER_ERROR
+}
+
+/// A usage error in one line, from clap's error kind and context (never its rendered text),
+/// and the usage line of the command it concerns.
+fn describe(err: &clap::Error) -> (String, String) {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let get = |kind: ContextKind| -> Option<String> {
+        match err.get(kind)? {
+            ContextValue::String(s) => Some(s.clone()),
+            ContextValue::Strings(list) => Some(list.join(", ")),
+            ContextValue::StyledStr(s) => Some(s.to_string()),
+            ContextValue::StyledStrs(list) => Some(
+                list.iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            ContextValue::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    };
+    let arg = get(ContextKind::InvalidArg).unwrap_or_default();
+    let value = get(ContextKind::InvalidValue).unwrap_or_default();
+    let suggestion = get(ContextKind::SuggestedArg)
+        .or_else(|| get(ContextKind::SuggestedSubcommand))
+        .map(|s| format!(" (did you mean '{s}'?)"))
+        .unwrap_or_default();
+    let message = match err.kind() {
+        ErrorKind::UnknownArgument => format!("unexpected argument '{arg}' found{suggestion}"),
+        ErrorKind::InvalidSubcommand => format!(
+            "unrecognized subcommand '{}'{suggestion}",
+            get(ContextKind::InvalidSubcommand).unwrap_or_default()
+        ),
+        ErrorKind::MissingRequiredArgument => {
+            format!("the following required arguments were not provided: {arg}")
+        }
+        ErrorKind::MissingSubcommand => "a command is required".to_string(),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation => {
+            let why = std::error::Error::source(err)
+                .map(|e| format!(": {e}"))
+                .or_else(|| {
+                    get(ContextKind::ValidValue).map(|v| format!(" [possible values: {v}]"))
+                })
+                .unwrap_or_default();
+            format!("invalid value '{value}' for '{arg}'{why}")
+        }
+        ErrorKind::ArgumentConflict => format!(
+            "the argument '{arg}' cannot be used with '{}'",
+            get(ContextKind::PriorArg).unwrap_or_default()
+        ),
+        ErrorKind::TooManyValues | ErrorKind::WrongNumberOfValues => {
+            format!("the argument '{arg}' was given the wrong number of values")
+        }
+        kind => kind.as_str().unwrap_or("invalid arguments").to_string(),
+    };
+    let usage = get(ContextKind::Usage)
+        .map(|u| u.trim().to_string())
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "Usage: helm nvflare <COMMAND>".into());
+    (message, usage)
 }
 
 fn wants_json(args: &[OsString]) -> bool {
