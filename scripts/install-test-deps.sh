@@ -8,7 +8,9 @@
 #   .tools/venv-nvflare-2.8/bin/nvflare  NVFlare 2.8.3, in its own virtualenv: the 2.8 layout
 #                                        (both venvs also get `kubernetes`, for NVFlare's K8s launcher)
 #   go (checked, not installed)          scripts/install-control-plane.sh builds the test control plane
-#   .tools/venv/bin/checkov              checkov, to count the chart's failed hardening checks
+#   .tools/venv-checkov/bin/checkov      checkov, to count the chart's failed hardening checks (its
+#                                        own virtualenv: it pins python-dateutil below what the
+#                                        `kubernetes` client NVFlare's launcher imports needs)
 #   .tools/node/node_modules             the Gateway API CRD schemas (@kubernetes-models/gateway-api)
 #                                        and js-yaml, to validate the chart's TLSRoutes (node)
 #   docker-registry, htpasswd            a real OCI registry for push tests (Debian packages)
@@ -37,9 +39,10 @@ if [ ! -x "$tools/venv/bin/kubernetes-validate" ] || [ ! -x "$tools/venv/bin/nvf
 fi
 "$tools/venv/bin/kubernetes-validate" --version >&2 || true
 
-if [ ! -x "$tools/venv/bin/checkov" ]; then
-  log "installing checkov from PyPI"
-  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check checkov
+if [ ! -x "$tools/venv-checkov/bin/checkov" ]; then
+  log "installing checkov from PyPI into its own virtualenv"
+  [ -x "$tools/venv-checkov/bin/pip" ] || python3 -m venv "$tools/venv-checkov"
+  "$tools/venv-checkov/bin/pip" install --quiet --disable-pip-version-check checkov
 fi
 
 if [ ! -d "$tools/node/node_modules/@kubernetes-models/gateway-api" ]; then

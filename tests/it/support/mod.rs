@@ -30,6 +30,7 @@ pub fn tool(name: &str) -> PathBuf {
     let candidates = [
         repo().join(".tools/bin").join(name),
         repo().join(".tools/venv/bin").join(name),
+        repo().join(".tools/venv-checkov/bin").join(name),
     ];
     candidates
         .iter()
