@@ -42,6 +42,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     };
     let env = HelmEnv::from_process();
     let out = Output::new(cli.format.into()).with_debug(env.debug);
+    // Every command: none may leave a half-written file behind (interrupt.rs).
+    helm_nvflare::interrupt::catch_interrupts();
     match cli.command.exec(&out, &env) {
         Ok(code) => code,
         Err(err) => {

@@ -208,6 +208,9 @@ pub fn resolve(path: &Path) -> PathBuf {
 /// see the old file or the new one, never half of one. Mode 0644.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
+    // Declared first, dropped last: a signal's exit waits until the temporary file is
+    // renamed or removed.
+    let _hold = crate::interrupt::hold();
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let mut temp = tempfile::NamedTempFile::new_in(dir)?;

@@ -52,7 +52,7 @@ pub struct Args {
 }
 
 pub fn exec(args: Args, out: &Output, _env: &HelmEnv) -> Result<i32> {
-    helm_nvflare::interrupt::catch_interrupts();
+    helm_nvflare::interrupt::cleans_up_itself();
     if !args.package && args.versions.given() {
         return Err(Error::invalid_args(
             "--version and --app-version need --package.",

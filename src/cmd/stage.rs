@@ -60,7 +60,7 @@ pub enum MethodArg {
 }
 
 pub fn exec(args: Args, out: &Output, env: &HelmEnv) -> Result<i32> {
-    helm_nvflare::interrupt::catch_interrupts();
+    helm_nvflare::interrupt::cleans_up_itself();
     let settings = StageSettings {
         kit: args.kit,
         method: match args.method {

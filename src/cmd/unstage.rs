@@ -33,7 +33,7 @@ pub struct Args {
 }
 
 pub fn exec(args: Args, out: &Output, env: &HelmEnv) -> Result<i32> {
-    helm_nvflare::interrupt::catch_interrupts();
+    helm_nvflare::interrupt::cleans_up_itself();
     let settings = UnstageSettings {
         kit: args.kit,
         cluster: args.cluster.settings(env, args.dry_run, args.timeout),

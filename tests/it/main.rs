@@ -12,6 +12,7 @@ mod cluster_verify;
 mod demo;
 mod federation;
 mod help;
+mod interrupts;
 mod nvflare_federation;
 mod nvflare_kits;
 mod package;
