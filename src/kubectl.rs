@@ -401,6 +401,11 @@ impl Failure {
         error
     }
 
+    /// What kubectl said, in one line, its client noise dropped (cluster_failure.rs).
+    pub fn one_line(&self) -> String {
+        crate::cluster_failure::classify(&self.stderr).line
+    }
+
     /// `kubectl get namespace x`: the call without its flags, for the one line.
     fn verb(&self) -> String {
         verb_words(self.command.split(' ').skip(1))

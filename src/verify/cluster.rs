@@ -62,11 +62,15 @@ pub fn checks(
             return Ok(checks);
         }
         Err(f) => {
-            checks.push(Check::fail(
-                "cluster",
-                format!("cannot reach the cluster: {}", f.stderr.lines().last().unwrap_or_default()),
-                "Check KUBECONFIG and the context (helm's --kube-context); `kubectl cluster-info` should answer.",
-            ));
+            // The same reading as every command's (cluster_failure.rs): its kind's hint.
+            let reading = crate::cluster_failure::classify(&f.one_line());
+            let message = match &reading.kind {
+                crate::cluster_failure::Kind::Unreachable { .. } => {
+                    format!("cannot reach the cluster: {}", reading.line)
+                }
+                _ => reading.summary(&format!("kubectl get namespace {namespace}")),
+            };
+            checks.push(Check::fail("cluster", message, reading.kind.hint()));
             return Ok(checks);
         }
     }
@@ -82,7 +86,7 @@ pub fn checks(
         Ok(_) => Check::pass("rollout", format!("deployment/{name} rolled out")),
         Err(f) => Check::fail(
             "rollout",
-            format!("deployment/{name} did not roll out within {timeout}s: {}", f.stderr),
+            format!("deployment/{name} did not roll out within {timeout}s: {}", f.one_line()),
             format!("Inspect the pod and recent events: kubectl -n {namespace} describe pod -l app.kubernetes.io/instance={release}; kubectl -n {namespace} get events --sort-by=.lastTimestamp"),
         ),
     });
@@ -101,7 +105,7 @@ fn pvc(ctx: &Ctx, kit: &PreparedKit) -> Result<Check> {
     );
     let answer = match ctx.call(&kubectl::get_json("pvc", claim))? {
         Ok(answer) => answer,
-        Err(f) => return Ok(Check::fail("pvc", f.stderr, hint)),
+        Err(f) => return Ok(Check::fail("pvc", f.one_line(), hint)),
     };
     Ok(match kubectl::found(&answer)? {
         None => Check::fail(
@@ -132,7 +136,7 @@ fn pods(ctx: &Ctx, release: &str, deployment: &str, checks: &mut Vec<Check>) -> 
         Err(f) => {
             checks.push(Check::fail(
                 ID,
-                f.stderr,
+                f.one_line(),
                 "Check your permissions to list pods.",
             ));
             return Ok(false);
@@ -286,7 +290,7 @@ fn last_log_lines(ctx: &Ctx, pod: &str) -> Result<String> {
                 let lines: Vec<&str> = text.trim().lines().collect();
                 lines[lines.len().saturating_sub(5)..].join(" | ")
             }
-            Err(f) => f.stderr,
+            Err(f) => f.one_line(),
         },
     )
 }
@@ -309,7 +313,7 @@ fn pod_events(ctx: &Ctx, pod: &str) -> Result<String> {
             })
             .collect::<Vec<_>>()
             .join("; "),
-        Err(f) => f.stderr,
+        Err(f) => f.one_line(),
     })
 }
 
@@ -333,7 +337,7 @@ fn service(ctx: &Ctx, kit: &PreparedKit) -> Result<Check> {
                 Check::fail(ID, format!("Service {name} lacks port(s) {}", missing.join(", ")), "Keep the Service name and ports as prepare wrote them; run helm upgrade with the prepared chart.")
             }
         }
-        Err(f) => Check::fail(ID, format!("Service {name}: {}", f.stderr), "Job pods reach the parent through this Service: install the chart (helm upgrade --install).")
+        Err(f) => Check::fail(ID, format!("Service {name}: {}", f.one_line()), "Job pods reach the parent through this Service: install the chart (helm upgrade --install).")
     })
 }
 
@@ -357,7 +361,7 @@ fn rbac(ctx: &Ctx, kit: &PreparedKit) -> Result<Vec<Check>> {
                 Err(f) => {
                     return Ok(vec![Check::fail(
                         "cluster",
-                        format!("kubectl auth can-i gave no answer: {}", f.stderr),
+                        format!("kubectl auth can-i gave no answer: {}", f.one_line()),
                         "Check the cluster connection and your permission to impersonate ServiceAccounts (kubectl auth can-i --as).",
                     )])
                 }
@@ -428,7 +432,7 @@ fn workspace(ctx: &Ctx, kit: &PreparedKit, deployment: &str, pods_ready: bool) -
         Ok(_) => Check::pass(ID, format!("the parent pod sees startup/ and local/ under {mount}")),
         Err(f) => Check::fail(
             ID,
-            format!("the parent pod does not see {} ({})", expected.join(" and "), f.stderr.lines().next().unwrap_or_default()),
+            format!("the parent pod does not see {} ({})", expected.join(" and "), f.one_line()),
             format!("Parent pod cannot find startup or local: the kit was copied to the wrong level or the wrong PVC is mounted. The mount path must contain {mount}/startup and {mount}/local: restage with helm nvflare stage."),
         ),
     })

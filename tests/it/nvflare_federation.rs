@@ -109,6 +109,7 @@ job_launcher:
   default_python_path: /usr/local/bin/python3
   image_pull_secrets: [job-registry-credentials]
   pending_timeout: 300
+  job_pod_security_context: {{runAsNonRoot: true, runAsUser: 10001, fsGroup: 10001}}
 ",
         ns = ns.name,
         kubeconfig = kubeconfig.display()
