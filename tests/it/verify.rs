@@ -1,5 +1,5 @@
-//! `verify`'s offline checks on kits made here (certificates, the kubeconfig's CA) and its
-//! refusals of bad input. Verify against the real cluster is in cluster_verify.
+//! `verify`'s offline checks on kits made here (certificates, and the CA of a real
+//! kubeconfig read by real kubectl) and its refusals of bad input. Verify against the real cluster is in cluster_verify.
 
 use crate::support;
 
@@ -18,8 +18,8 @@ struct World {
     project: Project,
     server: PathBuf,
     client: PathBuf,
-    stub: StubCluster,
-    good_ca: PathBuf,
+    spy: StubCluster,
+    good_kubeconfig: PathBuf,
 }
 
 fn cluster_ca(root: &Path, name: &str, key_usage: bool) -> PathBuf {
@@ -41,17 +41,29 @@ fn world() -> World {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().to_path_buf();
     let (project, server, client) = support::prepared_server_and_client(&root);
-    let stub = StubCluster::new(&root);
-    let good_ca = cluster_ca(&root, "kubernetes-ca", true);
+    let spy = StubCluster::spy(&root.join("spy"));
+    let good_kubeconfig = kubeconfig(&root, &cluster_ca(&root, "kubernetes-ca", true));
     World {
         server,
         client,
         _tmp: tmp,
         root,
         project,
-        stub,
-        good_ca,
+        spy,
+        good_kubeconfig,
     }
+}
+
+/// A kubeconfig whose cluster CA is `ca` (the server is never called: --offline).
+fn kubeconfig(root: &Path, ca: &Path) -> PathBuf {
+    use base64::Engine;
+    let data = base64::engine::general_purpose::STANDARD.encode(std::fs::read(ca).unwrap());
+    write(
+        &root.join(format!("{}.kubeconfig", ca.file_stem().unwrap().to_string_lossy())),
+        &format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {{server: \"https://127.0.0.1:1\", certificate-authority-data: \"{data}\"}}\nusers:\n- name: u\n  user: {{token: x}}\ncontexts:\n- name: c\n  context: {{cluster: c, user: u}}\ncurrent-context: c\n"
+        ),
+    )
 }
 
 fn verify(w: &World, kit: &Path, extra: &[&str], env: &[(&str, &str)]) -> (Run, Value) {
@@ -60,10 +72,12 @@ fn verify(w: &World, kit: &Path, extra: &[&str], env: &[(&str, &str)]) -> (Run, 
         .arg(kit)
         .args(extra)
         .args(["--format", "json"])
-        .env("PATH", w.stub.path())
-        .env("STUB_LOG_DIR", &w.stub.log)
+        // Real kubectl reading a real kubeconfig, behind a spy that logs each call.
+        .env("PATH", w.spy.path())
+        .env("SPY_REAL_KUBECTL", support::tool("kubectl4"))
+        .env("STUB_LOG_DIR", &w.spy.log)
         .env("HELM_NAMESPACE", "nvflare")
-        .env("STUB_KUBE_CA", &w.good_ca)
+        .env("KUBECONFIG", &w.good_kubeconfig)
         .env_remove("KUBECTL");
     for (k, v) in env {
         cmd.env(k, v);
@@ -74,6 +88,10 @@ fn verify(w: &World, kit: &Path, extra: &[&str], env: &[(&str, &str)]) -> (Run, 
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs kubectl: run scripts/test.sh"
+)]
 fn offline_checks_catch_certificate_problems() {
     let w = world();
     let now = OffsetDateTime::now_utc();
@@ -89,7 +107,7 @@ fn offline_checks_catch_certificate_problems() {
     assert_eq!(run.code, 1);
     assert_eq!(failing(&data), ["certificate-expiry"]);
     assert!(
-        w.stub
+        w.spy
             .calls()
             .iter()
             .all(|(a, _)| a.contains(&"config".to_string())),
@@ -141,12 +159,12 @@ fn offline_checks_catch_certificate_problems() {
     assert_eq!(failing(&data), ["certificate-chain"]);
 
     // A cluster CA without keyUsage (the Python 3.13 strictness).
-    let bad_ca = cluster_ca(&w.root, "microk8s-ca", false);
+    let bad = kubeconfig(&w.root, &cluster_ca(&w.root, "microk8s-ca", false));
     let (run, data) = verify(
         &w,
         &w.server,
         &["--offline"],
-        &[("STUB_KUBE_CA", bad_ca.to_str().unwrap())],
+        &[("KUBECONFIG", bad.to_str().unwrap())],
     );
     assert_eq!(run.code, 1);
     assert!(failing(&data).contains(&"kubeconfig-ca".to_string()));
