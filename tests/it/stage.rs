@@ -52,35 +52,6 @@ fn p(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
-fn validate_manifests(w: &World) {
-    for (args, stdin) in w.stub.calls() {
-        if let Some(json) = stdin {
-            let value: Value = serde_json::from_str(&json).unwrap();
-            let yaml = if value["kind"] == "List" {
-                value["items"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|i| serde_json::to_string(i).unwrap())
-                    .collect::<Vec<_>>()
-                    .join("\n---\n")
-            } else {
-                json.clone()
-            };
-            manifests::kubernetes_validate(&yaml, &w.root);
-            let docs: Vec<Value> = if value["kind"] == "List" {
-                value["items"].as_array().unwrap().clone()
-            } else {
-                vec![value]
-            };
-            manifests::check_names(&docs);
-            assert!(args.contains(&"-f".to_string()));
-        }
-    }
-}
-
-/// A listing that fails after a good copy: a real cluster cannot be made to do this on cue
-/// (a failed copy, a timeout and Ctrl-C are shown against the real one in cluster_stage).
 #[test]
 fn a_failed_listing_still_deletes_the_helper_pod() {
     let w = world();
