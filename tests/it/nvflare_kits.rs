@@ -103,18 +103,7 @@ fn compare_with_nvflare(version: &str, nvflare: &Path, root: &Path, config: &Pat
             .replace('/', "_");
         let ours = root.join("ours").join(&name);
         let theirs = root.join("theirs").join(&name);
-        let run = support::nvflare([
-            "prepare".as_ref(),
-            kit.as_os_str(),
-            "--config".as_ref(),
-            config.as_os_str(),
-            "--output".as_ref(),
-            ours.as_os_str(),
-            "--nvflare-version".as_ref(),
-            version.as_ref(),
-            "--format".as_ref(),
-            "json".as_ref(),
-        ]);
+        let run = support::prepare_run(&kit, &config, &ours, &["--nvflare-version", version]);
         if name.ends_with("admin@nvidia.com") {
             assert_eq!(run.code, 4);
             assert_eq!(run.json()["error_code"], "UNSUPPORTED_KIT");
@@ -307,18 +296,12 @@ fn explicit_nulls_prepare_like_nvflare_2_8_and_2_9_but_for_the_listed_fixes() {
                     root.join("ours").join(&name),
                     root.join("theirs").join(&name),
                 );
-                let run = support::nvflare([
-                    "prepare".as_ref(),
-                    prod.join(kit).as_os_str(),
-                    "--config".as_ref(),
-                    config.as_os_str(),
-                    "--output".as_ref(),
-                    ours.as_os_str(),
-                    "--nvflare-version".as_ref(),
-                    version.as_ref(),
-                    "--format".as_ref(),
-                    "json".as_ref(),
-                ]);
+                let run = support::prepare_run(
+                    &prod.join(kit),
+                    &config,
+                    &ours,
+                    &["--nvflare-version", version],
+                );
                 let mut reference = Command::new(&nvflare);
                 reference
                     .args(["deploy", "prepare"])
