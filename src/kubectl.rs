@@ -46,8 +46,9 @@ pub struct ClusterSettings {
     pub request_timeout_seconds: u64,
 }
 
-/// Calls that wait or move data, and so get the command's `--timeout`.
-const WAITING_VERBS: [&str; 4] = ["wait", "rollout", "cp", "exec"];
+/// Calls that wait or move data (a delete may wait for the pod to go), and so get the
+/// command's `--timeout`.
+const WAITING_VERBS: [&str; 5] = ["wait", "rollout", "cp", "exec", "delete"];
 
 impl ClusterSettings {
     /// The namespace to use: the flag, else Helm's `HELM_NAMESPACE`.

@@ -257,7 +257,7 @@ fn pvc_stage_of_a_server_sends_the_guides_sequence_as_the_token_s_identity() {
     for (args, _) in spy.calls() {
         // Waits and copies get --timeout (300 s); reads and applies --request-timeout (30 s).
         let verb = args.iter().find(|a| !a.starts_with("--")).unwrap().as_str();
-        let limit = if ["wait", "cp", "exec"].contains(&verb) {
+        let limit = if ["wait", "cp", "exec", "delete"].contains(&verb) {
             "300s"
         } else {
             "30s"
