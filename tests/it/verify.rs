@@ -74,7 +74,11 @@ fn verify(w: &World, kit: &Path, extra: &[&str], env: &[(&str, &str)]) -> (Run, 
         .args(["--format", "json"])
         // Real kubectl reading a real kubeconfig, behind a spy that logs each call.
         .env("PATH", w.spy.path())
-        .env("SPY_REAL_KUBECTL", support::tool("kubectl4"))
+        // Not `tool()`: bad-input cases never reach kubectl and run in the fast tier too.
+        .env(
+            "SPY_REAL_KUBECTL",
+            support::repo().join(".tools/bin/kubectl4"),
+        )
         .env("STUB_LOG_DIR", &w.spy.log)
         .env("HELM_NAMESPACE", "nvflare")
         .env("KUBECONFIG", &w.good_kubeconfig)
