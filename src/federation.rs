@@ -377,7 +377,8 @@ fn write(
             },
         );
         let kits = results.into_iter().collect::<Result<Vec<_>>>()?;
-        crate::tool_state::write_marker(work).map_err(|e| Error::prepare_io("write", work, e))?;
+        crate::prepared::marker::write_marker(work)
+            .map_err(|e| Error::prepare_io("write", work, e))?;
         Ok(kits)
     })
 }
@@ -478,7 +479,7 @@ pub fn package_all(
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let list = crate::tool_state::PackageList {
+    let list = crate::prepared::marker::PackageList {
         archives: charts
             .iter()
             .filter_map(|c| c.packaged.archive.strip_prefix(&destination).ok())
@@ -487,7 +488,7 @@ pub fn package_all(
     };
     let text = serde_json::to_string_pretty(&list).expect("a list serializes") + "\n";
     package::write_archive(
-        &destination.join(crate::tool_state::PACKAGES_FILE),
+        &destination.join(crate::prepared::marker::PACKAGES_FILE),
         text.as_bytes(),
     )?;
     Ok(PackagedFederation { charts })

@@ -27,6 +27,7 @@ pub mod package;
 pub mod parent_process;
 pub mod patch;
 pub mod prepare;
+pub mod prepared;
 pub mod provenance;
 pub mod registry;
 pub mod runtime_config;
@@ -35,7 +36,7 @@ pub mod sign;
 pub mod stage;
 pub mod study_runtime;
 pub mod terminal;
-pub mod tool_state;
+
 pub mod verify;
 pub mod verify_chart;
 pub mod yaml_writer;

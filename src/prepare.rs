@@ -19,11 +19,11 @@ use crate::names;
 use crate::nvflare_version::{self, NvflareVersion, VersionSource};
 use crate::parent_process::server_ports;
 use crate::patch::{comm_config, local_files, resources, Warnings};
+use crate::prepared::marker;
 use crate::runtime_config::{
     self, DockerConfig, K8sConfig, PendingTimeout, Runtime, RuntimeConfig, WORKSPACE_MOUNT_PATH,
 };
 use crate::shell_quote::quote;
-use crate::tool_state;
 
 #[derive(Debug, Clone)]
 pub struct PrepareSettings {
@@ -248,7 +248,7 @@ pub fn check_output(source: &Path, output: &Path) -> Result<()> {
         let first = inside.components().next().map(|c| source.join(c));
         if let Some(first) = first.filter(|f| f.symlink_metadata().is_ok()) {
             let seed_default = first == source.join("prepared") && is_empty_dir(&first);
-            if !seed_default && !tool_state::holds_only_outputs(&first) {
+            if !seed_default && !marker::holds_only_outputs(&first) {
                 return Err(Error::invalid_args(
                     format!(
                         "--output {} would replace {} of the kit.",
@@ -260,7 +260,7 @@ pub fn check_output(source: &Path, output: &Path) -> Result<()> {
             }
         }
     }
-    if output.is_dir() && !is_empty_dir(output) && !tool_state::is_output(output) {
+    if output.is_dir() && !is_empty_dir(output) && !marker::is_output(output) {
         return Err(Error::invalid_args(
             format!(
                 "{} exists and is not an output of helm nvflare prepare; refusing to replace it.",
@@ -288,9 +288,9 @@ fn not_kit_content<'a>(kit_dir: &'a Path, output: &'a Path) -> impl Fn(&Path) ->
             .unwrap_or_default();
         path == output
             || path == seed_outputs
-            || tool_state::is_state_file(&name)
+            || marker::is_state_file(&name)
             || (name.starts_with('.') && name.contains(".prepare-"))
-            || tool_state::is_output(path)
+            || marker::is_output(path)
     }
 }
 
@@ -339,7 +339,7 @@ pub fn check_kit(
     }
     // Staged comes first: an output NVFlare staged is not ours, but the reason to leave it
     // alone is what is in the cluster.
-    crate::stage::record::refuse_if_staged(&output)?;
+    crate::prepared::stage_record::refuse_if_staged(&output)?;
     check_output(kit_dir, &output)?;
     if let RuntimeConfig::K8s(k8s) = &config {
         check_port_clash(&kit, k8s)?;
@@ -499,7 +499,7 @@ pub fn build(plan: &Plan, work: &Path, temp: &Path) -> Result<Prepared> {
             prepare_docker(&plan.kit, work, output, config, version, &mut warnings)?
         }
     };
-    tool_state::write_marker(work).map_err(|e| Error::prepare_io("write", work, e))?;
+    marker::write_marker(work).map_err(|e| Error::prepare_io("write", work, e))?;
     Ok(Prepared {
         runtime: plan.config.runtime(),
         role: plan.kit.role,

@@ -372,7 +372,7 @@ pub fn expand_archives(args: &[PathBuf]) -> Result<Vec<PathBuf>> {
 /// list is read as untrusted: each entry must be a plain relative path to a `.tgz` file
 /// inside `dir`.
 fn packaged_in(dir: &Path) -> Result<Vec<PathBuf>> {
-    let list_path = dir.join(crate::tool_state::PACKAGES_FILE);
+    let list_path = dir.join(crate::prepared::marker::PACKAGES_FILE);
     let bad = |why: String| {
         Error::new(
             Code::InvalidArchive,
@@ -386,7 +386,7 @@ fn packaged_in(dir: &Path) -> Result<Vec<PathBuf>> {
             format!(
                 "{} holds no list of packaged archives ({}).",
                 dir.display(),
-                crate::tool_state::PACKAGES_FILE
+                crate::prepared::marker::PACKAGES_FILE
             ),
             "Push the archives themselves (`helm nvflare push dist/*.tgz oci://...`), or `helm nvflare package <prepared federation> -d <dir>` first: push <dir> pushes exactly what that wrote.",
         )
@@ -395,7 +395,7 @@ fn packaged_in(dir: &Path) -> Result<Vec<PathBuf>> {
         return Err(bad("not a regular file of a sensible size".into()));
     }
     let text = std::fs::read_to_string(&list_path).map_err(|e| bad(e.to_string()))?;
-    let list: crate::tool_state::PackageList =
+    let list: crate::prepared::marker::PackageList =
         serde_json::from_str(&text).map_err(|e| bad(format!("does not parse: {e}")))?;
     list.archives
         .iter()

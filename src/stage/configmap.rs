@@ -8,12 +8,12 @@ use base64::Engine;
 use serde_json::{json, Map, Value};
 
 use super::manifests;
-use super::prepared_kit::PreparedKit;
-use super::record::{self, Record};
 use super::{ensure_namespace, Session, StagedObjects, UnstagedObjects};
 use crate::chart::values::{Item, LocalConfig, StartupConfig, WorkspaceConfig};
 use crate::error::{Code, Error, Result};
 use crate::kubectl::args;
+use crate::prepared::kit::PreparedKit;
+use crate::prepared::stage_record::{self as record, Record};
 
 /// Kubernetes refuses ConfigMaps and Secrets over 1 MiB of data.
 pub const OBJECT_LIMIT: usize = 1024 * 1024;
@@ -108,7 +108,8 @@ fn items(files: &[(String, Vec<u8>)]) -> Vec<Item> {
 /// key `prepare` writes), keeping every comment and other value as it is.
 pub fn set_workspace_config(kit: &PreparedKit, config: &WorkspaceConfig) -> Result<()> {
     let path = kit.dir.join(crate::chart::CHART_DIR).join("values.yaml");
-    let text = std::fs::read_to_string(&path).map_err(|e| super::kit_io("read", &path, e))?;
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| crate::prepared::kit_io("read", &path, e))?;
     let config = serde_json::to_value(config).expect("workspaceConfig serializes");
     let block = format!(
         "workspaceConfig:{}\n",
@@ -133,7 +134,7 @@ pub fn set_workspace_config(kit: &PreparedKit, config: &WorkspaceConfig) -> Resu
         ),
     };
     crate::fs_tree::write_atomically(&path, new_text.as_bytes())
-        .map_err(|e| super::kit_io("write", &path, e))
+        .map_err(|e| crate::prepared::kit_io("write", &path, e))
 }
 
 /// The ConfigMap and Secret names: the recorded ones when restaging, else from the release.

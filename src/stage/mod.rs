@@ -7,9 +7,7 @@
 
 mod configmap;
 pub mod manifests;
-pub mod prepared_kit;
 mod pvc;
-pub mod record;
 
 use std::path::PathBuf;
 
@@ -19,24 +17,11 @@ use serde_json::Value;
 use crate::error::{Code, Error, Result};
 use crate::kubectl::{self, ClusterSettings, Failure, Kubectl};
 use crate::output::{Output, Report};
+use crate::prepared::stage_record as record;
+use crate::prepared::PreparedKit;
 use crate::terminal::{escape, escape_lines};
-use prepared_kit::PreparedKit;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Method {
-    Pvc,
-    Configmap,
-}
-
-impl Method {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Method::Pvc => "pvc",
-            Method::Configmap => "configmap",
-        }
-    }
-}
+pub use crate::prepared::Method;
 
 #[derive(Debug, Clone)]
 pub struct StageSettings {
@@ -300,13 +285,6 @@ impl<'a> Session<'a> {
 }
 
 /// Stage writes its record and the chart's workspaceConfig into the prepared kit.
-pub(crate) fn kit_io(action: &str, path: &std::path::Path, err: std::io::Error) -> Error {
-    Error::new(
-        Code::InvalidArgs,
-        format!("Cannot {action} {}: {err}", path.display()),
-        "stage and unstage record what they did in the prepared kit: it must be readable and writable.",
-    )
-}
 
 /// The namespace: `--namespace` or Helm's `HELM_NAMESPACE`, else the kit's. It must be the
 /// one the kit was prepared for: its job launcher creates job pods there.

@@ -7,13 +7,13 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::manifests::{self, Identity, WORKSPACE};
-use super::prepared_kit::PreparedKit;
-use super::record::{self, Record};
 use super::{
     ensure_namespace, Session, StageSettings, StagedObjects, UnstageSettings, UnstagedObjects,
 };
 use crate::error::{Code, Error, Result};
 use crate::kubectl::{self, args};
+use crate::prepared::kit::PreparedKit;
+use crate::prepared::stage_record::{self as record, Record};
 
 /// `kubectl exec <pod> -c stage -- <command...>`.
 fn exec(pod: &str, command: &[&str]) -> Vec<String> {

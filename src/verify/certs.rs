@@ -14,7 +14,7 @@ use x509_parser::prelude::*;
 use super::Check;
 use crate::kit::FED_SERVER_JSON;
 use crate::kubectl::{args, Kubectl};
-use crate::stage::prepared_kit::PreparedKit;
+use crate::prepared::kit::PreparedKit;
 
 const EXPIRY_WARNING_DAYS: i64 = 30;
 

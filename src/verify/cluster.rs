@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::Check;
 use crate::error::Result;
 use crate::kubectl::{self, Failure, Kubectl};
-use crate::stage::prepared_kit::PreparedKit;
+use crate::prepared::kit::PreparedKit;
 
 /// What NVFlare 2.8's launcher needs: pods, and the Secrets job pods mount.
 pub const LAUNCHER_RBAC_2_8: [(&str, &[&str]); 2] = [

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use crate::error::Result;
 use crate::kubectl::{ClusterSettings, Kubectl};
-use crate::stage::prepared_kit::PreparedKit;
+use crate::prepared::kit::PreparedKit;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -7,7 +7,7 @@ use super::Check;
 use crate::chart::values_files::{self, ValuesFile};
 use crate::image::ImageRef;
 use crate::kit::COMM_CONFIG_JSON;
-use crate::stage::prepared_kit::PreparedKit;
+use crate::prepared::kit::PreparedKit;
 
 /// `values_files`: the operator's `-f` files, as Helm would be given them.
 pub fn checks(kit: &PreparedKit, namespace: &str, values_files: &[ValuesFile]) -> Vec<Check> {

@@ -13,9 +13,25 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::Method;
 use crate::error::{Code, Error, Result};
 use crate::names;
+
+/// How a kit is staged: onto the workspace PVC, or as a ConfigMap and a Secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    Pvc,
+    Configmap,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Pvc => "pvc",
+            Method::Configmap => "configmap",
+        }
+    }
+}
 
 pub const RECORD_FILE: &str = ".helm-nvflare-stage.json";
 /// A record is a few hundred bytes; anything far larger is not ours.
