@@ -25,7 +25,23 @@ pub const DEFAULT_DOCKER_NETWORK: &str = "nvflare-network";
 /// K8s launcher use `python3`; images that only ship `python3` then fail every job.
 pub const DOCKER_JOB_PYTHON_PATH: &str = PARENT_PYTHON_PATH;
 
-/// NVFlare 2.8's list; 2.9 reserves two more (`study_runtime::RESERVED_DOCKER_KWARGS`).
+/// Docker kwargs the launcher owns (NVFlare 2.9.0's `RESERVED_DOCKER_KWARGS`): refused in a
+/// study's `docker_kwargs` and, for 2.9, in the config's `default_job_container_kwargs`.
+pub const RESERVED_DOCKER_KWARGS_2_9: [&str; 11] = [
+    "auto_remove",
+    "command",
+    "detach",
+    "environment",
+    "image",
+    "mounts",
+    "name",
+    "network",
+    "user",
+    "volumes",
+    "working_dir",
+];
+
+/// NVFlare 2.8's list; 2.9 reserves two more (`RESERVED_DOCKER_KWARGS_2_9`).
 const DOCKER_RESERVED_KWARGS: [&str; 9] = [
     "command",
     "detach",
@@ -116,7 +132,7 @@ impl RuntimeConfig {
         if let (RuntimeConfig::Docker(docker), NvflareVersion::V2_9) = (self, version) {
             refuse_reserved_kwargs(
                 &docker.default_job_container_kwargs,
-                &crate::study_runtime::RESERVED_DOCKER_KWARGS,
+                &RESERVED_DOCKER_KWARGS_2_9,
                 "Remove keys controlled by DockerJobLauncher. For a site default job image, set studies.<study>.container.image in local/study_runtime.yaml.",
             )?;
         }

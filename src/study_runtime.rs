@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 use crate::image::ImageRef;
 use crate::names;
-use crate::runtime_config::Runtime;
+use crate::runtime_config::{Runtime, RESERVED_DOCKER_KWARGS_2_9 as RESERVED_DOCKER_KWARGS};
 
 pub const STUDY_RUNTIME_YAML: &str = "study_runtime.yaml";
 pub const FORMAT_VERSION: i64 = 2;
@@ -43,21 +43,6 @@ const RESERVED_ENV: [&str; 6] = [
     "NVFLARE_JOB_AUTH_TOKEN",
     "NVFLARE_JOB_TOKEN_SIGNATURE",
     "NVFLARE_JOB_SSID",
-];
-/// Docker kwargs the launcher owns (NVFlare 2.9.0's `RESERVED_DOCKER_KWARGS`): refused in a
-/// study's `docker_kwargs` and, for 2.9, in the config's `default_job_container_kwargs`.
-pub const RESERVED_DOCKER_KWARGS: [&str; 11] = [
-    "auto_remove",
-    "command",
-    "detach",
-    "environment",
-    "image",
-    "mounts",
-    "name",
-    "network",
-    "user",
-    "volumes",
-    "working_dir",
 ];
 
 /// A problem in the file: INVALID_KIT, since the file came with the kit.
