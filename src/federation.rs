@@ -502,3 +502,85 @@ pub fn prepared_charts(dir: &Path) -> Vec<(String, PathBuf)> {
         .map(|d| (folder_name(&d), d))
         .collect()
 }
+
+/// What `prepare` made: one kit, or a whole federation.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum PrepareOutcome {
+    Kit(Prepared),
+    Federation(PreparedFederation),
+}
+
+impl PrepareOutcome {
+    /// The warnings to show on stderr, each once: one kit's in plain words; a federation's
+    /// grouped by the participants they concern, in plain words for a person (`plain`).
+    /// (NVFlare's wording stays in the JSON result.)
+    pub fn warnings(&self, plain: bool) -> Vec<String> {
+        match self {
+            PrepareOutcome::Kit(p) => p
+                .warnings
+                .iter()
+                .map(|w| crate::patch::plain_words(w))
+                .collect(),
+            PrepareOutcome::Federation(f) => f.grouped_warnings(plain),
+        }
+    }
+}
+
+impl Report for PrepareOutcome {
+    fn text(&self) -> String {
+        match self {
+            PrepareOutcome::Kit(p) => p.text(),
+            PrepareOutcome::Federation(f) => f.text(),
+        }
+    }
+}
+
+/// `prepare`, the library's one entry for the command: a folder holding participant kits
+/// (`prod_NN/`) is a federation, anything else one kit.
+pub fn prepare_kit_or_federation(
+    settings: &PrepareSettings,
+    out: &Output,
+) -> Result<PrepareOutcome> {
+    if is_federation(&settings.kit) {
+        Ok(PrepareOutcome::Federation(prepare(settings, out)?))
+    } else {
+        Ok(PrepareOutcome::Kit(prepare::prepare(settings)?))
+    }
+}
+
+/// What `package` wrote: one archive, or one per participant of a prepared federation.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum PackageOutcome {
+    Chart(package::Packaged),
+    Federation(PackagedFederation),
+}
+
+impl Report for PackageOutcome {
+    fn text(&self) -> String {
+        match self {
+            PackageOutcome::Chart(p) => p.text(),
+            PackageOutcome::Federation(f) => f.text(),
+        }
+    }
+}
+
+/// `package`, the library's one entry for the command: a prepared kit or chart folder is
+/// one archive; a folder of prepared kits (a prepared federation) is one per participant.
+pub fn package_chart_or_federation(
+    settings: &PackageSettings,
+    out: &Output,
+) -> Result<PackageOutcome> {
+    if package::chart_dir_of(&settings.source).is_err()
+        && !prepared_charts(&settings.source).is_empty()
+    {
+        Ok(PackageOutcome::Federation(package_all(
+            &settings.source,
+            settings,
+            out,
+        )?))
+    } else {
+        Ok(PackageOutcome::Chart(package::package(settings)?))
+    }
+}

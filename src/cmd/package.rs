@@ -6,7 +6,7 @@ use helm_nvflare::error::Result;
 use helm_nvflare::federation;
 use helm_nvflare::helm_env::HelmEnv;
 use helm_nvflare::output::Output;
-use helm_nvflare::package::{self, PackageSettings};
+use helm_nvflare::package::PackageSettings;
 
 use super::shared::{ChartVersionArgs, SignArgs};
 
@@ -38,12 +38,6 @@ pub fn exec(args: Args, out: &Output, _env: &HelmEnv) -> Result<i32> {
         destination: Some(args.destination),
         sign: args.sign.signing_key()?,
     };
-    if package::chart_dir_of(&settings.source).is_err()
-        && !federation::prepared_charts(&settings.source).is_empty()
-    {
-        out.result(&federation::package_all(&settings.source, &settings, out)?);
-    } else {
-        out.result(&package::package(&settings)?);
-    }
+    out.result(&federation::package_chart_or_federation(&settings, out)?);
     Ok(0)
 }

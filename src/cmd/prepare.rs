@@ -7,8 +7,7 @@ use helm_nvflare::federation;
 use helm_nvflare::helm_env::HelmEnv;
 use helm_nvflare::nvflare_version::NvflareVersion;
 use helm_nvflare::output::{Format, Output};
-use helm_nvflare::patch::plain_words;
-use helm_nvflare::prepare::{self, PrepareSettings};
+use helm_nvflare::prepare::PrepareSettings;
 
 use super::shared::{one_of, ChartVersionArgs, SignArgs};
 
@@ -73,18 +72,10 @@ pub fn exec(args: Args, out: &Output, _env: &HelmEnv) -> Result<i32> {
         sign: args.sign.signing_key()?,
         nvflare_version: args.nvflare_version.as_deref().and_then(NvflareVersion::parse),
     };
-    if federation::is_federation(&settings.kit) {
-        let prepared = federation::prepare(&settings, out)?;
-        for warning in prepared.grouped_warnings(out.format() == Format::Txt) {
-            out.warn(&warning);
-        }
-        out.result(&prepared);
-    } else {
-        let prepared = prepare::prepare(&settings)?;
-        for warning in &prepared.warnings {
-            out.warn(&plain_words(warning));
-        }
-        out.result(&prepared);
+    let prepared = federation::prepare_kit_or_federation(&settings, out)?;
+    for warning in prepared.warnings(out.format() == Format::Txt) {
+        out.warn(&warning);
     }
+    out.result(&prepared);
     Ok(0)
 }
