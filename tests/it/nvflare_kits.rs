@@ -67,6 +67,18 @@ fn provision(nvflare: &Path, root: &Path) -> PathBuf {
     root.join("workspace/example_project/prod_00")
 }
 
+/// That release's own `nvflare deploy prepare` of `kit` into `output`.
+fn nvflare_prepare(nvflare: &Path, kit: &Path, config: &Path, output: &Path) -> support::Run {
+    let mut cmd = Command::new(nvflare);
+    cmd.args(["deploy", "prepare"])
+        .arg(kit)
+        .arg("--config")
+        .arg(config)
+        .arg("--output")
+        .arg(output);
+    run_cmd(cmd)
+}
+
 /// Every kit `nvflare provision` wrote, prepared by us for `version` and by that release's
 /// own `nvflare deploy prepare`: `local/` and `startup/` are the same bytes and modes.
 /// Returns how many kits were compared.
@@ -113,15 +125,7 @@ fn compare_with_nvflare(version: &str, nvflare: &Path, root: &Path, config: &Pat
         assert_eq!(data["nvflare_version"], version);
         prepared += 1;
 
-        let mut reference = Command::new(nvflare);
-        reference
-            .args(["deploy", "prepare"])
-            .arg(&kit)
-            .arg("--config")
-            .arg(config)
-            .arg("--output")
-            .arg(&theirs);
-        run_cmd(reference).success();
+        nvflare_prepare(nvflare, &kit, config, &theirs).success();
         let kit_files = |files: std::collections::BTreeMap<PathBuf, (Vec<u8>, u32)>| {
             files
                 .into_iter()
@@ -302,15 +306,7 @@ fn explicit_nulls_prepare_like_nvflare_2_8_and_2_9_but_for_the_listed_fixes() {
                     &ours,
                     &["--nvflare-version", version],
                 );
-                let mut reference = Command::new(&nvflare);
-                reference
-                    .args(["deploy", "prepare"])
-                    .arg(prod.join(kit))
-                    .arg("--config")
-                    .arg(&config)
-                    .arg("--output")
-                    .arg(&theirs);
-                let reference = run_cmd(reference);
+                let reference = nvflare_prepare(&nvflare, &prod.join(kit), &config, &theirs);
                 // Refused by both, or prepared by both.
                 assert_eq!(
                     run.code, reference.code,
@@ -442,15 +438,7 @@ fn the_readme_lists_every_way_the_chart_differs_from_nvflares() {
                 &ours,
                 &["--nvflare-version", version],
             );
-            let mut reference = Command::new(&nvflare);
-            reference
-                .args(["deploy", "prepare"])
-                .arg(prod.join(kit))
-                .arg("--config")
-                .arg(&config)
-                .arg("--output")
-                .arg(&theirs);
-            run_cmd(reference).success();
+            nvflare_prepare(&nvflare, &prod.join(kit), &config, &theirs).success();
             let paths = |dir: &Path| {
                 let values: serde_json::Value = serde_saphyr::from_str(
                     &std::fs::read_to_string(dir.join("helm_chart/values.yaml")).unwrap(),
