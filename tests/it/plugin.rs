@@ -285,3 +285,40 @@ fn install_hook_builds_with_cargo_or_says_what_to_do() {
     );
     assert!(!log.exists());
 }
+
+/// Issue 20, item 10: Helm runs the install hook with `sh -c`, so an unquoted
+/// `${HELM_PLUGIN_DIR}` splits at a space and runs the path's first word. With a plugin
+/// home under `.../a b/`, an executable `.../a` must never run, and the install works.
+#[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs Helm, kubernetes-validate, NVFlare or a registry: run scripts/test.sh"
+)]
+fn issue_20_10_the_install_hook_quotes_the_plugin_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let plugin = plugin_dir(&root.join("src"));
+    let marker = root.join("first-word-ran");
+    let decoy = write(
+        &root.join("a"),
+        &format!("#!/bin/sh\ntouch '{}'\n", marker.display()),
+    );
+    std::fs::set_permissions(&decoy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for which in HELMS {
+        let home = root.join(format!("a b/{which}"));
+        let mut install = helm(which, &home);
+        install.args(["plugin", "install"]).arg(&plugin);
+        let run = run_cmd(install);
+        assert!(
+            !marker.exists(),
+            "{which} ran {} from the plugin path's first word",
+            decoy.display()
+        );
+        assert_eq!(run.code, 0, "{which}:\n{}\n{}", run.stdout, run.stderr);
+        assert!(
+            run.stdout.contains("using the bundled binary"),
+            "{which}: the hook did not run: {}",
+            run.stdout
+        );
+    }
+}
