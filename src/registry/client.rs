@@ -37,6 +37,34 @@ pub struct Client {
     authorization: RefCell<Option<String>>,
 }
 
+/// `(scheme, lower-case host:port)` of an http(s) URL, the port made explicit; None for
+/// anything else (a URL with user info included: it is never given credentials).
+fn origin(url: &str) -> Option<(&'static str, String)> {
+    let (scheme, rest, port) = if let Some(rest) = url.strip_prefix("https://") {
+        ("https", rest, "443")
+    } else if let Some(rest) = url.strip_prefix("http://") {
+        ("http", rest, "80")
+    } else {
+        return None;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.is_empty() || authority.contains('@') {
+        return None;
+    }
+    let authority = authority.to_ascii_lowercase();
+    let has_port = authority
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    Some((
+        scheme,
+        if has_port {
+            authority
+        } else {
+            format!("{authority}:{port}")
+        },
+    ))
+}
+
 fn read(path: &PathBuf, what: &str) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| {
         Error::invalid_args(
@@ -148,6 +176,8 @@ impl Client {
             .timeout_per_read(Some(Duration::from_secs(30)))
             .timeout_recv_response(Some(Duration::from_secs(60)))
             .user_agent(concat!("helm-nvflare/", env!("CARGO_PKG_VERSION")))
+            // A redirect from an https registry never goes to plain http.
+            .https_only(!tls.plain_http)
             .build();
         let scheme = if tls.plain_http { "http" } else { "https" };
         Ok(Client {
@@ -161,12 +191,35 @@ impl Client {
         })
     }
 
+    /// A path on this registry.
     pub fn url(&self, path: &str) -> String {
-        if path.starts_with("http://") || path.starts_with("https://") {
-            path.to_string()
-        } else {
-            format!("{}{path}", self.base)
+        format!("{}{path}", self.base)
+    }
+
+    /// A URL the registry handed back (an upload `Location`): a path is on this registry;
+    /// an absolute URL is kept, but never from https down to http, and [`Self::send`]
+    /// gives it our credentials only when it is on this registry's scheme, host and port.
+    pub fn resolve(&self, location: &str) -> Result<String> {
+        if location.starts_with('/') && !location.starts_with("//") {
+            return Ok(self.url(location));
         }
+        let Some((scheme, _)) = origin(location) else {
+            return Err(self.protocol_error(&format!(
+                "a URL that is neither a path nor http(s): {:?}",
+                crate::terminal::escape(&location.chars().take(200).collect::<String>())
+            )));
+        };
+        if scheme == "http" && self.base.starts_with("https://") {
+            return Err(self.protocol_error(
+                "a URL that goes from https down to plain http; it is not followed",
+            ));
+        }
+        Ok(location.to_string())
+    }
+
+    /// Whether `url` is on this registry: the same scheme, host and port.
+    fn is_own(&self, url: &str) -> bool {
+        origin(url).is_some() && origin(url) == origin(&self.base)
     }
 
     /// Sends a request, authenticating once when the registry challenges.
@@ -181,6 +234,22 @@ impl Client {
         let response = self.send_once(method, url, content_type, body)?;
         if response.status() != 401 {
             return Ok(response);
+        }
+        // Another host's challenge is never answered with this registry's login.
+        if !self.is_own(url) {
+            let other = origin(url)
+                .map(|(s, h)| format!("{s}://{h}"))
+                .unwrap_or_default();
+            return Err(Error::new(
+                Code::RegistryAuthFailed,
+                format!(
+                    "Registry {} sent us on to {} to {method} there, which asks for a login; {}'s login is not sent to another host.",
+                    self.host,
+                    crate::terminal::escape(&other),
+                    self.host
+                ),
+                "If that host is the same registry under another name (its `http.host` setting), use that name in the oci:// reference.",
+            ));
         }
         let challenge = response
             .headers()
@@ -249,7 +318,12 @@ impl Client {
         content_type: Option<&str>,
         body: Option<&[u8]>,
     ) -> Result<Response<Body>> {
-        let auth = self.authorization.borrow().clone();
+        // Credentials go only to the registry they belong to.
+        let auth = self
+            .authorization
+            .borrow()
+            .clone()
+            .filter(|_| self.is_own(url));
         let left = Some(self.remaining()?);
         let result = match method {
             "HEAD" | "GET" => {
@@ -307,7 +381,10 @@ impl Client {
                 .params
                 .get("realm")
                 .ok_or_else(|| self.protocol_error("a Bearer challenge without realm"))?;
-            let token = self.fetch_token(realm, challenge.params.get("service"), scope)?;
+            // The realm is where this registry checks its logins (Docker Hub's is another
+            // host), so it gets them, but never over plain http from an https registry.
+            let realm = self.resolve(realm)?;
+            let token = self.fetch_token(&realm, challenge.params.get("service"), scope)?;
             *self.authorization.borrow_mut() = Some(format!("Bearer {token}"));
             return Ok(());
         }

@@ -306,7 +306,7 @@ fn upload_blob(client: &Client, repo: &str, bytes: &[u8], scope: &str) -> Result
         .ok_or_else(|| client.protocol_error("a blob upload without Location"))?
         .to_string();
     let separator = if location.contains('?') { '&' } else { '?' };
-    let url = client.url(&format!("{location}{separator}digest={blob_digest}"));
+    let url = client.resolve(&format!("{location}{separator}digest={blob_digest}"))?;
     let put = client.send(
         "PUT",
         &url,

@@ -175,3 +175,102 @@ fn push_with_identity_helper(w: &World, docker: &Path) -> std::process::Command 
     cmd.env("STUB_IDENTITY", "1");
     cmd
 }
+
+/// A listener that records each request's head and answers 401 with a Basic challenge,
+/// the answer that would tempt a client into sending a login.
+fn capture() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = std::sync::Arc::clone(&log);
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut head = String::new();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            seen.lock().unwrap().push(head);
+            let _ = stream.write_all(
+                b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"x\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    (host, log)
+}
+
+fn push_with_login(w: &World, registry: &support::registry::Registry) -> Run {
+    let mut cmd = nvflare_cmd();
+    cmd.arg("push")
+        .arg(&w.archive)
+        .arg(registry.oci("fl"))
+        .arg("--ca-file")
+        .arg(registry.ca_file.as_ref().unwrap())
+        .args([
+            "--username",
+            support::registry::USER,
+            "--password-stdin",
+            "--format",
+            "json",
+        ])
+        .env("HELM_REGISTRY_CONFIG", w.root.join("no-helm-login.json"))
+        .env("DOCKER_CONFIG", w.root.join("no-docker"));
+    run_with_stdin(cmd, support::registry::PASSWORD)
+}
+
+/// Issue 20, item 5: a registry (real docker-registry with `http.host` set) that hands out
+/// upload URLs on another host, or on plain http, never gets our login sent there.
+#[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs Helm, kubernetes-validate, NVFlare or a registry: run scripts/test.sh"
+)]
+fn issue_20_5_credentials_stay_with_their_registry() {
+    let w = world();
+
+    // https down to http, to a listener that records what it gets: refused, nothing sent.
+    let (capture_host, seen) = capture();
+    let registry = support::registry::Registry::tls_with_auth_advertising(
+        &w.root.join("registry-http"),
+        |_| format!("http://{capture_host}"),
+    );
+    let run = push_with_login(&w, &registry);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.json()["error_code"], "REGISTRY_ERROR", "{}", run.stdout);
+    assert!(run.stdout.contains("plain http"), "{}", run.stdout);
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "a request went to the plain-http URL: {:?}",
+        seen.lock().unwrap()
+    );
+    drop(registry);
+
+    // Another host name for the same registry: the upload goes there without the login,
+    // so the registry refuses it, and the error says why.
+    let registry = support::registry::Registry::tls_with_auth_advertising(
+        &w.root.join("registry-alias"),
+        |own| format!("https://{}", own.replace("127.0.0.1", "localhost")),
+    );
+    let run = push_with_login(&w, &registry);
+    assert_eq!(run.code, 4, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.json()["error_code"],
+        "REGISTRY_AUTH_FAILED",
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("localhost") && run.stdout.contains("not sent"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains(support::registry::PASSWORD)
+            && !run.stderr.contains(support::registry::PASSWORD)
+    );
+}

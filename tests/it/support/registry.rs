@@ -78,26 +78,51 @@ fn tls_files(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
 
 impl Registry {
     pub fn plain(dir: &Path) -> Registry {
-        Self::start(dir, false, false)
+        Self::start(dir, false, false, None)
     }
 
     pub fn tls_with_auth(dir: &Path) -> Registry {
-        Self::start(dir, true, false)
+        Self::start(dir, true, false, None)
     }
 
     /// TLS that also requires a client certificate signed by the test CA (`dir/client.crt`).
     pub fn mutual_tls(dir: &Path) -> Registry {
-        Self::start(dir, true, true)
+        Self::start(dir, true, true, None)
     }
 
-    fn start(dir: &Path, secure: bool, client_certs: bool) -> Registry {
-        std::fs::create_dir_all(dir).unwrap();
+    /// TLS with login, handing out upload URLs on `advertise(its own host:port)`
+    /// (docker-registry's `http.host`, meant for a registry behind a proxy).
+    pub fn tls_with_auth_advertising(dir: &Path, advertise: impl Fn(&str) -> String) -> Registry {
         let port = free_port();
+        Self::start_on(
+            dir,
+            port,
+            true,
+            false,
+            Some(advertise(&format!("127.0.0.1:{port}"))),
+        )
+    }
+
+    fn start(dir: &Path, secure: bool, client_certs: bool, advertised: Option<String>) -> Registry {
+        Self::start_on(dir, free_port(), secure, client_certs, advertised)
+    }
+
+    fn start_on(
+        dir: &Path,
+        port: u16,
+        secure: bool,
+        client_certs: bool,
+        advertised: Option<String>,
+    ) -> Registry {
+        std::fs::create_dir_all(dir).unwrap();
         let host = format!("127.0.0.1:{port}");
         let mut config = format!(
             "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {host}\n",
             dir.join("data").display()
         );
+        if let Some(url) = advertised {
+            config.push_str(&format!("  host: {url}\n"));
+        }
         let mut ca_file = None;
         if secure {
             let (ca, cert, key) = tls_files(dir);
