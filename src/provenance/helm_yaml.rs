@@ -69,7 +69,7 @@ fn write_value(value: &Value, indent: usize, after_key: bool, out: &mut String) 
                 }
             }
         }
-        Value::String(s) if s.contains('\n') => {
+        Value::String(s) if s.contains('\n') && block_keeps(s) => {
             let chomp = if s.ends_with('\n') { "" } else { "-" };
             out.push_str(&format!(" |{chomp}\n"));
             for line in s.trim_end_matches('\n').split('\n') {
@@ -86,6 +86,18 @@ fn write_value(value: &Value, indent: usize, after_key: bool, out: &mut String) 
             out.push('\n');
         }
     }
+}
+
+/// Whether a literal block reads back as exactly `s`. It does not when a line ends in
+/// blanks (the clear-signed text drops them), the first line starts with one (the block's
+/// indentation would be misread), it ends in more than one line break, or it holds other
+/// control characters; such strings are double-quoted instead.
+fn block_keeps(s: &str) -> bool {
+    let body = s.strip_suffix('\n').unwrap_or(s);
+    !body.ends_with('\n')
+        && !s.starts_with([' ', '\t', '\n'])
+        && body.split('\n').all(|line| !line.ends_with([' ', '\t']))
+        && s.chars().all(|c| c == '\n' || !c.is_control())
 }
 
 fn scalar_value(value: &Value) -> String {
@@ -195,6 +207,30 @@ mod tests {
              keywords:\n- nvflare\n- federated-learning\nname: nvflare-client\ntype: application\n\
              version: 1.0.0\n"
         );
+    }
+
+    /// What a block scalar cannot carry through a clear-signed text is double-quoted, and
+    /// every form reads back as the string it was.
+    #[test]
+    fn multiline_strings_read_back() {
+        for text in [
+            "one\ntwo",
+            "one\ntwo\n",
+            "trailing  \nspaces",
+            "  first line indented\nsecond",
+            "\nstarts with a break",
+            "two breaks at the end\n\n",
+            "tab\tinside\nok",
+            "- dash\n...\nfiles:\n  x.tgz: sha256:00",
+        ] {
+            let chart = json!({ "description": text });
+            let yaml = chart_metadata(chart.as_object().unwrap());
+            for line in yaml.lines() {
+                assert!(!line.ends_with(' '), "{yaml:?}");
+            }
+            let back: serde_json::Value = serde_saphyr::from_str(&yaml).unwrap();
+            assert_eq!(back["description"], text, "{yaml}");
+        }
     }
 
     #[test]

@@ -4,9 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use pgp::composed::{PublicOrSecret, SignedKeyDetails, SignedPublicKey, SignedSecretKey};
-use pgp::packet::Signature;
+use pgp::composed::{PublicOrSecret, SignedPublicKey, SignedSecretKey};
 use pgp::types::{KeyDetails, Password, Timestamp};
+
+use super::certificate::{Certificate, Which};
 
 use crate::error::{Code, Error, Result};
 
@@ -22,7 +23,9 @@ pub(super) fn keyring_error(path: &Path, why: impl std::fmt::Display) -> Error {
     )
 }
 
-/// Every key in the file, public or secret, self-signatures checked.
+/// Every key in the file, public or secret. Which of their keys may sign is decided when
+/// they are used ([`super::certificate`]): a third-party certification or a broken user
+/// ID never drops a whole key here.
 fn read_keys(path: &Path) -> Result<Vec<PublicOrSecret>> {
     let meta = std::fs::metadata(path).map_err(|e| keyring_error(path, e))?;
     if !meta.is_file() || meta.len() > MAX_KEYRING_BYTES {
@@ -31,11 +34,7 @@ fn read_keys(path: &Path) -> Result<Vec<PublicOrSecret>> {
     let bytes = std::fs::read(path).map_err(|e| keyring_error(path, e))?;
     let not_keys = || keyring_error(path, "holds no OpenPGP keys");
     let (keys, _) = PublicOrSecret::from_reader_many(&bytes[..]).map_err(|_| not_keys())?;
-    // A key whose self-signatures do not verify (a forged user ID, say) is left out.
-    let keys: Vec<PublicOrSecret> = keys
-        .filter_map(|k| k.ok())
-        .filter(|k| k.verify_bindings().is_ok())
-        .collect();
+    let keys: Vec<PublicOrSecret> = keys.filter_map(|k| k.ok()).collect();
     if keys.is_empty() {
         return Err(not_keys());
     }
@@ -63,15 +62,14 @@ impl Keyring {
             keys,
         })
     }
-}
 
-/// A user ID as Helm shows it: `Name (Comment) <email>`.
-pub fn user_ids(details: &SignedKeyDetails) -> Vec<String> {
-    details
-        .users
-        .iter()
-        .map(|u| crate::terminal::escape(&String::from_utf8_lossy(u.id.id())))
-        .collect()
+    /// The certificates whose primary key has a valid self-signature.
+    pub fn certificates(&self, now: u64) -> Vec<Certificate<'_>> {
+        self.keys
+            .iter()
+            .filter_map(|k| Certificate::of(k, now))
+            .collect()
+    }
 }
 
 pub fn fingerprint_hex(fingerprint: &pgp::types::Fingerprint) -> String {
@@ -80,27 +78,6 @@ pub fn fingerprint_hex(fingerprint: &pgp::types::Fingerprint) -> String {
         .iter()
         .map(|b| format!("{b:02X}"))
         .collect()
-}
-
-/// When the key stops being valid, from its newest self-signature (None: never).
-pub fn key_expiry(created: Timestamp, self_signatures: &[&Signature]) -> Option<u64> {
-    let newest = self_signatures
-        .iter()
-        .filter(|s| s.created().is_some())
-        .max_by_key(|s| s.created().map(Timestamp::as_secs))?;
-    let lifetime = newest.key_expiration_time()?;
-    (lifetime.as_secs() > 0).then(|| u64::from(created.as_secs()) + u64::from(lifetime.as_secs()))
-}
-
-/// The primary key's expiry: its user IDs' self-signatures and direct-key signatures.
-pub fn primary_expiry(created: Timestamp, details: &SignedKeyDetails) -> Option<u64> {
-    let sigs: Vec<&Signature> = details
-        .users
-        .iter()
-        .flat_map(|u| u.signatures.iter())
-        .chain(details.direct_signatures.iter())
-        .collect();
-    key_expiry(created, &sigs)
 }
 
 pub fn now_secs() -> u64 {
@@ -127,9 +104,14 @@ pub fn date(secs: u64) -> String {
 /// by design; a federation signs hundreds of archives), ready to sign.
 pub struct SigningKey {
     pub key: SignedSecretKey,
+    /// The key that signs: the primary, or a subkey when the primary may not.
+    pub which: Which,
     /// The user ID that matched `--key`.
     pub signer: String,
+    /// The primary key's fingerprint.
     pub fingerprint: String,
+    /// The public certificate, to check what was signed with the same code as verify-chart.
+    pub public: SignedPublicKey,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -138,6 +120,7 @@ impl std::fmt::Debug for SigningKey {
         f.debug_struct("SigningKey")
             .field("signer", &self.signer)
             .field("fingerprint", &self.fingerprint)
+            .field("which", &self.which)
             .finish()
     }
 }
@@ -146,15 +129,14 @@ impl std::fmt::Debug for SigningKey {
 /// whose user ID contains it (more than one is an error). A fingerprint or 16-digit key ID
 /// also names a key.
 fn find<'a>(
-    keys: &'a [SignedSecretKey],
+    keys: &'a [(SignedSecretKey, Vec<String>)],
     name: &str,
     path: &Path,
 ) -> Result<(&'a SignedSecretKey, String)> {
     let wanted = name.to_ascii_uppercase().replace(' ', "");
     let mut candidates: Vec<(&SignedSecretKey, String)> = Vec::new();
-    for key in keys {
+    for (key, uids) in keys {
         let fingerprint = fingerprint_hex(&key.primary_key.fingerprint());
-        let uids = user_ids(&key.details);
         if let Some(exact) = uids.iter().find(|u| u.as_str() == name) {
             return Ok((key, exact.clone()));
         }
@@ -195,10 +177,16 @@ fn find<'a>(
 /// Loads `--key` from `--keyring` and unlocks it with the passphrase (if it has one), so
 /// a wrong passphrase is found before anything is written.
 pub fn signing_key(keyring: &Path, name: &str, passphrase: Option<Password>) -> Result<SigningKey> {
-    let secret: Vec<SignedSecretKey> = read_keys(keyring)?
+    let now = now_secs();
+    // Each secret key with the user IDs its valid self-signatures carry.
+    let secret: Vec<(SignedSecretKey, Vec<String>)> = read_keys(keyring)?
         .into_iter()
         .filter_map(|k| match k {
-            PublicOrSecret::Secret(s) => Some(s),
+            PublicOrSecret::Secret(s) => {
+                let public = s.to_public_key();
+                let uids = Certificate::of(&public, now)?.user_ids;
+                Some((s, uids))
+            }
             PublicOrSecret::Public(_) => None,
         })
         .collect();
@@ -212,16 +200,27 @@ pub fn signing_key(keyring: &Path, name: &str, passphrase: Option<Password>) -> 
     let fingerprint = fingerprint_hex(&key.primary_key.fingerprint());
     let key_error =
         |why: String| keyring_error(keyring, format!("key {signer} ({fingerprint}): {why}"));
-    if !key.details.revocation_signatures.is_empty() {
-        return Err(key_error("it is revoked".into()));
-    }
-    if let Some(expiry) = primary_expiry(key.primary_key.created_at(), &key.details) {
-        if expiry <= now_secs() {
-            return Err(key_error(format!("it expired on {}", date(expiry))));
+    let public = key.to_public_key();
+    let certificate = Certificate::of(&public, now)
+        .ok_or_else(|| key_error("it has no valid self-signature".into()))?;
+    let which = certificate.signer(now).map_err(key_error)?;
+    let mut key = key.clone();
+    // `to_public_key` lists the subkeys without a secret first, then the secret ones.
+    let stubs = key.public_subkeys.len();
+    let params_encrypted = match which {
+        Which::Primary => key.primary_key.secret_params().is_encrypted(),
+        Which::Subkey(i) if i < stubs => {
+            return Err(key_error(format!(
+                "its signing subkey {} has no secret part in this keyring",
+                certificate.subkeys[i].fingerprint
+            )))
         }
-    }
-    let encrypted = key.primary_key.secret_params().is_encrypted();
-    let passphrase = match (encrypted, passphrase) {
+        Which::Subkey(i) => key.secret_subkeys[i - stubs]
+            .key
+            .secret_params()
+            .is_encrypted(),
+    };
+    let passphrase = match (params_encrypted, passphrase) {
         (false, _) => Password::empty(),
         (true, Some(p)) => p,
         (true, None) => {
@@ -230,14 +229,22 @@ pub fn signing_key(keyring: &Path, name: &str, passphrase: Option<Password>) -> 
             ))
         }
     };
-    let mut key = key.clone();
-    if key.primary_key.remove_password(&passphrase).is_err() {
+    let unlocked = match which {
+        Which::Primary => key.primary_key.remove_password(&passphrase),
+        Which::Subkey(i) => key.secret_subkeys[i - stubs]
+            .key
+            .remove_password(&passphrase),
+    };
+    if unlocked.is_err() {
         return Err(key_error("the passphrase does not unlock it".into()));
     }
+    drop(certificate);
     Ok(SigningKey {
         key,
+        which,
         signer,
         fingerprint,
+        public,
     })
 }
 

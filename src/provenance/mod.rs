@@ -7,6 +7,7 @@
 //! keyring that was valid then and is valid now (Helm 4 refuses expired keys too), and
 //! the signed text names this file with this archive's sha256.
 
+pub mod certificate;
 pub mod helm_yaml;
 pub mod keyring;
 
@@ -20,6 +21,7 @@ use serde::Serialize;
 
 use crate::error::{Code, Error, Result};
 use crate::names::sha256_hex;
+use certificate::{Certificate, Which};
 pub use keyring::{Keyring, SigningKey};
 
 /// A provenance file is a short clear-signed text; anything far larger is not one.
@@ -46,7 +48,6 @@ pub fn sign(
     }
     // The line break before the signature armor is not part of the signed text.
     let text = body.trim_end_matches('\n');
-    let primary = &key.key.primary_key;
     let failed = |e: pgp::errors::Error| {
         Error::new(
             Code::InvalidKeyring,
@@ -54,37 +55,75 @@ pub fn sign(
             "Use an RSA, DSA or ECDSA signing key (Helm 3 cannot check Ed25519 signatures).",
         )
     };
-    let mut config = SignatureConfig::v4(
-        SignatureType::Text,
-        primary.algorithm(),
-        HashAlgorithm::Sha512,
-    );
-    config.hashed_subpackets = vec![
-        Subpacket::regular(SubpacketData::SignatureCreationTime(Timestamp::now()))
-            .map_err(failed)?,
-        Subpacket::regular(SubpacketData::IssuerFingerprint(primary.fingerprint()))
-            .map_err(failed)?,
-    ];
-    // Helm 3's OpenPGP code finds the signer by this (v4) key ID only.
-    config.unhashed_subpackets =
-        vec![
-            Subpacket::regular(SubpacketData::IssuerKeyId(primary.legacy_key_id()))
-                .map_err(failed)?,
-        ];
-    let message = CleartextSignedMessage::new_many(text, |normalized| {
-        // The key was unlocked when it was loaded.
-        Ok(vec![config.sign(
-            primary,
-            &Password::empty(),
-            normalized.as_bytes(),
-        )?])
-    })
+    let stubs = key.key.public_subkeys.len();
+    let message = match key.which {
+        Which::Primary => clear_sign(text, &key.key.primary_key),
+        Which::Subkey(i) => clear_sign(text, &key.key.secret_subkeys[i - stubs].key),
+    }
     .map_err(failed)?;
     let armored = message
         .to_armored_string(ArmorOptions::default())
         .map_err(failed)?;
     // Helm's files end right after the armor's last line.
-    Ok(armored.trim_end_matches('\n').to_string())
+    let prov = armored.trim_end_matches('\n').to_string();
+    // Never write a .prov that does not verify: check it as verify-chart would.
+    let refused = |why: String| {
+        Error::new(
+            Code::InvalidArchive,
+            format!("The .prov just made would not verify: {why}"),
+            "Nothing was written. Check the archive's Chart.yaml (its text goes into the .prov) and the key.",
+        )
+    };
+    let metadata_back = message
+        .signed_text()
+        .replace("\r\n", "\n")
+        .split_once("\n...\n")
+        .and_then(|(m, _)| serde_saphyr::from_str::<serde_json::Value>(m).ok());
+    let metadata_meant = serde_saphyr::from_str::<serde_json::Value>(metadata_yaml).ok();
+    if metadata_meant.is_none() || metadata_back != metadata_meant {
+        return Err(refused(
+            "its metadata (from Chart.yaml) does not read back the same from the signed text"
+                .into(),
+        ));
+    }
+    for name in file_names {
+        verify_against(
+            std::slice::from_ref(&key.public),
+            "the signing key",
+            archive,
+            prov.as_bytes(),
+            name,
+        )
+        .map_err(|e| refused(e.message))?;
+    }
+    Ok(prov)
+}
+
+/// A clear-signed text, SHA-512 as Helm signs, by `signer` (already unlocked).
+fn clear_sign<K>(text: &str, signer: &K) -> pgp::errors::Result<CleartextSignedMessage>
+where
+    K: pgp::types::SigningKey + KeyDetails,
+{
+    let mut config = SignatureConfig::v4(
+        SignatureType::Text,
+        signer.algorithm(),
+        HashAlgorithm::Sha512,
+    );
+    config.hashed_subpackets = vec![
+        Subpacket::regular(SubpacketData::SignatureCreationTime(Timestamp::now()))?,
+        Subpacket::regular(SubpacketData::IssuerFingerprint(signer.fingerprint()))?,
+    ];
+    // Helm 3's OpenPGP code finds the signer by this (v4) key ID only.
+    config.unhashed_subpackets = vec![Subpacket::regular(SubpacketData::IssuerKeyId(
+        signer.legacy_key_id(),
+    ))?];
+    CleartextSignedMessage::new_many(text, |normalized| {
+        Ok(vec![config.sign(
+            signer,
+            &Password::empty(),
+            normalized.as_bytes(),
+        )?])
+    })
 }
 
 /// What a good `.prov` says.
@@ -110,34 +149,103 @@ fn failed(why: impl Into<String>) -> Error {
 /// Checks a `.prov` against the keyring and the archive; `file_name` is the name the
 /// archive is verified under (its file name, as Helm uses).
 pub fn verify(keyring: &Keyring, archive: &[u8], prov: &[u8], file_name: &str) -> Result<Verified> {
+    verify_against(
+        &keyring.keys,
+        &keyring.path.display().to_string(),
+        archive,
+        prov,
+        file_name,
+    )
+}
+
+/// Hashes no signature may rest on (Helm 4 refuses MD5; gpg and go-crypto SHA-1 too).
+const WEAK_HASHES: [HashAlgorithm; 3] = [
+    HashAlgorithm::Md5,
+    HashAlgorithm::Sha1,
+    HashAlgorithm::Ripemd160,
+];
+
+fn verify_against(
+    keys: &[SignedPublicKey],
+    keyring_name: &str,
+    archive: &[u8],
+    prov: &[u8],
+    file_name: &str,
+) -> Result<Verified> {
     if prov.len() as u64 > MAX_PROVENANCE_BYTES {
         return Err(failed("The provenance file is far larger than any .prov."));
     }
     let text = std::str::from_utf8(prov).map_err(|_| failed("The provenance file is not text."))?;
     let (message, _) = CleartextSignedMessage::from_string(text)
         .map_err(|_| failed("The provenance file is not an OpenPGP clear-signed document."))?;
-    let Some((key, signer_expiry, fingerprint, signed_at)) =
-        keyring.keys.iter().find_map(|key| signed_by(&message, key))
-    else {
-        return Err(failed(format!(
-            "The signature is not good for any key in {}: signed by another key, or the signed text was changed.",
-            keyring.path.display()
-        )));
-    };
-    let who = keyring::user_ids(&key.details).join(", ");
-    if !key.details.revocation_signatures.is_empty() {
-        return Err(failed(format!(
-            "The signing key {who} ({fingerprint}) is revoked."
-        )));
-    }
-    if let Some(expiry) = signer_expiry {
-        if expiry <= signed_at || expiry <= keyring::now_secs() {
-            return Err(failed(format!(
-                "The signing key {who} ({fingerprint}) or its signature expired on {}.",
-                keyring::date(expiry)
-            )));
+    let now = keyring::now_secs();
+    let certificates: Vec<Certificate> = keys
+        .iter()
+        .filter_map(|k| Certificate::of(k, now))
+        .collect();
+    // Every key that made a good signature, and why it may not count, if it may not.
+    let mut refusals = Vec::new();
+    let mut good = None;
+    'search: for cert in &certificates {
+        let candidates = std::iter::once((Which::Primary, &cert.key.primary_key as &dyn Verifier))
+            .chain(
+                cert.key
+                    .public_subkeys
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| (Which::Subkey(i), &s.key as &dyn Verifier)),
+            );
+        for (which, verifier) in candidates {
+            let Some(signature) = message
+                .signatures()
+                .iter()
+                .find(|s| verifier.verifies(s, &message))
+            else {
+                continue;
+            };
+            let signed_at = signature.created().map_or(0, |t| u64::from(t.as_secs()));
+            let who = format!("{} ({})", cert.user_ids.join(", "), cert.fingerprint);
+            if let Some(hash) = signature.hash_alg().filter(|h| WEAK_HASHES.contains(h)) {
+                refusals.push(format!(
+                    "The signature by {who} is over {hash}, a hash too weak to trust."
+                ));
+                continue;
+            }
+            if !matches!(
+                signature.typ(),
+                Some(SignatureType::Text | SignatureType::Binary)
+            ) {
+                refusals.push(format!(
+                    "The signature by {who} is not a document signature."
+                ));
+                continue;
+            }
+            let own_expiry = signature
+                .signature_expiration_time()
+                .filter(|l| l.as_secs() > 0)
+                .map(|l| signed_at + u64::from(l.as_secs()));
+            if let Some(expiry) = own_expiry.filter(|e| *e <= now) {
+                refusals.push(format!(
+                    "The signature by {who} expired on {}.",
+                    keyring::date(expiry)
+                ));
+                continue;
+            }
+            if let Some(why) = cert.refuses(which, signed_at, now) {
+                refusals.push(format!("The signing key {who} may not sign: {why}."));
+                continue;
+            }
+            good = Some((cert, signed_at));
+            break 'search;
         }
     }
+    let Some((cert, signed_at)) = good else {
+        return Err(failed(refusals.into_iter().next().unwrap_or_else(|| {
+            format!(
+                "The signature is not good for any key in {keyring_name}: signed by another key, or the signed text was changed."
+            )
+        })));
+    };
     // Only the signed text counts: the files are read from it, never from the armor.
     let signed = message.signed_text().replace("\r\n", "\n");
     let sums = files_of(&signed)?;
@@ -156,8 +264,8 @@ pub fn verify(keyring: &Keyring, archive: &[u8], prov: &[u8], file_name: &str) -
             crate::terminal::escape(named.trim_start_matches("sha256:"))
         ))),
         Some(_) => Ok(Verified {
-            signed_by: keyring::user_ids(&key.details),
-            fingerprint,
+            signed_by: cert.user_ids.clone(),
+            fingerprint: cert.fingerprint.clone(),
             signed_on: keyring::date(signed_at),
             file: file_name.to_string(),
             sha256: sum.trim_start_matches("sha256:").to_string(),
@@ -165,37 +273,25 @@ pub fn verify(keyring: &Keyring, archive: &[u8], prov: &[u8], file_name: &str) -
     }
 }
 
-/// The keyring entry whose primary key or a signing subkey made a good signature on the
-/// message: the entry, that key's expiry (the earlier of the signature's own expiry and
-/// the key's), the primary fingerprint, and when the signature was made.
-fn signed_by<'a>(
-    message: &CleartextSignedMessage,
-    key: &'a SignedPublicKey,
-) -> Option<(&'a SignedPublicKey, Option<u64>, String, u64)> {
-    let fingerprint = keyring::fingerprint_hex(&key.primary_key.fingerprint());
-    let primary_expiry = keyring::primary_expiry(key.primary_key.created_at(), &key.details);
-    let (signature, key_expiry) = match message.verify(&key.primary_key) {
-        Ok(signature) => (signature, primary_expiry),
-        Err(_) => key.public_subkeys.iter().find_map(|sub| {
-            let signature = message.verify(&sub.key).ok()?;
-            let own: Vec<_> = sub.signatures.iter().collect();
-            let expiry = [
-                primary_expiry,
-                keyring::key_expiry(sub.key.created_at(), &own),
-            ]
-            .into_iter()
-            .flatten()
-            .min();
-            Some((signature, expiry))
-        })?,
-    };
-    let signed_at = signature.created().map_or(0, |t| u64::from(t.as_secs()));
-    let signature_expiry = signature
-        .signature_expiration_time()
-        .filter(|l| l.as_secs() > 0)
-        .map(|l| signed_at + u64::from(l.as_secs()));
-    let expiry = [key_expiry, signature_expiry].into_iter().flatten().min();
-    Some((key, expiry, fingerprint, signed_at))
+/// A primary key or a subkey, either of which can check a signature on the message.
+trait Verifier {
+    fn verifies(
+        &self,
+        signature: &pgp::packet::Signature,
+        message: &CleartextSignedMessage,
+    ) -> bool;
+}
+
+impl<K: pgp::types::VerifyingKey> Verifier for K {
+    fn verifies(
+        &self,
+        signature: &pgp::packet::Signature,
+        message: &CleartextSignedMessage,
+    ) -> bool {
+        signature
+            .verify(self, message.signed_text().as_bytes())
+            .is_ok()
+    }
 }
 
 /// The `files:` part of a signed text (after the `...` line).

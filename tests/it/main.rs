@@ -15,6 +15,7 @@ mod help;
 mod interrupts;
 mod nvflare_federation;
 mod nvflare_kits;
+mod openpgp;
 mod package;
 mod plugin;
 mod prepare_docker;
