@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::error::{Code, Error, Result};
 use crate::provenance::{self, Keyring, Verified};
 use crate::registry::pull::{self, ChartRef};
-use crate::registry::{chart_archive_check, RegistryAccess};
+use crate::registry::{chart_archive, chart_archive_check, RegistryAccess};
 
 pub struct VerifyChartSettings {
     /// A `.tgz` path, or `oci://...`.
@@ -26,6 +26,9 @@ pub struct ChartVerification {
     pub source: String,
     pub chart: String,
     pub version: String,
+    /// The participant release the chart was packaged for (charts of this project).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release: Option<String>,
     #[serde(flatten)]
     pub verified: Verified,
     /// Where the `.prov` came from.
@@ -50,13 +53,40 @@ pub fn verify_chart(settings: &VerifyChartSettings) -> Result<ChartVerification>
         let prov = pulled
             .provenance
             .ok_or_else(|| no_provenance(&chart.to_string()))?;
-        // `helm pull` saves it as <name>-<version>.tgz, the name Helm verifies under.
-        let file = format!("{}-{}.tgz", pulled.name, pulled.version);
+        // The name `helm pull` saves it under, from the reference asked for, not from the
+        // archive: an older signed chart served for a newer tag does not verify. The
+        // archive is authenticated before it is unpacked.
+        let file = chart.file_name();
         let verified = provenance::verify(&keyring, &pulled.archive, &prov, &file)?;
+        let checked = chart_archive::check(&pulled.archive).map_err(|problem| {
+            let why = match problem {
+                chart_archive::Problem::Invalid(why) | chart_archive::Problem::KeyMaterial(why) => {
+                    why
+                }
+            };
+            Error::new(
+                Code::InvalidArchive,
+                format!("The chart at {chart} is signed but is not a chart archive: {why}"),
+                "Do not install it; tell its publisher.",
+            )
+        })?;
+        let release = release_of(&checked);
+        if let (Some(release), Some(path)) = (&release, chart.participant_path()) {
+            if release != path {
+                return Err(Error::new(
+                    Code::VerificationFailed,
+                    format!(
+                        "{chart} holds the chart signed for participant release {release:?}, not for {path:?}.",
+                    ),
+                    "Each participant's chart lives under its own path (<remote>/<release>/<chart>); use the reference of the participant you deploy.",
+                ));
+            }
+        }
         return Ok(ChartVerification {
             source: chart.to_string(),
-            chart: pulled.name,
-            version: pulled.version,
+            chart: checked.name,
+            version: checked.version,
+            release,
             verified,
             provenance: format!("registry layer of {} ({})", chart, pulled.digest),
         });
@@ -83,9 +113,20 @@ pub fn verify_chart(settings: &VerifyChartSettings) -> Result<ChartVerification>
     let checked = chart_archive_check(archive, &bytes)?;
     Ok(ChartVerification {
         source: archive.display().to_string(),
-        chart: checked.name,
-        version: checked.version,
+        chart: checked.name.clone(),
+        version: checked.version.clone(),
+        release: release_of(&checked),
         verified,
         provenance: prov_path.display().to_string(),
     })
+}
+
+/// The participant release a chart this project packaged was made for.
+fn release_of(checked: &chart_archive::Checked) -> Option<String> {
+    checked
+        .chart
+        .get("annotations")?
+        .get("nvflare/release")?
+        .as_str()
+        .map(crate::terminal::escape)
 }

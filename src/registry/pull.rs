@@ -74,17 +74,54 @@ impl std::fmt::Display for ChartRef {
     }
 }
 
-/// A chart as the registry holds it.
+/// A chart as the registry holds it: its bytes, not yet unpacked or trusted.
 #[derive(Debug, Clone)]
 pub struct PulledChart {
-    pub name: String,
-    pub version: String,
     pub archive: Vec<u8>,
     pub provenance: Option<Vec<u8>>,
     /// The manifest's digest.
     pub digest: String,
 }
 
+impl ChartRef {
+    /// The version the reference asks for (a tag maps `+` to `_`, as Helm pushes it).
+    pub fn version(&self) -> String {
+        self.tag.replace('_', "+")
+    }
+
+    /// The chart's name: the reference's last path component.
+    pub fn chart_name(&self) -> &str {
+        self.repository
+            .rsplit('/')
+            .next()
+            .unwrap_or(&self.repository)
+    }
+
+    /// The component before the chart's name: where `push` puts a participant's charts.
+    pub fn participant_path(&self) -> Option<&str> {
+        let mut parts = self.repository.rsplit('/');
+        parts.next();
+        parts.next()
+    }
+
+    /// The file `helm pull` saves the chart as, and verifies it under.
+    pub fn file_name(&self) -> String {
+        format!("{}-{}.tgz", self.chart_name(), self.version())
+    }
+}
+
+fn not_helms_shape(chart: &ChartRef, why: &str) -> Error {
+    Error::new(
+        Code::VerificationFailed,
+        format!("The registry's answer for {chart} is not a chart as Helm pushes one: {why}."),
+        "Helm pushes one image manifest with one chart layer and at most one provenance layer; an answer that could mean something else to another client is refused. Tell the chart's publisher.",
+    )
+}
+
+/// The manifest, and the chart and provenance layers, exactly as `helm push` writes them:
+/// an image manifest (not an index), Helm's config, one chart content layer of the
+/// current media type, at most one provenance layer, nothing else. Each blob is checked
+/// against its digest; nothing is unpacked here.
 pub fn pull_chart(chart: &ChartRef, access: &RegistryAccess) -> Result<PulledChart> {
     let client = access.client(&chart.host)?;
     let repo = &chart.repository;
@@ -106,28 +143,56 @@ pub fn pull_chart(chart: &ChartRef, access: &RegistryAccess) -> Result<PulledCha
     if response.status() != 200 {
         return Err(super::status_error(&client, "fetch the manifest", response));
     }
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let manifest_bytes = client.body_bytes(&mut response, MAX_MANIFEST_BYTES)?;
     let manifest: Value = serde_json::from_slice(&manifest_bytes)
         .map_err(|_| client.protocol_error("a manifest that is not JSON"))?;
+    let shape = |why: &str| not_helms_shape(chart, why);
+    let media_type = manifest["mediaType"].as_str().unwrap_or_default();
+    if media_type != MANIFEST_MEDIA_TYPE
+        || content_type.split(';').next().unwrap_or("").trim() != MANIFEST_MEDIA_TYPE
+        || manifest.get("manifests").is_some()
+        || manifest["schemaVersion"] != 2
+    {
+        return Err(shape(&format!(
+            "it is not an OCI image manifest (media type {:?}, served as {:?})",
+            crate::terminal::escape(media_type),
+            crate::terminal::escape(&content_type)
+        )));
+    }
     let config_type = manifest["config"]["mediaType"].as_str().unwrap_or_default();
     if config_type != CONFIG_MEDIA_TYPE {
-        return Err(Error::new(
-            Code::InvalidArchive,
-            format!(
-                "{chart} is not a Helm chart (config media type {:?}).",
-                crate::terminal::escape(config_type)
-            ),
-            "Give the reference of a chart pushed by `helm nvflare push` or `helm push`.",
-        ));
+        return Err(shape(&format!(
+            "its config media type is {:?}, not Helm's",
+            crate::terminal::escape(config_type)
+        )));
     }
     let layers = manifest["layers"].as_array().cloned().unwrap_or_default();
-    let layer = |types: &[&str]| {
+    let of_type = |t: &str| {
         layers
             .iter()
-            .find(|l| types.contains(&l["mediaType"].as_str().unwrap_or_default()))
+            .filter(|l| l["mediaType"].as_str() == Some(t))
+            .collect::<Vec<_>>()
     };
-    let chart_layer = layer(&[CHART_MEDIA_TYPE, LEGACY_CHART_MEDIA_TYPE])
-        .ok_or_else(|| client.protocol_error("a chart manifest without a chart layer"))?;
+    let charts = of_type(CHART_MEDIA_TYPE);
+    let provs = of_type(PROVENANCE_MEDIA_TYPE);
+    if !of_type(LEGACY_CHART_MEDIA_TYPE).is_empty() {
+        return Err(shape("it has a chart layer of the legacy media type"));
+    }
+    if charts.len() != 1 {
+        return Err(shape(&format!("it has {} chart layers", charts.len())));
+    }
+    if provs.len() > 1 {
+        return Err(shape(&format!("it has {} provenance layers", provs.len())));
+    }
+    if layers.len() != 1 + provs.len() {
+        return Err(shape("it has layers of other types"));
+    }
     let fetch = |layer: &Value, limit: u64| -> Result<Vec<u8>> {
         let wanted = layer["digest"].as_str().unwrap_or_default();
         let size = layer["size"].as_u64().unwrap_or(u64::MAX);
@@ -153,23 +218,12 @@ pub fn pull_chart(chart: &ChartRef, access: &RegistryAccess) -> Result<PulledCha
         }
         Ok(bytes)
     };
-    let archive = fetch(chart_layer, chart_archive::MAX_CHART_BYTES)?;
-    let provenance = layer(&[PROVENANCE_MEDIA_TYPE])
+    let archive = fetch(charts[0], chart_archive::MAX_CHART_BYTES)?;
+    let provenance = provs
+        .first()
         .map(|l| fetch(l, MAX_PROVENANCE_BYTES))
         .transpose()?;
-    let checked = chart_archive::check(&archive).map_err(|problem| {
-        let why = match problem {
-            chart_archive::Problem::Invalid(why) | chart_archive::Problem::KeyMaterial(why) => why,
-        };
-        Error::new(
-            Code::InvalidArchive,
-            format!("The chart at {chart} is not a chart archive: {why}"),
-            "Do not install it; tell its publisher.",
-        )
-    })?;
     Ok(PulledChart {
-        name: checked.name,
-        version: checked.version,
         archive,
         provenance,
         digest: digest(&manifest_bytes),

@@ -22,6 +22,7 @@ mod prepare_docker;
 mod prepare_errors;
 mod prepare_k8s;
 mod push;
+mod registry_answers;
 mod registry_auth;
 mod release;
 mod signing;
