@@ -8,7 +8,7 @@
 //! inside a base64 run (a Secret manifest, a value in values.yaml).
 
 /// File names that hold keys or certificates, whatever their content.
-const KEY_LIKE_SUFFIXES: [&str; 12] = [
+const KEY_LIKE_SUFFIXES: [&str; 15] = [
     ".key",
     ".pem",
     ".crt",
@@ -21,6 +21,10 @@ const KEY_LIKE_SUFFIXES: [&str; 12] = [
     ".csr",
     ".ppk",
     ".jwk",
+    // OpenPGP keyrings and armored keys (`gpg --export-secret-keys > secring.gpg`).
+    ".gpg",
+    ".asc",
+    ".kbx",
 ];
 /// Kit folders that must never be inside a chart.
 const KIT_FOLDERS: [&str; 2] = ["startup", "local"];
@@ -52,6 +56,9 @@ pub fn reason(rel: &str, is_dir: bool, contents: Option<&[u8]>) -> Option<String
             "{rel} has a key or certificate file name ({suffix})"
         ));
     }
+    if lower.starts_with("secring") {
+        return Some(format!("{rel} is named like an OpenPGP secret keyring"));
+    }
     if lower.starts_with("id_rsa")
         || lower.starts_with("id_ed25519")
         || lower.starts_with("id_ecdsa")
@@ -72,6 +79,9 @@ fn content_reason(bytes: &[u8], depth: u8) -> Option<&'static str> {
     }
     if let Some(what) = der_reason(bytes) {
         return Some(what);
+    }
+    if holds_openpgp_secret_key(bytes) {
+        return Some("an OpenPGP secret key");
     }
     if jwk_has_private_member(bytes) {
         return Some("a private JSON Web Key");
@@ -173,6 +183,62 @@ fn der_reason(bytes: &[u8]) -> Option<&'static str> {
         return Some("a DER certificate");
     }
     None
+}
+
+/// Whether `bytes` start a run of binary OpenPGP packets (old or new format) among which
+/// is a secret key or secret subkey packet (tags 5 and 7), protected or not: what
+/// `gpg --export-secret-keys` writes. Every packet up to it must have a valid header and
+/// fit in the file, so other binary data is not taken for a key.
+fn holds_openpgp_secret_key(bytes: &[u8]) -> bool {
+    let mut rest = bytes;
+    for _ in 0..256 {
+        let Some((&first, after)) = rest.split_first() else {
+            return false;
+        };
+        if first & 0x80 == 0 {
+            return false;
+        }
+        let (tag, len, after) = if first & 0x40 != 0 {
+            let tag = first & 0x3f;
+            match after {
+                [l, tail @ ..] if *l < 192 => (tag, *l as usize, tail),
+                [l1, l2, tail @ ..] if *l1 < 224 => {
+                    (tag, ((*l1 as usize - 192) << 8) + *l2 as usize + 192, tail)
+                }
+                [255, a, b, c, d, tail @ ..] => {
+                    (tag, u32::from_be_bytes([*a, *b, *c, *d]) as usize, tail)
+                }
+                _ => return false,
+            }
+        } else {
+            let tag = (first >> 2) & 0x0f;
+            match (first & 3, after) {
+                (0, [l, tail @ ..]) => (tag, *l as usize, tail),
+                (1, [a, b, tail @ ..]) => (tag, u16::from_be_bytes([*a, *b]) as usize, tail),
+                (2, [a, b, c, d, tail @ ..]) => {
+                    (tag, u32::from_be_bytes([*a, *b, *c, *d]) as usize, tail)
+                }
+                _ => return false,
+            }
+        };
+        if tag == 0 || len > after.len() {
+            return false;
+        }
+        let body = &after[..len];
+        // A key packet: version 3 to 6, a creation time, then a known algorithm.
+        if matches!(tag, 5 | 7) && len >= 6 && (3..=6).contains(&body[0]) {
+            let algorithm = if body[0] == 3 {
+                body.get(7)
+            } else {
+                body.get(5)
+            };
+            if algorithm.is_some_and(|a| matches!(a, 1..=3 | 16..=22 | 25..=30)) {
+                return true;
+            }
+        }
+        rest = &after[len..];
+    }
+    false
 }
 
 /// A JSON document with an object (at any depth, e.g. a JWK set) that has `kty` and a
@@ -307,6 +373,26 @@ mod tests {
         .is_some());
         let openssh = b64(b"openssh-key-v1\0\0\0\0\x04none\0\0\0\x04none\0\0\0\0\0\0\0\x01 padding to make it long enough");
         assert!(reason("files/k", false, Some(openssh.as_bytes())).is_some());
+    }
+
+    #[test]
+    fn recognises_binary_openpgp_secret_keys() {
+        // A new-format secret key packet (tag 5): version 4, time, EdDSA (22), then junk.
+        let mut packet = vec![0xc5, 10, 4, 0, 0, 0, 0, 22, 1, 2, 3, 4];
+        assert!(reason("files/blob", false, Some(&packet)).is_some());
+        // An old-format public key (tag 6) then a secret subkey (tag 7).
+        let mut keyring = vec![0x98, 6, 4, 0, 0, 0, 0, 1];
+        keyring.extend([0x9c, 6, 4, 0, 0, 0, 0, 1]);
+        assert!(reason("files/blob", false, Some(&keyring)).is_some());
+        let wrapped = format!("k: {}\n", b64(&keyring.repeat(8)));
+        assert!(reason("values.yaml", false, Some(wrapped.as_bytes())).is_some());
+        // A public key alone, or a length past the end, is not a secret key.
+        assert!(reason("files/blob", false, Some(&keyring[..8])).is_none());
+        packet[1] = 200;
+        assert!(reason("files/blob", false, Some(&packet)).is_none());
+        for name in ["keys/release.gpg", "keys/pub.asc", "secring.old"] {
+            assert!(reason(name, false, Some(b"x")).is_some(), "{name}");
+        }
     }
 
     #[test]

@@ -120,11 +120,20 @@ pub(crate) fn entries(tar_bytes: &[u8], max_file: u64) -> Result<(Files, Vec<Str
     let mut archive = tar::Archive::new(tar_bytes);
     let mut files = Vec::new();
     let mut dirs = Vec::new();
+    // Helm keeps the last entry for a path; anything that reads the first would see
+    // another chart than Helm installs, so a path may appear once.
+    let mut seen = std::collections::HashSet::new();
     let damaged = |e: std::io::Error| invalid(format!("the tar stream is damaged ({e})"));
     for entry in archive.entries().map_err(damaged)? {
         let mut entry = entry.map_err(damaged)?;
         let rel = clean_path(&entry.path_bytes())?;
         let show = crate::terminal::escape(&rel);
+        let is_dir = entry.header().entry_type() == tar::EntryType::Directory;
+        if !seen.insert(rel.clone()) && !is_dir {
+            return Err(invalid(format!(
+                "it holds {show} twice (Helm would read the last one)"
+            )));
+        }
         match entry.header().entry_type() {
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 if entry.size() > max_file {
@@ -153,14 +162,19 @@ pub(crate) fn entries(tar_bytes: &[u8], max_file: u64) -> Result<(Files, Vec<Str
 
 /// The scanner `package` uses, on every folder and file; `startup/` or `local/` anywhere
 /// below the top folder is a kit folder, not chart content.
-fn refuse_key_material(files: &[(String, Vec<u8>)], dirs: &[String]) -> Result<(), Problem> {
+pub(crate) fn refuse_key_material(
+    files: &[(String, Vec<u8>)],
+    dirs: &[String],
+) -> Result<(), Problem> {
     for dir in dirs {
         if let Some(why) = key_material::reason(dir, true, None) {
             return Err(Problem::KeyMaterial(why));
         }
     }
     for (rel, data) in files {
-        if let Some(why) = key_material::reason(rel, false, Some(data)) {
+        // A compiled program holds the scanner's own markers: only its name is checked.
+        let contents = (!is_executable(data)).then_some(data.as_slice());
+        if let Some(why) = key_material::reason(rel, false, contents) {
             return Err(Problem::KeyMaterial(why));
         }
         let inside = rel.split_once('/').map_or(rel.as_str(), |(_, r)| r);
@@ -207,6 +221,19 @@ fn chart_metadata(top: &str, chart_yaml: &[u8]) -> Result<Checked, Problem> {
         name,
         version,
     })
+}
+
+/// ELF and Mach-O programs (a plugin archive's binary), by their magic numbers.
+fn is_executable(data: &[u8]) -> bool {
+    const MAGICS: [[u8; 4]; 6] = [
+        *b"\x7fELF",
+        [0xfe, 0xed, 0xfa, 0xce],
+        [0xfe, 0xed, 0xfa, 0xcf],
+        [0xce, 0xfa, 0xed, 0xfe],
+        [0xcf, 0xfa, 0xed, 0xfe],
+        [0xca, 0xfe, 0xba, 0xbe],
+    ];
+    data.len() >= 4 && MAGICS.iter().any(|m| data[..4] == *m)
 }
 
 fn kind_name(kind: tar::EntryType) -> &'static str {

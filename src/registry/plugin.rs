@@ -61,7 +61,10 @@ impl PluginArchive {
         }
         let bytes = std::fs::read(path).map_err(|e| plugin_error(path, e))?;
         let (name, version) = plugin_metadata(&bytes).map_err(|p| match p {
-            Problem::Invalid(why) | Problem::KeyMaterial(why) => plugin_error(path, why),
+            Problem::Invalid(why) => plugin_error(path, why),
+            Problem::KeyMaterial(why) => {
+                crate::package::key_material_error(&path.display().to_string(), &why)
+            }
         })?;
         Ok(PluginArchive {
             path: path.to_path_buf(),
@@ -104,7 +107,9 @@ impl PluginArchive {
 /// plugin.yaml's name and version, from the archive's root or its one top folder.
 pub fn plugin_metadata(bytes: &[u8]) -> std::result::Result<(String, String), Problem> {
     let tar = chart_archive::gunzip(bytes, MAX_PLUGIN_BYTES)?;
-    let (files, _) = chart_archive::entries(&tar, MAX_PLUGIN_BYTES)?;
+    let (files, dirs) = chart_archive::entries(&tar, MAX_PLUGIN_BYTES)?;
+    // A plugin archive travels like a chart: no key may ride along.
+    chart_archive::refuse_key_material(&files, &dirs)?;
     let plugin_yaml = files
         .iter()
         .filter(|(rel, _)| {

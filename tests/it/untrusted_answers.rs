@@ -1,6 +1,6 @@
 //! Chart archives and every answer from kubectl or a registry are untrusted: they are
 //! checked before use, bounded in time and memory, and never reach the terminal raw. Each
-//! test is a reproduction from issue 9 (problems 5 to 8).
+//! test is a reproduction from issue 9 (problems 5 to 8) or issue 20 (items 6 and 7).
 
 use crate::support;
 
@@ -552,4 +552,195 @@ fn issue_9_8_the_small_things_are_validated() {
         !stale.exists(),
         "a stale temporary folder with keys was left"
     );
+}
+
+/// A gpg-made secret keyring, as the README's signing recipe writes it.
+fn secring(root: &Path) -> Vec<u8> {
+    let gpg = support::gpg::Gpg::new(root);
+    let key = gpg.key_from(
+        "Archive Admin",
+        "Key-Type: RSA\nKey-Length: 2048\nKey-Usage: sign\nExpire-Date: 0",
+        None,
+    );
+    std::fs::read(key.secring).unwrap()
+}
+
+/// Issue 20, item 6: Helm reads the last of two entries for one path, so an archive that
+/// has two is refused by push, sign and verify-chart alike; `push --plugin` scans for
+/// keys as a chart push does.
+#[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs Helm, kubernetes-validate, NVFlare or a registry: run scripts/test.sh"
+)]
+fn issue_20_6_archives_are_read_as_helm_reads_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let entries = packaged_client(root);
+    let mut raw: Vec<(&[u8], tar::EntryType, &[u8])> = entries
+        .iter()
+        .map(|(n, d)| (n.as_bytes(), tar::EntryType::Regular, d.as_slice()))
+        .collect();
+    let chart_yaml = b"apiVersion: v2\nname: nvflare-client\nversion: 6.6.6\n".to_vec();
+    raw.push((
+        b"nvflare-client/Chart.yaml",
+        tar::EntryType::Regular,
+        &chart_yaml,
+    ));
+    let archive = root.join("dup/nvflare-client-0.1.0.tgz");
+    std::fs::create_dir_all(archive.parent().unwrap()).unwrap();
+    let bytes = raw_tgz(&archive, &raw);
+
+    let silent = Silent::new();
+    let run = push_json(&archive, &silent.remote());
+    assert_eq!(code(&run), "INVALID_ARCHIVE", "{}", run.stdout);
+    assert!(run.stdout.contains("twice"), "{}", run.stdout);
+    assert!(silent.untouched());
+
+    let gpg = support::gpg::Gpg::new(&root.join("g"));
+    let key = gpg.key_from(
+        "Dup Admin",
+        "Key-Type: RSA\nKey-Length: 2048\nKey-Usage: sign\nExpire-Date: 0",
+        None,
+    );
+    let run = nvflare([
+        "sign",
+        p(&archive),
+        "--key",
+        "Dup Admin",
+        "--keyring",
+        p(&key.secring),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&run), "INVALID_ARCHIVE", "{}", run.stdout);
+    assert!(!root.join("dup/nvflare-client-0.1.0.tgz.prov").exists());
+
+    // Signed by gpg all the same: the signature is good, the archive is still refused.
+    let body = write(
+        &root.join("body.txt"),
+        &format!(
+            "name: nvflare-client\nversion: 0.1.0\n\n...\nfiles:\n  nvflare-client-0.1.0.tgz: sha256:{}",
+            support::sha256_bytes(&bytes)
+        ),
+    );
+    let prov = gpg.run(&[
+        "--local-user",
+        "dup.admin@example.com",
+        "--clearsign",
+        "-o",
+        "-",
+        p(&body),
+    ]);
+    std::fs::write(root.join("dup/nvflare-client-0.1.0.tgz.prov"), prov).unwrap();
+    let run = nvflare([
+        "verify-chart",
+        p(&archive),
+        "--keyring",
+        p(&key.pubring),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&run), "INVALID_ARCHIVE", "{}", run.stdout);
+    assert!(run.stdout.contains("twice"), "{}", run.stdout);
+
+    // A plugin archive with a keyring inside is not pushed.
+    let plugin_yaml = b"name: nvflare\nversion: 0.1.0\n".to_vec();
+    let keyring = secring(&root.join("k"));
+    let plugin = root.join("helm-nvflare-0.1.0-linux-amd64.tgz");
+    raw_tgz(
+        &plugin,
+        &[
+            (
+                b"helm-nvflare/plugin.yaml",
+                tar::EntryType::Regular,
+                &plugin_yaml,
+            ),
+            (b"helm-nvflare/data/blob", tar::EntryType::Regular, &keyring),
+        ],
+    );
+    let run = nvflare([
+        "push",
+        "--plugin",
+        p(&plugin),
+        &silent.remote(),
+        "--plain-http",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&run), "KEY_MATERIAL_IN_CHART", "{}", run.stdout);
+    assert!(run.stdout.contains("OpenPGP secret key"), "{}", run.stdout);
+    assert!(silent.untouched());
+}
+
+/// Issue 20, item 7: binary OpenPGP secret keys (what `gpg --export-secret-keys` writes,
+/// and what the README's signing recipe makes) are found in a chart folder and in an
+/// archive, under a neutral name, base64-wrapped in values, and by keyring file names.
+#[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs Helm, kubernetes-validate, NVFlare or a registry: run scripts/test.sh"
+)]
+fn issue_20_7_the_key_scanner_knows_openpgp() {
+    use base64::Engine;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let entries = packaged_client(root);
+    let keyring = secring(&root.join("k"));
+    let wrapped = format!(
+        "replicaCount: 1\nblob: {}\n",
+        base64::engine::general_purpose::STANDARD.encode(&keyring)
+    );
+    let silent = Silent::new();
+    for (name, data) in [
+        ("nvflare-client/files/blob.bin", keyring.clone()),
+        ("nvflare-client/extra.yaml", wrapped.into_bytes()),
+        (
+            "nvflare-client/files/release.gpg",
+            b"not a key at all".to_vec(),
+        ),
+    ] {
+        let mut raw: Vec<(&[u8], tar::EntryType, &[u8])> = entries
+            .iter()
+            .map(|(n, d)| (n.as_bytes(), tar::EntryType::Regular, d.as_slice()))
+            .collect();
+        raw.push((name.as_bytes(), tar::EntryType::Regular, &data));
+        let archive = root.join("a/nvflare-client-0.1.0.tgz");
+        std::fs::create_dir_all(archive.parent().unwrap()).unwrap();
+        raw_tgz(&archive, &raw);
+        let run = push_json(&archive, &silent.remote());
+        assert_eq!(
+            code(&run),
+            "KEY_MATERIAL_IN_CHART",
+            "{name}: {}",
+            run.stdout
+        );
+        assert!(silent.untouched());
+    }
+
+    // In the chart folder, before anything is packaged: the README's recipe output.
+    let chart = root.join("prepared/site-1/helm_chart");
+    std::fs::write(chart.join("secring.gpg"), &keyring).unwrap();
+    let run = nvflare([
+        "package",
+        p(&root.join("prepared/site-1")),
+        "-d",
+        p(&root.join("dist")),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&run), "KEY_MATERIAL_IN_CHART", "{}", run.stdout);
+    std::fs::remove_file(chart.join("secring.gpg")).unwrap();
+    std::fs::write(chart.join("notes.bin"), &keyring).unwrap();
+    let run = nvflare([
+        "package",
+        p(&root.join("prepared/site-1")),
+        "-d",
+        p(&root.join("dist")),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&run), "KEY_MATERIAL_IN_CHART", "{}", run.stdout);
+    assert!(run.stdout.contains("OpenPGP secret key"), "{}", run.stdout);
+    assert!(!root.join("dist").exists());
 }
