@@ -135,6 +135,52 @@ fn copy_file(from: &Path, to: &Path) -> io::Result<()> {
     target.set_permissions(mode)
 }
 
+/// Reads `base/rel` as untrusted kit content: no component below `base` may be a link,
+/// the file must be a regular file (a FIFO or device is refused, never waited on), and
+/// at most `cap` bytes are read.
+pub fn read_untrusted(base: &Path, rel: &Path, cap: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = no_links_below(base, rel)?;
+    let refused = |why: &str| io::Error::new(io::ErrorKind::InvalidInput, why.to_string());
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(&path)?;
+    if !file.metadata()?.is_file() {
+        return Err(refused("it is not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    file.take(cap + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > cap {
+        return Err(refused(&format!("it is larger than {} KiB", cap >> 10)));
+    }
+    Ok(bytes)
+}
+
+/// `base/rel`, when `rel` is a plain relative path none of whose components is a link
+/// and all but the last of which are folders: a path that cannot lead out of `base`.
+pub fn no_links_below(base: &Path, rel: &Path) -> io::Result<PathBuf> {
+    let refused = |why: &str| io::Error::new(io::ErrorKind::InvalidInput, why.to_string());
+    let mut path = base.to_path_buf();
+    let parts: Vec<_> = rel.components().collect();
+    for (i, part) in parts.iter().enumerate() {
+        let std::path::Component::Normal(name) = part else {
+            return Err(refused("not a plain relative path"));
+        };
+        path.push(name);
+        let meta = std::fs::symlink_metadata(&path)?;
+        let last = i + 1 == parts.len();
+        if meta.file_type().is_symlink() {
+            return Err(refused("it is a symbolic link"));
+        }
+        if !last && !meta.is_dir() {
+            return Err(refused("a folder on its path is not a folder"));
+        }
+    }
+    Ok(path)
+}
+
 fn with_path(err: io::Error, path: &Path) -> io::Error {
     io::Error::new(err.kind(), format!("{}: {err}", path.display()))
 }

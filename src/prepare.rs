@@ -244,8 +244,32 @@ pub fn check_output(source: &Path, output: &Path) -> Result<()> {
             "Choose a directory path.",
         ));
     }
+    if output
+        .symlink_metadata()
+        .is_ok_and(|m| m.file_type().is_symlink())
+    {
+        return Err(Error::invalid_args(
+            format!("--output {} is a symbolic link.", output.display()),
+            "Give the folder itself: prepare never writes through a link.",
+        ));
+    }
     if let Ok(inside) = output.strip_prefix(source) {
         let first = inside.components().next().map(|c| source.join(c));
+        if let Some(meta) = first.as_ref().and_then(|f| f.symlink_metadata().ok()) {
+            // The kit chose what this entry is: a link (to anywhere) or a file is refused.
+            if meta.file_type().is_symlink() || !meta.is_dir() {
+                return Err(Error::invalid_kit(
+                    format!(
+                        "{} is a link or a file, not a folder: prepare does not write through it.",
+                        first
+                            .as_ref()
+                            .map(|f| f.display().to_string())
+                            .unwrap_or_default()
+                    ),
+                    "Remove it from the kit, or give --output outside the kit.",
+                ));
+            }
+        }
         if let Some(first) = first.filter(|f| f.symlink_metadata().is_ok()) {
             let seed_default = first == source.join("prepared") && is_empty_dir(&first);
             if !seed_default && !marker::holds_only_outputs(&first) {

@@ -354,6 +354,9 @@ fn check_secret_mount(study: &str, mount: &str, item: &Value, runtime: Runtime) 
     }
 }
 
+/// A Pod template is a page of YAML; anything far larger is not one.
+const MAX_POD_TEMPLATE_BYTES: u64 = 1024 * 1024;
+
 /// `pod_template`: Kubernetes only; a mapping, or a path relative to `local/` of a YAML
 /// file in the kit defining a Pod.
 fn check_pod_template(template: &Value, local: &Path, runtime: Runtime) -> Result<()> {
@@ -376,10 +379,22 @@ fn check_pod_template(template: &Value, local: &Path, runtime: Runtime) -> Resul
                     show(rel)
                 )));
             }
-            let file = local.join(relative);
-            let text = std::fs::read_to_string(&file).map_err(|_| {
+            // Kit content: never through a link, never a FIFO or device, never unbounded.
+            let bytes = crate::fs_tree::read_untrusted(local, relative, MAX_POD_TEMPLATE_BYTES)
+                .map_err(|e| {
+                    let why = if e.kind() == std::io::ErrorKind::NotFound {
+                        "was not found".to_string()
+                    } else {
+                        format!("cannot be read: {e}")
+                    };
+                    fail(format_args!(
+                        "pod_template file local/{} {why}.",
+                        crate::terminal::escape(rel)
+                    ))
+                })?;
+            let text = String::from_utf8(bytes).map_err(|_| {
                 fail(format_args!(
-                    "pod_template file local/{} was not found.",
+                    "pod_template file local/{} is not UTF-8 text.",
                     crate::terminal::escape(rel)
                 ))
             })?;

@@ -406,15 +406,21 @@ fn packaged_in(dir: &Path) -> Result<Vec<PathBuf>> {
                 && rel
                     .split('/')
                     .all(|part| !part.is_empty() && part != "." && part != "..");
+            // Every component is checked: a linked folder could lead out of `dir`.
             let path = dir.join(rel);
-            let regular = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
+            let regular = crate::fs_tree::no_links_below(dir, Path::new(rel))
+                .and_then(std::fs::symlink_metadata)
+                .is_ok_and(|m| m.is_file());
             match (clean, regular) {
                 (true, true) => Ok(path),
                 (false, _) => Err(bad(format!(
                     "{:?} is not a relative path to a .tgz in the folder",
                     crate::terminal::escape(rel)
                 ))),
-                (true, false) => Err(bad(format!("{rel} is missing or not a regular file"))),
+                (true, false) => Err(bad(format!(
+                    "{} is missing, not a regular file, or reached through a link",
+                    crate::terminal::escape(rel)
+                ))),
             }
         })
         .collect()

@@ -249,3 +249,144 @@ fn issue_9_4_yaml_line_breaks_cannot_escape_the_values_file() {
         }
     }
 }
+
+/// Runs `cmd`, killing it after `secs`: (the run, whether it finished in time).
+fn run_within(mut cmd: std::process::Command, secs: u64) -> (Run, bool) {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let mut in_time = true;
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            in_time = false;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        },
+        in_time,
+    )
+}
+
+/// Issue 20, item 8: a `pod_template` path is read like the rest of the kit (no link, no
+/// FIFO or device, capped) whatever its name; a kit's `prepared` entry that is a link or
+/// a file is refused for the default output; `push <folder>` never follows a linked
+/// folder out of the folder.
+#[test]
+fn issue_20_8_kit_links_and_special_files_everywhere() {
+    let w = world();
+    let with_template = |name: &str| {
+        let kit = w.project.client_kit(name);
+        write(
+            &kit.join("local/study_runtime.yaml"),
+            "format_version: 2\nstudies:\n  s:\n    pod_template: .helm-nvflare-pod.yaml\n",
+        );
+        kit
+    };
+
+    // A link out of the kit, under a name the walk skips.
+    let kit = with_template("site-1");
+    std::os::unix::fs::symlink("/etc/passwd", kit.join("local/.helm-nvflare-pod.yaml")).unwrap();
+    let run = prepare(&w, &kit, &[]);
+    assert_eq!(error_code(&run), "INVALID_KIT");
+    assert!(run.stdout.contains("symbolic link"), "{}", run.stdout);
+
+    // /dev/zero through a link, and a FIFO: refused at once, never read or waited on.
+    let kit = with_template("site-2");
+    std::os::unix::fs::symlink("/dev/zero", kit.join("local/.helm-nvflare-pod.yaml")).unwrap();
+    let mut cmd = nvflare_cmd();
+    cmd.args([
+        "prepare",
+        p(&kit),
+        "--config",
+        p(&w.config),
+        "--format",
+        "json",
+    ]);
+    let (run, in_time) = run_within(cmd, 20);
+    assert!(in_time, "prepare read /dev/zero");
+    assert_eq!(error_code(&run), "INVALID_KIT");
+    let kit = with_template("site-3");
+    let fifo = kit.join("local/.helm-nvflare-pod.yaml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let mut cmd = nvflare_cmd();
+    cmd.args([
+        "prepare",
+        p(&kit),
+        "--config",
+        p(&w.config),
+        "--format",
+        "json",
+    ]);
+    let (run, in_time) = run_within(cmd, 20);
+    assert!(in_time, "prepare blocked on a FIFO");
+    assert_eq!(error_code(&run), "INVALID_KIT");
+    assert!(run.stdout.contains("not a regular file"), "{}", run.stdout);
+
+    // The kit's `prepared` entry: a link to a folder elsewhere, or a file.
+    let elsewhere = w.root.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let kit = w.project.client_kit("site-4");
+    std::os::unix::fs::symlink(&elsewhere, kit.join("prepared")).unwrap();
+    let run = prepare(&w, &kit, &[]);
+    assert_eq!(error_code(&run), "INVALID_KIT");
+    assert!(run.stdout.contains("link or a file"), "{}", run.stdout);
+    assert!(std::fs::read_dir(&elsewhere).unwrap().next().is_none());
+    let kit = w.project.client_kit("site-5");
+    write(&kit.join("prepared"), "a file");
+    let run = prepare(&w, &kit, &[]);
+    assert_eq!(error_code(&run), "INVALID_KIT");
+
+    // push <folder>: the list names an archive below a linked folder.
+    let out = w.root.join("out/site-6");
+    let data = prepare_json(
+        &w.project.client_kit("site-6"),
+        &w.config,
+        &out,
+        &["--package"],
+    );
+    let outside = w.root.join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::copy(
+        data["package"].as_str().unwrap(),
+        outside.join("nvflare-client-0.1.0.tgz"),
+    )
+    .unwrap();
+    let dist = w.root.join("dist");
+    std::fs::create_dir_all(&dist).unwrap();
+    std::os::unix::fs::symlink(&outside, dist.join("site-6")).unwrap();
+    write(
+        &dist.join(".helm-nvflare-packages.json"),
+        r#"{"archives": ["site-6/nvflare-client-0.1.0.tgz"]}"#,
+    );
+    let run = nvflare([
+        "push",
+        p(&dist),
+        "oci://127.0.0.1:1/fl",
+        "--plain-http",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        run.json()["error_code"],
+        "INVALID_ARCHIVE",
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("through a link"), "{}", run.stdout);
+}
