@@ -39,6 +39,9 @@ pub struct PrepareSettings {
     pub sign: Option<std::sync::Arc<crate::provenance::SigningKey>>,
     /// `--nvflare-version`: the NVFlare release whose layout to write.
     pub nvflare_version: Option<NvflareVersion>,
+    /// `--allow-job-pod-grants`: accept a kit whose job pod templates grant more than the
+    /// launcher gives (they are shown as warnings instead).
+    pub allow_job_pod_grants: bool,
 }
 
 /// The NVFlare release a run prepares for, and how it was chosen.
@@ -50,6 +53,10 @@ pub struct Layout {
     /// Why the choice may surprise (an image tag of an unknown release).
     #[serde(skip)]
     pub warnings: Warnings,
+    /// Whether the operator lets kits' job pod templates grant more than the launcher
+    /// gives (`--allow-job-pod-grants`).
+    #[serde(skip)]
+    pub allow_job_pod_grants: bool,
 }
 
 /// Prepares one kit (and packages its chart into the output with `settings.package`).
@@ -199,6 +206,7 @@ pub fn load_config(settings: &PrepareSettings, kit_dir: &Path) -> Result<(Runtim
         nvflare_version: version,
         source,
         warnings,
+        allow_job_pod_grants: settings.allow_job_pod_grants,
     };
     Ok((config, layout))
 }
@@ -347,7 +355,7 @@ pub fn kit_entries(kit_dir: &Path, output: &Path) -> Result<Vec<fs_tree::Entry>>
 pub fn check_kit(
     kit_dir: &Path,
     config: RuntimeConfig,
-    layout: Layout,
+    mut layout: Layout,
     output: PathBuf,
 ) -> Result<Plan> {
     if kit_dir.is_dir() {
@@ -369,7 +377,21 @@ pub fn check_kit(
         check_port_clash(&kit, k8s)?;
     }
     if layout.nvflare_version.has_study_runtime() {
-        check_study_files(&kit.dir.join("local"), config.runtime())?;
+        let grants = check_study_files(&kit.dir.join("local"), config.runtime())?;
+        if !grants.is_empty() && !layout.allow_job_pod_grants {
+            return Err(Error::invalid_kit(
+                format!(
+                    "local/study_runtime.yaml gives every job pod of a study more than the launcher does: {}.",
+                    grants.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+                ),
+                "The pod templates come with the kit, from the project admin, and become the pod of every job at this site. Ask them to remove these, or accept them with --allow-job-pod-grants.",
+            ));
+        }
+        layout.warnings.extend(grants.iter().map(|g| {
+            format!(
+                "Job pods get what the kit's pod template grants (--allow-job-pod-grants): {g}."
+            )
+        }));
     }
     Ok(Plan {
         kit,
@@ -381,10 +403,10 @@ pub fn check_kit(
 
 /// NVFlare 2.9 reads `local/study_runtime.yaml` when a job starts: check it now. A kit
 /// with both it and the legacy `study_data.yaml` is refused by 2.9's launchers.
-fn check_study_files(local: &Path, runtime: Runtime) -> Result<()> {
+fn check_study_files(local: &Path, runtime: Runtime) -> Result<Vec<crate::study_runtime::Grant>> {
     let runtime_file = local.join(crate::study_runtime::STUDY_RUNTIME_YAML);
     if runtime_file.symlink_metadata().is_err() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     if local.join(kit::STUDY_DATA_YAML).symlink_metadata().is_ok() {
         return Err(Error::invalid_kit(

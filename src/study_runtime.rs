@@ -143,14 +143,14 @@ fn env_name(value: &str, label: &str) -> Result<()> {
 
 /// Checks `local/study_runtime.yaml` of a kit for the runtime it is prepared for.
 /// `local` is the kit's `local/` folder (pod templates are read relative to it).
-pub fn check(local: &Path, runtime: Runtime) -> Result<()> {
+pub fn check(local: &Path, runtime: Runtime) -> Result<Vec<Grant>> {
     let path = local.join(STUDY_RUNTIME_YAML);
     let text =
         std::fs::read_to_string(&path).map_err(|e| fail(format_args!("cannot be read: {e}")))?;
     check_text(&text, local, runtime)
 }
 
-pub fn check_text(text: &str, local: &Path, runtime: Runtime) -> Result<()> {
+pub fn check_text(text: &str, local: &Path, runtime: Runtime) -> Result<Vec<Grant>> {
     let config: Value = serde_saphyr::from_str::<Option<Value>>(text)
         .map_err(|e| {
             fail(format_args!(
@@ -171,19 +171,20 @@ pub fn check_text(text: &str, local: &Path, runtime: Runtime) -> Result<()> {
         }
     }
     let Some(studies) = config.get("studies").filter(|v| !v.is_null()) else {
-        return Ok(());
+        return Ok(Vec::new());
     };
+    let mut grants = Vec::new();
     for (study, entry) in mapping(studies, "studies")? {
-        check_study(study, entry, local, runtime)?;
+        grants.extend(check_study(study, entry, local, runtime)?);
     }
-    Ok(())
+    Ok(grants)
 }
 
 fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or(text)
 }
 
-fn check_study(study: &str, entry: &Value, local: &Path, runtime: Runtime) -> Result<()> {
+fn check_study(study: &str, entry: &Value, local: &Path, runtime: Runtime) -> Result<Vec<Grant>> {
     name(study, "study name")?;
     let label = format!("studies.{study}");
     let entry = mapping(entry, &label)?;
@@ -205,9 +206,10 @@ fn check_study(study: &str, entry: &Value, local: &Path, runtime: Runtime) -> Re
             ))
         })?;
     }
-    if let Some(template) = entry.get("pod_template") {
-        check_pod_template(template, local, runtime)?;
-    }
+    let pod = entry
+        .get("pod_template")
+        .map(|template| check_pod_template(template, local, runtime))
+        .transpose()?;
     if let Some(kwargs) = entry.get("docker_kwargs") {
         if runtime != Runtime::Docker {
             return Err(fail(
@@ -274,7 +276,158 @@ fn check_study(study: &str, entry: &Value, local: &Path, runtime: Runtime) -> Re
             check_secret_mount(study, mount, item, runtime)?;
         }
     }
-    Ok(())
+    let declared: Vec<&str> = ["secret_env", "secret_mounts"]
+        .iter()
+        .filter_map(|k| entry.get(*k).and_then(Value::as_object))
+        .flat_map(|m| m.values())
+        .filter_map(|r| r.get("source").and_then(Value::as_str))
+        .collect();
+    Ok(pod
+        .map(|pod| {
+            pod_grants(&pod, &declared)
+                .into_iter()
+                .map(|what| Grant {
+                    study: study.to_string(),
+                    what,
+                })
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// Something a study's pod template gives every job pod of the study beyond what the
+/// launcher gives it: the template comes with the kit, from the project admin, and
+/// becomes the job pod of every job at the site.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Grant {
+    pub study: String,
+    pub what: String,
+}
+
+impl std::fmt::Display for Grant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "study {}: {}", self.study, self.what)
+    }
+}
+
+/// What a Pod template grants: privileged or privilege-escalating containers, added
+/// capabilities, the host's network, PID or IPC namespace, hostPath volumes, a
+/// ServiceAccount of its own, and Secrets the study does not declare in its `secret_env`
+/// or `secret_mounts`.
+fn pod_grants(pod: &Map<String, Value>, declared_secrets: &[&str]) -> Vec<String> {
+    let mut grants = Vec::new();
+    let spec = pod.get("spec").and_then(Value::as_object);
+    let Some(spec) = spec else {
+        return grants;
+    };
+    let shown = |v: &Value| show(v.as_str().unwrap_or(&v.to_string()));
+    for key in ["hostNetwork", "hostPID", "hostIPC"] {
+        if spec.get(key) == Some(&Value::Bool(true)) {
+            grants.push(format!(
+                "the host's {} namespace ({key})",
+                &key[4..].to_lowercase()
+            ));
+        }
+    }
+    for key in ["serviceAccountName", "serviceAccount"] {
+        if let Some(account) = spec
+            .get(key)
+            .filter(|a| a.as_str().is_some_and(|a| !a.is_empty()))
+        {
+            grants.push(format!("ServiceAccount {} ({key})", shown(account)));
+        }
+    }
+    let mut secrets: Vec<String> = Vec::new();
+    for volume in spec
+        .get("volumes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(path) = volume.pointer("/hostPath/path") {
+            grants.push(format!("hostPath volume {}", shown(path)));
+        }
+        if let Some(name) = volume.pointer("/secret/secretName").and_then(Value::as_str) {
+            secrets.push(name.to_string());
+        }
+        for source in volume
+            .pointer("/projected/sources")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(name) = source.pointer("/secret/name").and_then(Value::as_str) {
+                secrets.push(name.to_string());
+            }
+        }
+    }
+    for list in ["initContainers", "containers", "ephemeralContainers"] {
+        for container in spec
+            .get(list)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let name = container
+                .get("name")
+                .map(shown)
+                .unwrap_or_else(|| "?".into());
+            let security = container.get("securityContext");
+            let flag = |key: &str| security.and_then(|s| s.get(key)) == Some(&Value::Bool(true));
+            if flag("privileged") {
+                grants.push(format!("privileged container {name}"));
+            }
+            if flag("allowPrivilegeEscalation") {
+                grants.push(format!("privilege escalation in container {name}"));
+            }
+            let added = security
+                .and_then(|s| s.pointer("/capabilities/add"))
+                .and_then(Value::as_array)
+                .filter(|a| !a.is_empty());
+            if let Some(added) = added {
+                let caps: Vec<String> = added.iter().map(shown).collect();
+                grants.push(format!(
+                    "capabilities {} in container {name}",
+                    caps.join(", ")
+                ));
+            }
+            for env in container
+                .get("env")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(secret) = env
+                    .pointer("/valueFrom/secretKeyRef/name")
+                    .and_then(Value::as_str)
+                {
+                    secrets.push(secret.to_string());
+                }
+            }
+            for from in container
+                .get("envFrom")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(secret) = from.pointer("/secretRef/name").and_then(Value::as_str) {
+                    secrets.push(secret.to_string());
+                }
+            }
+        }
+    }
+    secrets.sort();
+    secrets.dedup();
+    for secret in secrets
+        .iter()
+        .filter(|s| !declared_secrets.contains(&s.as_str()))
+    {
+        grants.push(format!(
+            "Secret {} (not in the study's secret_env or secret_mounts)",
+            show(secret)
+        ));
+    }
+    grants
 }
 
 fn check_dataset(study: &str, dataset: &str, item: &Value, runtime: Runtime) -> Result<()> {
@@ -359,7 +512,11 @@ const MAX_POD_TEMPLATE_BYTES: u64 = 1024 * 1024;
 
 /// `pod_template`: Kubernetes only; a mapping, or a path relative to `local/` of a YAML
 /// file in the kit defining a Pod.
-fn check_pod_template(template: &Value, local: &Path, runtime: Runtime) -> Result<()> {
+fn check_pod_template(
+    template: &Value,
+    local: &Path,
+    runtime: Runtime,
+) -> Result<Map<String, Value>> {
     if runtime != Runtime::K8s {
         return Err(fail(
             "pod_template is Kubernetes-only and is not supported by this launcher.",
@@ -416,8 +573,8 @@ fn check_pod_template(template: &Value, local: &Path, runtime: Runtime) -> Resul
     };
     let pod = mapping(&pod, &label)?;
     match pod.get("kind") {
-        None | Some(Value::Null) => Ok(()),
-        Some(Value::String(k)) if k == "Pod" => Ok(()),
+        None | Some(Value::Null) => Ok(pod.clone()),
+        Some(Value::String(k)) if k == "Pod" => Ok(pod.clone()),
         Some(_) => Err(fail(format_args!("{label} must define kind: Pod."))),
     }
 }

@@ -41,6 +41,11 @@ pub struct Args {
     /// else the parent image tag when it is a version, else 2.9].
     #[arg(long = "nvflare-version", value_name = "VERSION", value_parser = ["2.8", "2.9"])]
     pub nvflare_version: Option<String>,
+    /// Accept pod templates in local/study_runtime.yaml that grant job pods more than the
+    /// launcher does (privileged containers, host namespaces, hostPath, a ServiceAccount,
+    /// undeclared Secrets); they are listed as warnings instead of refused.
+    #[arg(long = "allow-job-pod-grants")]
+    pub allow_job_pod_grants: bool,
     /// Also package the chart: <output>/<chart>-<version>.tgz, beside helm_chart/.
     #[arg(long)]
     pub package: bool,
@@ -71,6 +76,7 @@ pub fn exec(args: Args, out: &Output, _env: &HelmEnv) -> Result<i32> {
         package: args.package.then(|| args.versions.versions()),
         sign: args.sign.signing_key()?,
         nvflare_version: args.nvflare_version.as_deref().and_then(NvflareVersion::parse),
+        allow_job_pod_grants: args.allow_job_pod_grants,
     };
     let prepared = federation::prepare_kit_or_federation(&settings, out)?;
     for warning in prepared.warnings(out.format() == Format::Txt) {

@@ -18,6 +18,7 @@ pub fn checks(kit: &PreparedKit, namespace: &str, values_files: &[ValuesFile]) -
     }
     checks.push(image(kit));
     checks.push(launcher_namespace(kit, namespace));
+    checks.push(job_pod_grants(kit));
     checks.extend(certs::kit_certificates(kit));
     checks
 }
@@ -62,6 +63,35 @@ fn operator_values(kit: &PreparedKit, values_files: &[ValuesFile]) -> Check {
         format!("values the chart does not define: {}", unknown.join("; ")),
         "Fix the key's spelling; helm_chart/values.yaml lists every value with what it does. Helm refuses these keys at install (values don't meet the specifications of the schema).",
     )
+}
+
+/// What the kit's own pod templates give every job pod (the same reading as `prepare`).
+fn job_pod_grants(kit: &PreparedKit) -> Check {
+    const ID: &str = "job-pod-grants";
+    use crate::study_runtime::{self, STUDY_RUNTIME_YAML};
+    let local = kit.dir.join("local");
+    if !kit.nvflare_version.has_study_runtime()
+        || local.join(STUDY_RUNTIME_YAML).symlink_metadata().is_err()
+    {
+        return Check::skip(
+            ID,
+            "no local/study_runtime.yaml (NVFlare 2.9): job pods get only what the launcher gives",
+        );
+    }
+    match study_runtime::check(&local, crate::runtime_config::Runtime::K8s) {
+        Ok(grants) if grants.is_empty() => {
+            Check::pass(ID, "job pod templates grant nothing beyond what the launcher gives")
+        }
+        Ok(grants) => Check::warn(
+            ID,
+            format!(
+                "every job pod of these studies gets: {}",
+                grants.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+            ),
+            "These come from the kit's local/study_runtime.yaml pod templates (the project admin's). Make sure this site agreed to them; prepare refuses them without --allow-job-pod-grants.",
+        ),
+        Err(e) => Check::fail(ID, e.message, e.hint),
+    }
 }
 
 /// Job pods dial comm_config's internal host:port; the chart must serve exactly that.

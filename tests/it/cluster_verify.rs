@@ -99,6 +99,7 @@ fn a_staged_and_installed_federation_passes_verify_with_helm_3_and_4() {
                 "kit-chart-agree",
                 "image",
                 "launcher-namespace",
+                "job-pod-grants",
                 "certificate-chain",
                 "certificate-expiry",
                 "ca-expiry",

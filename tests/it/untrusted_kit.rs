@@ -390,3 +390,62 @@ fn issue_20_8_kit_links_and_special_files_everywhere() {
     );
     assert!(run.stdout.contains("through a link"), "{}", run.stdout);
 }
+
+/// Issue 20, item 9: a kit's job pod template becomes the pod of every job at the site, so
+/// `prepare` refuses what it grants beyond the launcher (privileged containers, host
+/// namespaces, hostPath, another ServiceAccount, Secrets the study does not declare)
+/// unless the operator passes --allow-job-pod-grants, and `verify` reports the same.
+#[test]
+fn issue_20_9_a_kits_job_pod_template_is_untrusted() {
+    let w = world();
+    let hostile = "format_version: 2\nstudies:\n  s:\n    secret_env:\n      TOKEN: {source: study-token, key: token}\n    pod_template:\n      spec:\n        hostNetwork: true\n        serviceAccountName: cluster-admin-sa\n        volumes:\n          - {name: root, hostPath: {path: /}}\n        containers:\n          - name: job\n            securityContext: {privileged: true}\n            env:\n              - name: A\n                valueFrom: {secretKeyRef: {name: study-token, key: token}}\n              - name: B\n                valueFrom: {secretKeyRef: {name: db-credentials, key: password}}\n";
+    let kit = w.project.client_kit("site-1");
+    write(&kit.join("local/study_runtime.yaml"), hostile);
+    let out = w.root.join("out/site-1");
+    let run = prepare(&w, &kit, &["--output", p(&out)]);
+    assert_eq!(error_code(&run), "INVALID_KIT");
+    let message = run.json()["message"].as_str().unwrap().to_string();
+    for grant in [
+        "the host's network namespace",
+        "ServiceAccount \"cluster-admin-sa\"",
+        "hostPath volume \"/\"",
+        "privileged container \"job\"",
+        "Secret \"db-credentials\"",
+    ] {
+        assert!(message.contains(grant), "{grant}: {message}");
+    }
+    assert!(
+        !message.contains("Secret \"study-token\""),
+        "a Secret the study declares is no grant: {message}"
+    );
+    assert!(run.stdout.contains("--allow-job-pod-grants"));
+    assert!(!out.exists());
+
+    // Allowed by the operator: prepared, each grant a warning, and verify reports them.
+    let run = prepare(&w, &kit, &["--output", p(&out), "--allow-job-pod-grants"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let warnings = run.json()["data"]["warnings"].to_string();
+    assert!(warnings.contains("privileged container"), "{warnings}");
+    let run = nvflare(["verify", p(&out), "--offline", "--format", "json"]);
+    let check = support::named_check(&run.json()["data"], "job-pod-grants").clone();
+    assert_eq!(check["status"], "warn", "{check}");
+    assert!(
+        check["message"].as_str().unwrap().contains("hostPath"),
+        "{check}"
+    );
+
+    // A template that only places the pod grants nothing.
+    let kit = w.project.client_kit("site-2");
+    write(
+        &kit.join("local/study_runtime.yaml"),
+        "format_version: 2\nstudies:\n  s:\n    pod_template: {spec: {nodeSelector: {gpu: a100}}}\n",
+    );
+    let out = w.root.join("out/site-2");
+    let run = prepare(&w, &kit, &["--output", p(&out)]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let run = nvflare(["verify", p(&out), "--offline", "--format", "json"]);
+    assert_eq!(
+        support::named_check(&run.json()["data"], "job-pod-grants")["status"],
+        "pass"
+    );
+}
