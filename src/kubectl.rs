@@ -35,6 +35,8 @@ pub struct ClusterSettings {
     pub namespace: Option<String>,
     /// `--context`.
     pub context: Option<String>,
+    /// A kubeconfig file of the operator's (a targets file entry) instead of KUBECONFIG.
+    pub kubeconfig: Option<String>,
     /// What Helm passed in the environment.
     pub helm: crate::helm_env::HelmEnv,
     pub dry_run: bool,
@@ -49,6 +51,8 @@ pub struct ClusterSettings {
 /// Calls that wait or move data (a delete may wait for the pod to go), and so get the
 /// command's `--timeout`.
 const WAITING_VERBS: [&str; 5] = ["wait", "rollout", "cp", "exec", "delete"];
+/// Helm calls that change a release (and may wait for it).
+const HELM_WAITING_VERBS: [&str; 5] = ["upgrade", "install", "uninstall", "rollback", "pull"];
 
 impl ClusterSettings {
     /// The namespace to use: the flag, else Helm's `HELM_NAMESPACE`.
@@ -77,6 +81,8 @@ pub struct Kubectl {
     timeout: Duration,
     request_timeout: Duration,
     pub dry_run: bool,
+    /// Helm rather than kubectl: the same bounds, Helm's flags.
+    helm: bool,
 }
 
 /// A kubeconfig (mode 0600 in a 0700 folder) that only defines the token's user; kubectl
@@ -145,7 +151,10 @@ impl Kubectl {
         let secret = helm.kube_token.clone();
         if secret.is_some() {
             global.push(format!("--user={TOKEN_USER}"));
+        } else if let Some(kubeconfig) = &settings.kubeconfig {
+            global.push(format!("--kubeconfig={kubeconfig}"));
         }
+        let own_kubeconfig = settings.kubeconfig.as_deref().unwrap_or(&helm.kubeconfig);
         let timeout = Duration::from_secs(match settings.timeout_seconds {
             0 => 300,
             n => n,
@@ -158,7 +167,7 @@ impl Kubectl {
         // A dry run runs nothing, so it needs no kubeconfig with the token.
         let token_config = match (&secret, settings.dry_run) {
             (Some(token), false) => Some(Arc::new(
-                TokenConfig::new(token, &helm.kubeconfig).map_err(|e| {
+                TokenConfig::new(token, own_kubeconfig).map_err(|e| {
                     Error::new(
                         Code::KubectlFailed,
                         format!("Cannot write a temporary kubeconfig for HELM_KUBETOKEN: {e}"),
@@ -176,13 +185,52 @@ impl Kubectl {
             timeout,
             request_timeout,
             dry_run: settings.dry_run,
+            helm: false,
+        })
+    }
+
+    /// Helm (`program`: `--helm`, else `HELM_BIN`, else `helm`), run with the same bounds
+    /// as kubectl and pointed at the same cluster: `--kubeconfig`, `--kube-context`. Helm
+    /// reads Helm's own `HELM_KUBE*` variables itself; install, upgrade, uninstall and
+    /// rollback get `--timeout`, anything else `--request-timeout`.
+    pub fn helm(settings: &ClusterSettings, program: Option<String>) -> Result<Kubectl> {
+        let program = program
+            .or_else(|| settings.helm.helm_bin.clone())
+            .unwrap_or_else(|| "helm".into());
+        let mut global = Vec::new();
+        if let Some(kubeconfig) = &settings.kubeconfig {
+            global.push(format!("--kubeconfig={kubeconfig}"));
+        }
+        if let Some(context) = settings.requested_context() {
+            global.push(format!("--kube-context={context}"));
+        }
+        let timeout = Duration::from_secs(match settings.timeout_seconds {
+            0 => 300,
+            n => n,
+        });
+        let request_timeout = Duration::from_secs(match settings.request_timeout_seconds {
+            0 => 30,
+            n => n,
+        })
+        .min(timeout);
+        Ok(Kubectl {
+            program,
+            global,
+            secret: settings.helm.kube_token.clone(),
+            token_config: None,
+            timeout,
+            request_timeout,
+            dry_run: settings.dry_run,
+            helm: true,
         })
     }
 
     /// The full argument list of a call.
     fn argv(&self, args: &[String]) -> Vec<String> {
         let mut argv = self.global.clone();
-        argv.push(format!("--request-timeout={}s", self.limit(args).as_secs()));
+        if !self.helm {
+            argv.push(format!("--request-timeout={}s", self.limit(args).as_secs()));
+        }
         argv.extend(args.iter().cloned());
         argv
     }
@@ -193,7 +241,12 @@ impl Kubectl {
             .iter()
             .find(|a| !a.starts_with("--"))
             .map(String::as_str);
-        if verb.is_some_and(|v| WAITING_VERBS.contains(&v)) {
+        let waiting: &[&str] = if self.helm {
+            &HELM_WAITING_VERBS
+        } else {
+            &WAITING_VERBS
+        };
+        if verb.is_some_and(|v| waiting.contains(&v)) {
             self.timeout
         } else {
             self.request_timeout
@@ -409,7 +462,18 @@ impl Failure {
 
     /// `kubectl get namespace x`: the call without its flags, for the one line.
     fn verb(&self) -> String {
-        verb_words(self.command.split(' ').skip(1))
+        let program = self.command.split(' ').next().unwrap_or("kubectl");
+        let program = program
+            .trim_matches('\'')
+            .rsplit('/')
+            .next()
+            .unwrap_or(program);
+        let tool = if program.contains("helm") {
+            "helm"
+        } else {
+            "kubectl"
+        };
+        format!("{tool} {}", verb_words(self.command.split(' ').skip(1)))
     }
 }
 
@@ -430,7 +494,7 @@ fn verb_words<'a>(words: impl Iterator<Item = &'a str>) -> String {
             break;
         }
     }
-    format!("kubectl {}", out.join(" "))
+    out.join(" ")
 }
 
 /// `get <kind> <name> -o json --ignore-not-found`: kubectl prints nothing (and succeeds)

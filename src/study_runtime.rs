@@ -584,7 +584,9 @@ mod tests {
     use super::*;
 
     fn k8s(text: &str) -> std::result::Result<(), String> {
-        check_text(text, Path::new("/nonexistent"), Runtime::K8s).map_err(|e| e.message)
+        check_text(text, Path::new("/nonexistent"), Runtime::K8s)
+            .map(|_| ())
+            .map_err(|e| e.message)
     }
 
     #[test]

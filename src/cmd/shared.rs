@@ -61,6 +61,7 @@ impl ClusterSelection {
             kubectl: self.kubectl.clone(),
             namespace: self.namespace.clone(),
             context: self.context.clone(),
+            kubeconfig: None,
             helm: env.clone(),
             dry_run,
             timeout_seconds,

@@ -3,6 +3,7 @@
 //! `stage` keeps in it of what is staged where. Read by prepare, stage, unstage and verify;
 //! it imports none of them.
 
+pub mod fingerprint;
 pub mod kit;
 pub mod marker;
 pub mod stage_record;

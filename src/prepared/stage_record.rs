@@ -50,6 +50,10 @@ pub struct Record {
     pub config_map: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+    /// [`super::fingerprint`] of what was staged, once staging succeeded (a record
+    /// without one is a stage that did not finish).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
     /// The folder this record belongs to: its absolute path ...
     pub folder: PathBuf,
     /// ... and `<device>:<inode>`, which nobody can know before the folder exists.
@@ -65,6 +69,7 @@ impl Record {
             pvc: None,
             config_map: None,
             secret: None,
+            fingerprint: None,
             folder: PathBuf::new(),
             folder_id: String::new(),
         }
@@ -78,6 +83,14 @@ impl Record {
                 "namespace {:?} is not a valid namespace",
                 self.namespace
             ));
+        }
+        if let Some(f) = &self.fingerprint {
+            let hex_ok = f
+                .strip_prefix("sha256:")
+                .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+            if !hex_ok {
+                return Err("fingerprint is not a sha256".into());
+            }
         }
         if let Some(context) = &self.context {
             if context.is_empty()

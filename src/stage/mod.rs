@@ -412,6 +412,18 @@ pub fn stage(settings: &StageSettings, out: &Output) -> Result<Staged> {
         ),
         Method::Configmap => configmap::stage(&mut session, &kit, existing.as_ref(), context)?,
     };
+    if !session.dry_run() {
+        // Staging finished: what is in the cluster is now exactly this kit.
+        if let Some(record) = record::read(&kit.dir)? {
+            record::write(
+                &kit.dir,
+                &record::Record {
+                    fingerprint: Some(crate::prepared::fingerprint::of(&kit.dir)?),
+                    ..record
+                },
+            )?;
+        }
+    }
     let chart = kit.dir.join(crate::chart::CHART_DIR);
     Ok(Staged {
         method: settings.method,
