@@ -23,6 +23,8 @@ pub struct HelmEnv {
     pub kubeconfig: String,
     /// `KUBECTL`: the kubectl to run (a name on PATH or a path).
     pub kubectl: Option<String>,
+    /// `HOME`.
+    pub home: Option<PathBuf>,
     /// `HELM_BIN`: the Helm that runs the plugin (what deploy runs for helm commands).
     pub helm_bin: Option<String>,
     /// `HELM_DEBUG` (helm's `--debug`).
@@ -87,6 +89,7 @@ impl HelmEnv {
             }),
             kubectl: var("KUBECTL"),
             helm_bin: var("HELM_BIN"),
+            home: home.clone(),
             debug: var("HELM_DEBUG").is_some_and(|v| v == "true" || v == "1"),
             default_keyring: path("GNUPGHOME")
                 .or_else(|| home.as_ref().map(|h| h.join(".gnupg")))

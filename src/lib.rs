@@ -10,6 +10,7 @@
 pub mod bounded_child;
 pub mod chart;
 pub mod cluster_failure;
+pub mod deploy;
 pub mod docker_script;
 pub mod error;
 pub mod federation;
@@ -35,8 +36,8 @@ pub mod shell_quote;
 pub mod sign;
 pub mod stage;
 pub mod study_runtime;
+pub mod targets;
 pub mod terminal;
-
 pub mod verify;
 pub mod verify_chart;
 pub mod yaml_writer;

@@ -38,6 +38,7 @@ commands! {
     Stage => stage,
     Unstage => unstage,
     Verify => verify,
+    Deploy => deploy,
     VerifyChart => verify_chart,
     Version => version,
     Completion => completion,

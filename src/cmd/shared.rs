@@ -257,3 +257,19 @@ fn password_from_stdin(username: Option<String>) -> Result<Option<Credentials>> 
     }
     Ok(Some(Credentials::basic(username, password)))
 }
+
+/// `--method` of stage and deploy.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum MethodArg {
+    Pvc,
+    Configmap,
+}
+
+impl From<MethodArg> for helm_nvflare::prepared::Method {
+    fn from(m: MethodArg) -> Self {
+        match m {
+            MethodArg::Pvc => helm_nvflare::prepared::Method::Pvc,
+            MethodArg::Configmap => helm_nvflare::prepared::Method::Configmap,
+        }
+    }
+}

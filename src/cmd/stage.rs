@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use helm_nvflare::error::Result;
 use helm_nvflare::helm_env::HelmEnv;
 use helm_nvflare::output::Output;
-use helm_nvflare::stage::{self, Method, StageSettings};
+use helm_nvflare::stage::{self, StageSettings};
 
-use super::shared::{parse_duration, ClusterSelection};
+use super::shared::{parse_duration, ClusterSelection, MethodArg};
 
 #[derive(clap::Args, Debug)]
 #[command(
@@ -53,20 +53,11 @@ pub struct Args {
     pub run_as_user: Option<i64>,
 }
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-pub enum MethodArg {
-    Pvc,
-    Configmap,
-}
-
 pub fn exec(args: Args, out: &Output, env: &HelmEnv) -> Result<i32> {
     helm_nvflare::interrupt::cleans_up_itself();
     let settings = StageSettings {
         kit: args.kit,
-        method: match args.method {
-            MethodArg::Pvc => Method::Pvc,
-            MethodArg::Configmap => Method::Configmap,
-        },
+        method: args.method.into(),
         cluster: args.cluster.settings(env, args.dry_run, args.timeout),
         pvc: args.pvc,
         create_pvc: args.create_pvc,

@@ -14,8 +14,13 @@ use crate::fs_tree::{self, Kind};
 
 /// `sha256:<hex>` over `startup/` and `local/` of the prepared kit `dir`.
 pub fn of(dir: &Path) -> Result<String> {
+    of_folders(dir, &["startup", "local"])
+}
+
+/// `sha256:<hex>` over the given folders of `dir` (deploy also fingerprints `helm_chart/`).
+pub fn of_folders(dir: &Path, folders: &[&str]) -> Result<String> {
     let mut hasher = Sha256::new();
-    for folder in ["startup", "local"] {
+    for folder in folders.iter().copied() {
         let root = dir.join(folder);
         let entries =
             fs_tree::walk(&root, &|_| false).map_err(|e| super::kit_io("read", &root, e))?;

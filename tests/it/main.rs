@@ -6,6 +6,7 @@ mod support;
 
 mod chart_options;
 mod chart_values;
+mod cluster_deploy;
 mod cluster_failures;
 mod cluster_stage;
 mod cluster_verify;
