@@ -108,18 +108,16 @@ pub struct DeployReport {
     pub participants: Vec<Deployed>,
 }
 
-impl DeployReport {
+impl Report for DeployReport {
     /// 1 when any participant failed.
-    pub fn exit_code(&self) -> i32 {
+    fn exit_code(&self) -> i32 {
         i32::from(
             self.participants
                 .iter()
                 .any(|p| p.result == Outcome::Failed),
         )
     }
-}
 
-impl Report for DeployReport {
     fn text(&self) -> String {
         let mut out = String::new();
         if self.dry_run {
@@ -298,10 +296,22 @@ fn deploy_one(target: &Target, settings: &DeploySettings, out: &Output) -> Deplo
 
 /// What is deployed now: (revision, status, the digest it was deployed with). `helm
 /// history` and `helm get values` read the same on Helm 3 and 4.
-pub fn deployed_state(helm: &Kubectl, target: &Target) -> Result<Option<(u64, String, Option<String>)>> {
+pub fn deployed_state(
+    helm: &Kubectl,
+    target: &Target,
+) -> Result<Option<(u64, String, Option<String>)>> {
     let release = &target.kit.release;
     let history = helm.call(
-        &kubectl::args(&["history", release, "--namespace", &target.namespace, "--max", "1", "--output", "json"]),
+        &kubectl::args(&[
+            "history",
+            release,
+            "--namespace",
+            &target.namespace,
+            "--max",
+            "1",
+            "--output",
+            "json",
+        ]),
         None,
         false,
     )?;
@@ -320,11 +330,21 @@ pub fn deployed_state(helm: &Kubectl, target: &Target) -> Result<Option<(u64, St
     };
     let status = entry["status"].as_str().unwrap_or_default().to_string();
     let values = helm.run(
-        &kubectl::args(&["get", "values", release, "--namespace", &target.namespace, "--output", "json"]),
+        &kubectl::args(&[
+            "get",
+            "values",
+            release,
+            "--namespace",
+            &target.namespace,
+            "--output",
+            "json",
+        ]),
         None,
     )?;
     let values: Value = serde_json::from_str(&values).unwrap_or(Value::Null);
-    let digest = values["global"]["helmNvflareDeploy"].as_str().map(str::to_string);
+    let digest = values["global"]["helmNvflareDeploy"]
+        .as_str()
+        .map(str::to_string);
     Ok(Some((revision, status, digest)))
 }
 
@@ -463,7 +483,7 @@ fn deploy_steps(
     let rollout = kubectl::args(&[
         "rollout",
         "status",
-        &format!("deployment/{release}"),
+        &format!("deployment/{}", kit.object_name()),
         "--namespace",
         &target.namespace,
         &format!("--timeout={}s", settings.timeout_seconds),

@@ -105,6 +105,25 @@ impl Output {
         };
     }
 
+    /// A result shown again in place (`status --watch`): the screen cleared first when
+    /// stdout is a terminal, and the time of the reading above it.
+    pub fn refresh<R: Report + ?Sized>(&self, report: &R) {
+        let mut out = std::io::stdout().lock();
+        if std::io::stdout().is_terminal() {
+            let _ = write!(out, "\x1b[2J\x1b[H");
+        }
+        let now = crate::provenance::keyring::now_secs();
+        let _ = writeln!(
+            out,
+            "{} {:02}:{:02}:{:02} UTC (Ctrl-C to stop)\n{}\n",
+            crate::provenance::keyring::date(now),
+            now / 3600 % 24,
+            now / 60 % 60,
+            now % 60,
+            report.text()
+        );
+    }
+
     /// An error the way the format expects: the JSON envelope on stdout, or text on stderr.
     pub fn error(&self, err: &Error) {
         match self.format {

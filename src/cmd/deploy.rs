@@ -112,5 +112,5 @@ pub fn exec(args: Args, out: &Output, env: &HelmEnv) -> Result<i32> {
     };
     let report = deploy::deploy(&settings, out)?;
     out.result(&report);
-    Ok(report.exit_code())
+    Ok(helm_nvflare::output::Report::exit_code(&report))
 }

@@ -39,6 +39,8 @@ commands! {
     Unstage => unstage,
     Verify => verify,
     Deploy => deploy,
+    Status => status,
+    Undeploy => undeploy,
     VerifyChart => verify_chart,
     Version => version,
     Completion => completion,

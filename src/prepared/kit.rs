@@ -113,6 +113,22 @@ impl PreparedKit {
         })
     }
 
+    /// When the participant's own certificate (`startup/server.crt` or `client.crt`)
+    /// expires, as `YYYY-MM-DD HH:MM:SS UTC`; None when it cannot be read.
+    pub fn certificate_expiry(&self) -> Option<String> {
+        let name = if self.is_server() {
+            "server.crt"
+        } else {
+            "client.crt"
+        };
+        let bytes = std::fs::read(self.dir.join("startup").join(name)).ok()?;
+        let pem = x509_parser::pem::Pem::iter_from_buffer(&bytes)
+            .next()?
+            .ok()?;
+        let cert = pem.parse_x509().ok()?;
+        Some(cert.validity().not_after.to_string())
+    }
+
     pub fn is_server(&self) -> bool {
         self.role == Role::Server
     }

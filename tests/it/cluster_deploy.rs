@@ -164,3 +164,298 @@ fn deploy_of_one_kit_is_idempotent_and_its_dry_run_creates_nothing() {
         let _: Value = row;
     }
 }
+
+/// Each participant prepared with its own namespace's runtime config into
+/// `root/fed/<participant>`: a prepared federation whose participants live apart.
+fn federation(root: &Path, participants: &[(&str, &TestNamespace)]) -> PathBuf {
+    let project = Project::new(&root.join("ws/example_project"), "fl.example.com");
+    let fed = root.join("fed");
+    for (name, ns) in participants {
+        let config = write(&root.join(format!("{name}.k8s.yaml")), &ns.k8s_config());
+        let kit = if *name == "fl.example.com" {
+            project.server_kit()
+        } else {
+            project.client_kit(name)
+        };
+        prepare_json(&kit, &config, &fed.join(name), &[]);
+    }
+    fed
+}
+
+fn run_with(cmd_env: impl Fn(&mut Command), args: &[&str]) -> Run {
+    let mut cmd = nvflare_cmd();
+    cmd.args(args);
+    cmd_env(&mut cmd);
+    run_cmd(cmd)
+}
+
+fn rows(run: &Run) -> Vec<Value> {
+    run.json()["data"]["participants"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs the test control plane: run scripts/test.sh"
+)]
+fn a_federation_deploys_with_a_namespace_each_and_status_sees_a_broken_client() {
+    let which = "helm4";
+    let names = ["fl.example.com", "site-1", "site-2", "site-3"];
+    let spaces: Vec<TestNamespace> = names
+        .iter()
+        .map(|n| control_plane().namespace(&format!("fed-{}", n.split('.').next().unwrap())))
+        .collect();
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let pairs: Vec<(&str, &TestNamespace)> = names.iter().copied().zip(spaces.iter()).collect();
+    let fed = federation(root, &pairs);
+    let mut targets = String::from("participants:\n");
+    for (name, ns) in &pairs {
+        targets.push_str(&format!("  {name}:\n    namespace: {}\n", ns.name));
+    }
+    let targets = write(&root.join("targets.yaml"), &targets);
+    let env = |cmd: &mut Command| {
+        spaces[0].plugin_env(cmd);
+        cmd.env_remove("HELM_NAMESPACE");
+        helm_env(cmd, which, &root.join("helm-home"));
+    };
+
+    let run = run_with(
+        env,
+        &[
+            "deploy",
+            p(&fed),
+            "--targets",
+            p(&targets),
+            "--create-pvc",
+            "--parallel",
+            "3",
+            "--timeout",
+            "90s",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let deployed = rows(&run);
+    assert_eq!(
+        deployed[0]["participant"], "fl.example.com",
+        "the server goes first"
+    );
+    for (row, (name, ns)) in deployed.iter().zip(&pairs) {
+        assert_eq!(row["participant"], *name);
+        assert_eq!(row["namespace"], ns.name.as_str());
+        assert_eq!(
+            (row["result"].as_str(), row["revision"].as_u64()),
+            (Some("deployed"), Some(1)),
+            "{row}"
+        );
+    }
+    // The text form: one table.
+    let run = run_with(
+        env,
+        &[
+            "deploy",
+            p(&fed),
+            "--targets",
+            p(&targets),
+            "--timeout",
+            "90s",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.starts_with("PARTICIPANT"), "{}", run.stdout);
+    assert_eq!(run.stdout.matches("unchanged").count(), 4, "{}", run.stdout);
+
+    let status = |env: &dyn Fn(&mut Command)| {
+        let run = run_with(
+            env,
+            &[
+                "status",
+                p(&fed),
+                "--targets",
+                p(&targets),
+                "--format",
+                "json",
+            ],
+        );
+        assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+        rows(&run)
+    };
+    for row in status(&env) {
+        assert_eq!(row["staged"], "yes", "{row}");
+        assert_eq!(row["pods_ready"], "1/1", "{row}");
+        assert_eq!(row["revision"], 1, "{row}");
+        assert_eq!(row["helm_status"], "deployed", "{row}");
+        assert!(row["certificate_expiry"].as_str().is_some(), "{row}");
+    }
+
+    // Break two clients: site-2 scaled to 0, site-3's prepared kit changed since staging.
+    spaces[2].kubectl_ok(&["scale", "deployment", "site-2", "--replicas=0"]);
+    let resources = fed.join("site-3/local/resources.json.default");
+    let text = std::fs::read_to_string(&resources).unwrap();
+    std::fs::write(&resources, text.replacen('{', "{\n", 1)).unwrap();
+    spaces[2].wait_until(
+        std::time::Duration::from_secs(30),
+        "site-2 has no ready pod",
+        |ns| {
+            ns.get_json(&["deployment", "site-2"])["status"]["readyReplicas"]
+                .as_u64()
+                .unwrap_or(0)
+                == 0
+        },
+    );
+    let after = status(&env);
+    assert_eq!(after[2]["pods_ready"], "0/0", "{}", after[2]);
+    assert_eq!(after[3]["staged"], "stale", "{}", after[3]);
+    assert_eq!(after[1]["staged"], "yes");
+
+    // undeploy: releases gone, what was staged removed, every workspace PVC kept.
+    let run = run_with(
+        env,
+        &[
+            "undeploy",
+            p(&fed),
+            "--targets",
+            p(&targets),
+            "--timeout",
+            "60s",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let undeployed = rows(&run);
+    assert_eq!(
+        undeployed.last().unwrap()["participant"],
+        "fl.example.com",
+        "the server goes last"
+    );
+    for (row, ns) in undeployed
+        .iter()
+        .zip(spaces.iter().skip(1).chain(spaces.iter().take(1)))
+    {
+        assert_eq!(row["release_result"], "uninstalled", "{row}");
+        assert_eq!(row["stage_result"], "unstaged", "{row}");
+        assert_eq!(row["workspace"], "kept", "{row}");
+        assert_eq!(revision(ns, row["release"].as_str().unwrap()), 0, "{row}");
+        assert_eq!(ns.names("pvc"), ["nvflws"], "{row}");
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs the test control plane: run scripts/test.sh"
+)]
+fn a_federation_deploys_across_two_clusters_in_one_command() {
+    let which = "helm3";
+    let one = control_plane().namespace("two-server");
+    let two_a = support::cluster::second_control_plane().namespace("two-site-1");
+    let two_b = support::cluster::second_control_plane().namespace("two-site-2");
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let fed = federation(
+        root,
+        &[
+            ("fl.example.com", &one),
+            ("site-1", &two_a),
+            ("site-2", &two_b),
+        ],
+    );
+    // One kubeconfig with a context per cluster, as an operator would have.
+    let second = std::fs::read_to_string(&two_a.cluster.kubeconfig)
+        .unwrap()
+        .replace("name: test", "name: two")
+        .replace("cluster: test", "cluster: two")
+        .replace("user: admin", "user: admin-two")
+        .replace("name: admin", "name: admin-two")
+        .replace("current-context: test", "current-context: two");
+    let second = write(&root.join("two.kubeconfig"), &second);
+    let mut merge = Command::new(tool("kubectl4"));
+    merge.args(["config", "view", "--flatten"]).env(
+        "KUBECONFIG",
+        format!("{}:{}", one.cluster.kubeconfig.display(), second.display()),
+    );
+    let merged = write(&root.join("kubeconfig"), &run_cmd(merge).success().stdout);
+    let targets = write(
+        &root.join("targets.yaml"),
+        &format!(
+            "defaults:\n  kubeconfig: kubeconfig\nparticipants:\n  fl.example.com: {{context: test, namespace: {}}}\n  site-1: {{context: two, namespace: {}}}\n  site-2: {{context: two, namespace: {}}}\n",
+            one.name, two_a.name, two_b.name
+        ),
+    );
+    let env = |cmd: &mut Command| {
+        one.plugin_env(cmd);
+        cmd.env_remove("HELM_NAMESPACE")
+            .env("KUBECONFIG", "/nonexistent");
+        helm_env(cmd, which, &root.join("helm-home"));
+    };
+    let run = run_with(
+        env,
+        &[
+            "deploy",
+            p(&fed),
+            "--targets",
+            p(&targets),
+            "--create-pvc",
+            "--timeout",
+            "90s",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let clusters: Vec<(String, String)> = rows(&run)
+        .iter()
+        .map(|r| {
+            (
+                r["cluster"].as_str().unwrap().to_string(),
+                r["result"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        clusters,
+        [
+            ("test".into(), "deployed".into()),
+            ("two".into(), "deployed".into()),
+            ("two".into(), "deployed".into())
+        ]
+    );
+    let server_release = rows(&run)[0]["release"].as_str().unwrap().to_string();
+    assert_eq!(revision(&one, &server_release), 1);
+    assert_eq!(revision(&two_a, "site-1"), 1);
+    assert_eq!(revision(&two_b, "site-2"), 1);
+    // The second cluster holds no server, the first no client.
+    assert!(one
+        .names("deployments")
+        .iter()
+        .all(|d| !d.starts_with("site-")));
+
+    let run = run_with(env, &["status", p(&fed), "--targets", p(&targets)]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("two") && run.stdout.contains("1/1"),
+        "{}",
+        run.stdout
+    );
+
+    let run = run_with(
+        env,
+        &[
+            "undeploy",
+            p(&fed),
+            "--targets",
+            p(&targets),
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(revision(&two_a, "site-1"), 0);
+    assert_eq!(two_a.names("pvc"), ["nvflws"]);
+}

@@ -1,0 +1,288 @@
+//! `status`: one row per participant of a prepared kit or federation, from what Helm,
+//! the cluster and the parent's own log say: release and revision, chart, image, pods
+//! ready, whether the staged files are the prepared kit's (`yes`, `stale`, `missing`),
+//! the certificate's expiry, and registration. A client is `registered` when its parent
+//! logged NVFlare's `Successfully registered client:<name>`; otherwise the last
+//! connection error it logged is shown. A server shows how many clients joined.
+//! Everything read from the cluster is untrusted: escaped and cut to a line.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::deploy::{cluster_for, deployed_state, Problem};
+use crate::error::Result;
+use crate::kit::Role;
+use crate::kubectl::{self, ClusterSettings, Kubectl};
+use crate::output::Report;
+use crate::prepared::{fingerprint, stage_record};
+use crate::targets::{self, CommandDefaults, Target};
+
+/// How much of the parent's log is read: the newest lines hold the answer.
+const LOG_LINES: &str = "20000";
+
+#[derive(Debug, Clone)]
+pub struct StatusSettings {
+    pub source: PathBuf,
+    pub targets_file: Option<PathBuf>,
+    pub defaults: CommandDefaults,
+    pub cluster: ClusterSettings,
+    pub helm: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ParticipantStatus {
+    pub participant: String,
+    pub role: Role,
+    pub cluster: String,
+    pub namespace: String,
+    pub release: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision: Option<u64>,
+    /// Helm's status of the release (`deployed`, `failed`, ...), or `not installed`.
+    pub helm_status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chart: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// `ready/desired` pods of the parent's Deployment.
+    pub pods_ready: String,
+    /// `yes`, `stale` (the prepared kit changed since it was staged) or `missing`.
+    pub staged: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_expiry: Option<String>,
+    /// Client: `yes`, or `no` with the last connection error; server: `<n> clients`.
+    pub registered: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Problem>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    pub participants: Vec<ParticipantStatus>,
+}
+
+impl Report for StatusReport {
+    fn text(&self) -> String {
+        let rows: Vec<[String; 10]> = self
+            .participants
+            .iter()
+            .map(|p| {
+                [
+                    crate::terminal::escape(&p.participant),
+                    crate::terminal::escape(&p.cluster),
+                    p.namespace.clone(),
+                    p.release.clone(),
+                    p.revision.map_or("-".into(), |r| r.to_string()),
+                    p.chart.clone().unwrap_or_else(|| "-".into()),
+                    p.pods_ready.clone(),
+                    p.staged.to_string(),
+                    p.certificate_expiry.clone().unwrap_or_else(|| "-".into()),
+                    p.registered.clone(),
+                ]
+            })
+            .collect();
+        let mut out = crate::output::table(
+            [
+                "PARTICIPANT",
+                "CLUSTER",
+                "NAMESPACE",
+                "RELEASE",
+                "REVISION",
+                "CHART",
+                "READY",
+                "STAGED",
+                "CERT EXPIRES",
+                "REGISTERED",
+            ],
+            &rows,
+        );
+        for p in self.participants.iter().filter(|p| p.error.is_some()) {
+            let e = p.error.as_ref().expect("filtered");
+            out.push_str(&format!(
+                "\n{}: error[{}]: {}",
+                crate::terminal::escape(&p.participant),
+                e.error_code,
+                e.message
+            ));
+        }
+        out
+    }
+}
+
+pub fn status(settings: &StatusSettings) -> Result<StatusReport> {
+    let targets = targets::resolve(
+        &settings.source,
+        settings.targets_file.as_deref(),
+        &settings.defaults,
+    )?;
+    let participants = crate::federation::parallel_map(&targets, |t| one(t, settings));
+    Ok(StatusReport { participants })
+}
+
+fn one(target: &Target, settings: &StatusSettings) -> ParticipantStatus {
+    let kit = &target.kit;
+    let staged = match stage_record::read(&kit.dir) {
+        Ok(None) | Err(_) => "missing",
+        Ok(Some(record)) => {
+            let now = fingerprint::of(&kit.dir).ok();
+            if record.fingerprint.is_some() && record.fingerprint == now {
+                "yes"
+            } else {
+                "stale"
+            }
+        }
+    };
+    let mut row = ParticipantStatus {
+        participant: target.participant.clone(),
+        role: kit.role,
+        cluster: target.cluster(),
+        namespace: target.namespace.clone(),
+        release: kit.release.clone(),
+        revision: None,
+        helm_status: "not installed".into(),
+        chart: None,
+        image: None,
+        pods_ready: "-".into(),
+        staged,
+        certificate_expiry: kit.certificate_expiry(),
+        registered: "-".into(),
+        error: None,
+    };
+    if let Err(e) = from_cluster(target, settings, &mut row) {
+        row.error = Some(Problem {
+            error_code: e.code.as_str(),
+            message: e.message,
+            hint: e.hint,
+        });
+    }
+    row
+}
+
+fn from_cluster(
+    target: &Target,
+    settings: &StatusSettings,
+    row: &mut ParticipantStatus,
+) -> Result<()> {
+    let cluster = cluster_for(target, &settings.cluster, false);
+    let helm = Kubectl::helm(&cluster, settings.helm.clone())?;
+    let kubectl = Kubectl::new(&cluster)?;
+    let ns = &target.namespace;
+    if let Some((revision, status, _)) = deployed_state(&helm, target)? {
+        row.revision = Some(revision);
+        row.helm_status = status;
+        row.chart = chart_of(&helm, target)?;
+    }
+    // The chart names its Deployment after the participant's object name.
+    let object = target.kit.object_name();
+    let deployment = kubectl.call(
+        &kubectl::args(&["get", "deployment", &object, "-n", ns, "-o", "json"]),
+        None,
+        false,
+    )?;
+    let Ok(deployment) = deployment else {
+        row.registered = "no (no Deployment)".into();
+        return Ok(());
+    };
+    let deployment: Value = serde_json::from_str(&deployment).unwrap_or(Value::Null);
+    row.image = deployment
+        .pointer("/spec/template/spec/containers/0/image")
+        .and_then(Value::as_str)
+        .map(crate::terminal::escape);
+    let count = |key: &str| deployment["status"][key].as_u64().unwrap_or(0);
+    let desired = deployment["spec"]["replicas"].as_u64().unwrap_or(1);
+    row.pods_ready = format!("{}/{desired}", count("readyReplicas"));
+    let logs = kubectl.call(
+        &kubectl::args(&[
+            "logs",
+            &format!("deployment/{object}"),
+            "-n",
+            ns,
+            &format!("--tail={LOG_LINES}"),
+        ]),
+        None,
+        false,
+    )?;
+    row.registered = match logs {
+        Ok(text) => registration(target, &text),
+        Err(failure) => format!(
+            "unknown ({})",
+            crate::terminal::escape(&cut(&failure.one_line()))
+        ),
+    };
+    Ok(())
+}
+
+/// `nvflare-client-0.1.0` from the newest history entry.
+fn chart_of(helm: &Kubectl, target: &Target) -> Result<Option<String>> {
+    let history = helm.call(
+        &kubectl::args(&[
+            "history",
+            &target.kit.release,
+            "--namespace",
+            &target.namespace,
+            "--max",
+            "1",
+            "--output",
+            "json",
+        ]),
+        None,
+        false,
+    )?;
+    let Ok(history) = history else {
+        return Ok(None);
+    };
+    let entries: Vec<Value> = serde_json::from_str(&history).unwrap_or_default();
+    Ok(entries
+        .last()
+        .and_then(|e| e["chart"].as_str())
+        .map(crate::terminal::escape))
+}
+
+fn cut(line: &str) -> String {
+    let line = line.trim();
+    if line.chars().count() > 160 {
+        format!("{}…", line.chars().take(160).collect::<String>())
+    } else {
+        line.to_string()
+    }
+}
+
+/// What the parent's log says about registration (NVFlare 2.8 and 2.9 log the same).
+pub fn registration(target: &Target, log: &str) -> String {
+    if target.kit.role == Role::Server {
+        let mut joined: Vec<&str> = log
+            .lines()
+            .filter_map(|l| l.split_once("Client: New client ")?.1.split('@').next())
+            .collect();
+        joined.sort();
+        joined.dedup();
+        return format!("{} clients", joined.len());
+    }
+    let name = &target.kit.participant;
+    let registered = format!("Successfully registered client:{name} ");
+    if log
+        .lines()
+        .any(|l| l.contains(&registered) || l.ends_with(&registered[..registered.len() - 1]))
+    {
+        return "yes".into();
+    }
+    let error = log.lines().rev().find(|l| {
+        let lower = l.to_ascii_lowercase();
+        (lower.contains("error")
+            || lower.contains("fail")
+            || lower.contains("refused")
+            || lower.contains("unavailable"))
+            && (lower.contains("connect")
+                || lower.contains("regist")
+                || lower.contains("ssl")
+                || lower.contains("certificate")
+                || lower.contains("grpc")
+                || lower.contains("server"))
+    });
+    match error {
+        Some(line) => format!("no: {}", crate::terminal::escape(&cut(line))),
+        None => "no".into(),
+    }
+}
