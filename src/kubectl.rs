@@ -354,7 +354,13 @@ impl Kubectl {
             cmd.process_group(0);
         }
         let mut child = cmd.spawn().map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
+            if e.kind() == std::io::ErrorKind::NotFound && self.helm {
+                Error::new(
+                    Code::HelmNotFound,
+                    format!("`{}` was not found.", self.program),
+                    "Run the command through Helm (helm nvflare ...: Helm sets HELM_BIN), or name Helm with --helm.",
+                )
+            } else if e.kind() == std::io::ErrorKind::NotFound {
                 Error::new(
                     Code::KubectlNotFound,
                     format!("`{}` was not found.", self.program),

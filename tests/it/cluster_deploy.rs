@@ -380,7 +380,7 @@ fn a_federation_deploys_across_two_clusters_in_one_command() {
         "KUBECONFIG",
         format!("{}:{}", one.cluster.kubeconfig.display(), second.display()),
     );
-    let merged = write(&root.join("kubeconfig"), &run_cmd(merge).success().stdout);
+    write(&root.join("kubeconfig"), &run_cmd(merge).success().stdout);
     let targets = write(
         &root.join("targets.yaml"),
         &format!(

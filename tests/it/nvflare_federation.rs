@@ -1,6 +1,7 @@
 //! Real NVFlare 2.8.3 and 2.9.0 processes started from kits prepared by helm-nvflare and
-//! staged by `stage` into their "PVC" folders on the test cluster: the server starts, both
-//! clients register over mTLS, the admin API sees them, and a submitted job makes NVFlare's
+//! deployed by `deploy` (staged into their "PVC" folders, installed, verified) on the test
+//! cluster: the server starts, both clients register over mTLS, `status` reads that from
+//! their logs through the cluster, the admin API sees them, and a submitted job makes NVFlare's
 //! own K8s job launcher, authenticated as the chart's ServiceAccount (a TokenRequest token),
 //! create the job pods (and for 2.9 the startup Secrets) in each participant's namespace.
 //!
@@ -15,8 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::cluster_stage::plugin;
-use crate::cluster_verify::{helm_install_ok, release_of};
+use crate::cluster_verify::release_of;
 use crate::support;
 use support::cluster::{control_plane, free_port, TestNamespace, DEFAULT_MOUNT_PATH};
 use support::manifests::{self, documents, one};
@@ -42,6 +42,22 @@ try:
 finally:
     s.close()
 "#;
+
+/// helm-nvflare as Helm 4 runs it (HELM_BIN and Helm's homes set) against `ns`.
+fn with_helm(ns: &TestNamespace, args: &[&str]) -> support::Run {
+    let mut cmd = support::nvflare_cmd();
+    cmd.args(args);
+    ns.plugin_env(&mut cmd);
+    cmd.env("HELM_BIN", support::tool("helm4"));
+    for (var, sub) in [
+        ("HELM_CONFIG_HOME", "config"),
+        ("HELM_CACHE_HOME", "cache"),
+        ("HELM_DATA_HOME", "data"),
+    ] {
+        cmd.env(var, ns.tmp.path().join("helm-home").join(sub));
+    }
+    run_cmd(cmd)
+}
 
 fn project_yml(fl_port: u16, admin_port: u16) -> String {
     format!(
@@ -261,8 +277,22 @@ fn federation_runs_and_launches_job_pods(version: &str, venv: &Path) {
             &kit,
             &["--nvflare-version", version],
         );
-        plugin(&ns, &["stage", kit.to_str().unwrap(), "--create-pvc"]).success();
-        helm_install_ok(&ns, "helm4", &kit, &["--wait"]);
+        // Staged, installed and verified in one step.
+        let run = with_helm(
+            &ns,
+            &[
+                "deploy",
+                kit.to_str().unwrap(),
+                "--create-pvc",
+                "--timeout",
+                "90s",
+            ],
+        );
+        assert_eq!(
+            run.code, 0,
+            "deploy {name}:\n{}\n{}",
+            run.stdout, run.stderr
+        );
         // The chart's ServiceAccount is named after the release.
         service_account_kubeconfig(&ns, &release_of(&kit), &kubeconfig);
         let log = ns.tmp.path().join("parent.out");
@@ -301,6 +331,29 @@ fn federation_runs_and_launches_job_pods(version: &str, venv: &Path) {
         "Total clients: 2",
         Duration::from_secs(30),
     );
+    // `status` reads the parents' logs through the cluster (kwok serves each pod's log
+    // from its PVC folder, in the CRI format kubelets write).
+    for p in &participants {
+        let log = std::fs::read_to_string(&p.log).unwrap_or_default();
+        let cri: String = log
+            .lines()
+            .map(|l| format!("2026-01-01T00:00:00.000000000Z stdout F {l}\n"))
+            .collect();
+        std::fs::write(p.ns.pvc_dir.join("parent.log"), cri).unwrap();
+        let run = with_helm(
+            &p.ns,
+            &["status", p.kit.to_str().unwrap(), "--format", "json"],
+        );
+        assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+        let row = run.json()["data"]["participants"][0].clone();
+        let expected = if p.name == "localhost" {
+            "2 clients"
+        } else {
+            "yes"
+        };
+        assert_eq!(row["registered"], expected, "{}: {row}", p.name);
+        assert_eq!(row["staged"], "yes", "{row}");
+    }
     let script = write(&root.join("admin.py"), ADMIN_PY);
     let admin_kit = prod.join(ADMIN);
     assert_eq!(
