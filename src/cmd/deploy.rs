@@ -22,7 +22,7 @@ parallel once it is ready. A second deploy with nothing changed changes nothing.
 Examples:
   helm nvflare deploy prepared/site-1 -n nvflare --create-pvc
   helm nvflare deploy prepared/ --targets targets.yaml --parallel 8
-  helm nvflare deploy prepared/site-1 --chart oci://registry.example.com/fl/site-1/nvflare-client --version 1.0.0 --keyring pubring.gpg
+  helm nvflare deploy prepared/site-1 --chart oci://registry.example.com/fl/site-1/nvflare-client --version 1.0.0 --verify --keyring pubring.gpg
   helm nvflare deploy prepared/ --targets targets.yaml --dry-run   # every command, nothing run"
 )]
 pub struct Args {
@@ -60,8 +60,11 @@ pub struct Args {
     /// The pushed chart's version.
     #[arg(long, value_name = "VERSION", requires = "chart")]
     pub version: Option<String>,
-    /// Verify the pushed chart's provenance against this keyring (Helm's --verify).
-    #[arg(long, value_name = "FILE")]
+    /// Verify the pushed chart's provenance before installing it (Helm's --verify).
+    #[arg(long, requires = "chart")]
+    pub verify: bool,
+    /// The keyring --verify checks against [default: Helm's, ~/.gnupg/pubring.gpg].
+    #[arg(long, value_name = "FILE", requires = "verify")]
     pub keyring: Option<PathBuf>,
     /// A values file for Helm (repeat for more); checked against the chart first.
     #[arg(short = 'f', long = "values", value_name = "FILE")]
@@ -94,7 +97,9 @@ pub fn exec(args: Args, out: &Output, env: &HelmEnv) -> Result<i32> {
             values: args.values,
             chart: args.chart,
             version: args.version,
-            keyring: args.keyring,
+            keyring: args
+                .verify
+                .then(|| args.keyring.unwrap_or_else(|| env.default_keyring.clone())),
             home: env.home.clone(),
         },
         source: args.source,

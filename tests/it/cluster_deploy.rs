@@ -459,3 +459,94 @@ fn a_federation_deploys_across_two_clusters_in_one_command() {
     assert_eq!(revision(&two_a, "site-1"), 0);
     assert_eq!(two_a.names("pvc"), ["nvflws"]);
 }
+
+/// A targets file with an unknown key, an unknown participant or an invalid namespace is
+/// refused before anything runs; `undeploy --delete-workspace` needs `--yes`, and then
+/// deletes the workspace PVC that otherwise stays.
+#[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs the test control plane: run scripts/test.sh"
+)]
+fn bad_targets_run_nothing_and_the_workspace_goes_only_when_asked() {
+    let which = "helm4";
+    let ns = control_plane().namespace("deploy-targets");
+    let kit = prepared_client(&ns, "site-1");
+    let fed = kit.parent().unwrap().to_path_buf();
+    let before = ns.kubectl_ok(&["get", "all,configmaps,secrets,pvc", "-o", "name"]);
+    for (targets, says) in [
+        ("participants:\n  site-1: {namespce: x}\n", "namespce"),
+        (
+            "participants:\n  site-9: {namespace: x}\n",
+            "no prepared participant \"site-9\"",
+        ),
+        (
+            "participants:\n  site-1: {namespace: Not_Valid}\n",
+            "not a valid namespace",
+        ),
+        ("defaults: {method: rsync}\n", "not pvc or configmap"),
+    ] {
+        let file = write(&ns.tmp.path().join("targets.yaml"), targets);
+        let run = plugin_with(
+            &ns,
+            which,
+            &["deploy", p(&fed), "--targets", p(&file), "--format", "json"],
+        );
+        assert_eq!(run.code, 4, "{targets}: {}", run.stdout);
+        assert_eq!(run.json()["error_code"], "INVALID_ARGS", "{targets}");
+        let message = run.json()["message"].as_str().unwrap().to_string();
+        assert!(message.contains(says), "{targets}: {message}");
+    }
+    assert_eq!(
+        ns.kubectl_ok(&["get", "all,configmaps,secrets,pvc", "-o", "name"]),
+        before
+    );
+
+    let run = plugin_with(
+        &ns,
+        which,
+        &["deploy", p(&kit), "--create-pvc", "--timeout", "90s"],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let run = plugin_with(
+        &ns,
+        which,
+        &[
+            "undeploy",
+            p(&kit),
+            "--delete-workspace",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(run.code, 4, "{}", run.stdout);
+    assert!(run.stdout.contains("--yes"), "{}", run.stdout);
+    assert_eq!(
+        revision(&ns, "site-1"),
+        1,
+        "a refused undeploy changed something"
+    );
+    let run = plugin_with(
+        &ns,
+        which,
+        &[
+            "undeploy",
+            p(&kit),
+            "--delete-workspace",
+            "--yes",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.json()["data"]["participants"][0]["workspace"],
+        "deleted"
+    );
+    assert_eq!(revision(&ns, "site-1"), 0);
+    ns.wait_until(
+        std::time::Duration::from_secs(30),
+        "the PVC is gone",
+        |ns| ns.names("pvc").is_empty(),
+    );
+}
