@@ -240,49 +240,24 @@ fn chart_of(helm: &Kubectl, target: &Target) -> Result<Option<String>> {
         .map(crate::terminal::escape))
 }
 
+/// What the parent's log says about registration (parent_log.rs).
+pub fn registration(target: &Target, log: &str) -> String {
+    use crate::parent_log::{self, Registration};
+    if target.kit.role == Role::Server {
+        return format!("{} clients", parent_log::joined(log).len());
+    }
+    match parent_log::client(log, &target.kit.participant) {
+        Registration::Registered => "yes".into(),
+        Registration::NotYet(Some(error)) => format!("no: {error}"),
+        Registration::NotYet(None) => "no".into(),
+    }
+}
+
 fn cut(line: &str) -> String {
     let line = line.trim();
     if line.chars().count() > 160 {
         format!("{}…", line.chars().take(160).collect::<String>())
     } else {
         line.to_string()
-    }
-}
-
-/// What the parent's log says about registration (NVFlare 2.8 and 2.9 log the same).
-pub fn registration(target: &Target, log: &str) -> String {
-    if target.kit.role == Role::Server {
-        let mut joined: Vec<&str> = log
-            .lines()
-            .filter_map(|l| l.split_once("Client: New client ")?.1.split('@').next())
-            .collect();
-        joined.sort();
-        joined.dedup();
-        return format!("{} clients", joined.len());
-    }
-    let name = &target.kit.participant;
-    let registered = format!("Successfully registered client:{name} ");
-    if log
-        .lines()
-        .any(|l| l.contains(&registered) || l.ends_with(&registered[..registered.len() - 1]))
-    {
-        return "yes".into();
-    }
-    let error = log.lines().rev().find(|l| {
-        let lower = l.to_ascii_lowercase();
-        (lower.contains("error")
-            || lower.contains("fail")
-            || lower.contains("refused")
-            || lower.contains("unavailable"))
-            && (lower.contains("connect")
-                || lower.contains("regist")
-                || lower.contains("ssl")
-                || lower.contains("certificate")
-                || lower.contains("grpc")
-                || lower.contains("server"))
-    });
-    match error {
-        Some(line) => format!("no: {}", crate::terminal::escape(&cut(line))),
-        None => "no".into(),
     }
 }

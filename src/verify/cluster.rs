@@ -94,7 +94,297 @@ pub fn checks(
     checks.push(service(&ctx, kit)?);
     checks.extend(rbac(&ctx, kit)?);
     checks.push(workspace(&ctx, kit, &name, pods_ready)?);
+    checks.push(pull_secrets(&ctx, kit)?);
+    if kit.nvflare_version.has_study_runtime() {
+        checks.push(study_objects(&ctx, kit)?);
+    }
+    checks.push(pod_security(&ctx, &name)?);
+    checks.push(registration(&ctx, kit, &name, pods_ready)?);
     Ok(checks)
+}
+
+/// Whether an object exists: Ok(true/false), or the reason it could not be read.
+fn exists(ctx: &Ctx, kind: &str, name: &str) -> Result<std::result::Result<bool, String>> {
+    Ok(match ctx.call(&kubectl::get_json(kind, name))? {
+        Ok(answer) => Ok(kubectl::found(&answer)?.is_some()),
+        Err(f) => Err(f.one_line()),
+    })
+}
+
+/// The image pull Secrets of the parent (the chart's `imagePullSecrets`) and of the job
+/// launcher (`image_pull_secrets` in resources.json.default): a missing one is found only
+/// when a pull fails.
+fn pull_secrets(ctx: &Ctx, kit: &PreparedKit) -> Result<Check> {
+    const ID: &str = "pull-secrets";
+    let mut names: Vec<(String, &str)> = kit
+        .pull_secrets()
+        .into_iter()
+        .map(|n| (n, "parent"))
+        .collect();
+    let resources = kit
+        .dir
+        .join("local")
+        .join(crate::kit::RESOURCES_JSON_DEFAULT);
+    if let Ok(json) = crate::json_file::load_object(&resources, crate::kit::RESOURCES_JSON_DEFAULT)
+    {
+        for component in json
+            .get("components")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let is_launcher = component["path"]
+                .as_str()
+                .is_some_and(|p| p.contains("K8sJobLauncher"));
+            for secret in component["args"]["image_pull_secrets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|_| is_launcher)
+            {
+                if let Some(name) = secret
+                    .as_str()
+                    .filter(|n| crate::names::is_dns1123_subdomain(n))
+                {
+                    names.push((name.to_string(), "job launcher"));
+                }
+            }
+        }
+    }
+    if names.is_empty() {
+        return Ok(Check::pass(ID, "no image pull Secrets are named"));
+    }
+    let mut missing = Vec::new();
+    for (name, who) in &names {
+        match exists(ctx, "secret", name)? {
+            Ok(true) => {}
+            Ok(false) => missing.push(format!("{name} ({who})")),
+            Err(why) => {
+                return Ok(Check::warn(
+                    ID,
+                    format!("cannot read Secret {name}: {why}"),
+                    "verify needs get on secrets in the namespace to check the pull Secrets.",
+                ))
+            }
+        }
+    }
+    Ok(if missing.is_empty() {
+        Check::pass(
+            ID,
+            format!(
+                "image pull Secrets exist: {}",
+                names
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    } else {
+        Check::fail(
+            ID,
+            format!("image pull Secrets missing in namespace {}: {}", ctx.namespace, missing.join(", ")),
+            format!("Create them: kubectl -n {} create secret docker-registry <name> --docker-server=... (the parent's come from parent.image_pull_secrets, the job pods' from job_launcher.image_pull_secrets).", ctx.namespace),
+        )
+    })
+}
+
+/// NVFlare 2.9: every dataset PVC `local/study_runtime.yaml` names exists and is Bound,
+/// and every Secret it names exists (a job of the study fails at start otherwise).
+fn study_objects(ctx: &Ctx, kit: &PreparedKit) -> Result<Check> {
+    const ID: &str = "study-objects";
+    let path = kit
+        .dir
+        .join("local")
+        .join(crate::study_runtime::STUDY_RUNTIME_YAML);
+    let Ok(bytes) = crate::fs_tree::read_untrusted(
+        &kit.dir.join("local"),
+        std::path::Path::new(crate::study_runtime::STUDY_RUNTIME_YAML),
+        1024 * 1024,
+    ) else {
+        return Ok(Check::skip(
+            ID,
+            format!("{} cannot be read", path.display()),
+        ));
+    };
+    let config: Value = serde_saphyr::from_str::<Option<Value>>(&String::from_utf8_lossy(&bytes))
+        .ok()
+        .flatten()
+        .unwrap_or(Value::Null);
+    let mut claims = Vec::new();
+    let mut secrets = Vec::new();
+    for study in config["studies"]
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.values())
+    {
+        for dataset in study["datasets"]
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.values())
+        {
+            claims.extend(dataset["source"].as_str().map(str::to_string));
+        }
+        for key in ["secret_env", "secret_mounts"] {
+            for reference in study[key].as_object().into_iter().flat_map(|m| m.values()) {
+                secrets.extend(reference["source"].as_str().map(str::to_string));
+            }
+        }
+    }
+    claims.sort();
+    claims.dedup();
+    secrets.sort();
+    secrets.dedup();
+    if claims.is_empty() && secrets.is_empty() {
+        return Ok(Check::pass(
+            ID,
+            "local/study_runtime.yaml names no dataset PVC or Secret",
+        ));
+    }
+    let mut problems = Vec::new();
+    for claim in claims
+        .iter()
+        .filter(|c| crate::names::is_dns1123_subdomain(c))
+    {
+        match ctx.call(&kubectl::get_json("pvc", claim))? {
+            Ok(answer) => match kubectl::found(&answer)? {
+                None => problems.push(format!("dataset PVC {claim} does not exist")),
+                Some(pvc) if pvc["status"]["phase"] != "Bound" => problems.push(format!(
+                    "dataset PVC {claim} is {}",
+                    crate::terminal::escape(
+                        pvc["status"]["phase"].as_str().unwrap_or("in no phase")
+                    )
+                )),
+                Some(_) => {}
+            },
+            Err(f) => problems.push(format!("dataset PVC {claim}: {}", f.one_line())),
+        }
+    }
+    for secret in secrets
+        .iter()
+        .filter(|s| crate::names::is_dns1123_subdomain(s))
+    {
+        match exists(ctx, "secret", secret)? {
+            Ok(true) => {}
+            Ok(false) => problems.push(format!("Secret {secret} does not exist")),
+            Err(why) => problems.push(format!("Secret {secret}: {why}")),
+        }
+    }
+    Ok(if problems.is_empty() {
+        Check::pass(
+            ID,
+            format!(
+                "the studies' PVCs are Bound ({}) and their Secrets exist ({})",
+                claims.join(", "),
+                secrets.join(", ")
+            ),
+        )
+    } else {
+        Check::fail(
+            ID,
+            problems.join("; "),
+            format!("Jobs of these studies fail when they start: create the PVCs and Secrets in namespace {} (kubectl get pvc,secret), or fix local/study_runtime.yaml and prepare again.", ctx.namespace),
+        )
+    })
+}
+
+/// The namespace's Pod Security level admits the parent pod: its Deployment's pod
+/// template is sent as a Pod with a server-side dry run, which Pod Security admission
+/// judges as it would the real one (nothing is created).
+fn pod_security(ctx: &Ctx, deployment: &str) -> Result<Check> {
+    const ID: &str = "pod-security";
+    let Ok(found) = ctx.json(&kubectl::args(&[
+        "get",
+        "deployment",
+        deployment,
+        "-o",
+        "json",
+    ]))?
+    else {
+        return Ok(Check::skip(
+            ID,
+            format!("deployment/{deployment} cannot be read"),
+        ));
+    };
+    let Some(template) = found.get("spec").and_then(|s| s.get("template")) else {
+        return Ok(Check::skip(
+            ID,
+            format!("deployment/{deployment} has no pod template"),
+        ));
+    };
+    let mut metadata = template["metadata"].clone();
+    if !metadata.is_object() {
+        metadata = Value::Object(Default::default());
+    }
+    metadata["name"] = Value::String(format!("{deployment}-pod-security-probe"));
+    metadata["namespace"] = Value::String(ctx.namespace.to_string());
+    let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template["spec"]});
+    let mut args = vec![format!("--namespace={}", ctx.namespace)];
+    args.extend(kubectl::args(&[
+        "create",
+        "--dry-run=server",
+        "-o",
+        "name",
+        "-f",
+        "-",
+    ]));
+    let body = serde_json::to_vec(&pod).expect("JSON values serialize");
+    Ok(match ctx.kubectl.call(&args, Some(&body), false)? {
+        Ok(_) => Check::pass(ID, format!("namespace {}'s Pod Security level admits the parent pod", ctx.namespace)),
+        Err(f) if f.stderr.contains("PodSecurity") => Check::fail(
+            ID,
+            f.one_line(),
+            "Prepare with a pod and container securityContext the level allows (runtime config: parent.pod_security_context and the chart's securityContext values), or label the namespace with a lower pod-security.kubernetes.io/enforce level.",
+        ),
+        Err(f) => Check::warn(ID, format!("could not ask the API server: {}", f.one_line()), "verify needs create on pods (a server-side dry run creates nothing)."),
+    })
+}
+
+/// A client parent logged that it registered with the server; a server, how many
+/// clients joined. A parent that logged a connection error instead fails.
+fn registration(ctx: &Ctx, kit: &PreparedKit, deployment: &str, pods_ready: bool) -> Result<Check> {
+    use crate::parent_log::{self, Registration};
+    const ID: &str = "registration";
+    if !pods_ready {
+        return Ok(Check::skip(ID, "no ready parent pod whose log to read"));
+    }
+    let log = match ctx.call(&kubectl::args(&[
+        "logs",
+        &format!("deployment/{deployment}"),
+        "--tail=20000",
+    ]))? {
+        Ok(log) => log,
+        Err(f) => {
+            return Ok(Check::skip(
+                ID,
+                format!("the parent's log cannot be read: {}", f.one_line()),
+            ))
+        }
+    };
+    if kit.is_server() {
+        let joined = parent_log::joined(&log);
+        return Ok(Check::pass(
+            ID,
+            format!(
+                "{} clients joined{}",
+                joined.len(),
+                if joined.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", joined.join(", "))
+                }
+            ),
+        ));
+    }
+    Ok(match parent_log::client(&log, &kit.participant) {
+        Registration::Registered => Check::pass(ID, format!("{} registered with the server", crate::terminal::escape(&kit.participant))),
+        Registration::NotYet(Some(error)) => Check::fail(
+            ID,
+            format!("not registered; the parent logged: {error}"),
+            "Check that the server is up and reachable at the host and port in startup/fed_client.json, and that this kit and the server's come from the same provisioning (rootCA.pem).",
+        ),
+        Registration::NotYet(None) => Check::warn(ID, "not registered with the server yet (nothing in the parent's log)", "A client registers within a minute of the server being up: run verify again, or helm nvflare status --watch."),
+    })
 }
 
 fn pvc(ctx: &Ctx, kit: &PreparedKit) -> Result<Check> {

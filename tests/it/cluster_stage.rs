@@ -179,7 +179,11 @@ fn configmap_stage_objects_are_what_the_api_stored_and_unstage_deletes_them() {
         .names("configmaps")
         .iter()
         .all(|n| n == "kube-root-ca.crt"));
-    assert!(ns.names("secrets").is_empty());
+    // Only the site's own pull Secrets stay.
+    assert!(ns
+        .names("secrets")
+        .iter()
+        .all(|n| n.ends_with("registry-credentials")));
 }
 
 /// A ServiceAccount of the namespace bound to `clusterrole` there (none: no rights), and a
@@ -323,6 +327,9 @@ fn pvc_stage_of_a_server_sends_the_guides_sequence_as_the_token_s_identity() {
     let record = record.as_object_mut().unwrap();
     record.remove("folder");
     record.remove("folder_id");
+    // The fingerprint of what was staged: the prepared kit's startup/ and local/.
+    let fingerprint = record.remove("fingerprint").unwrap();
+    assert!(fingerprint.as_str().unwrap().starts_with("sha256:"));
     assert_eq!(
         Value::Object(record.clone()),
         serde_json::json!({"method": "pvc", "namespace": ns.name, "context": "test", "pvc": "nvflws"})

@@ -71,6 +71,11 @@ fn a_staged_and_installed_federation_passes_verify_with_helm_3_and_4() {
         let (_, server, client) = prepared_for(&ns);
         plugin(&ns, &["stage", p(&server), "--create-pvc"]).success();
         helm_install_ok(&ns, which, &server, &["--wait"]);
+        // The server's log, as kwok serves it (CRI format): one client joined.
+        write(
+            &ns.pvc_dir.join("parent.log"),
+            "2026-12-01T10:00:00.000000000Z stdout F 2026-12-01 10:00:00 - ClientManager - INFO - Client: New client site-1@10.0.0.7 joined. Sent token.  Total clients: 1\n",
+        );
         // Behind a spy: what verify asks the real cluster.
         let spy = StubCluster::spy(&ns.tmp.path().join("spy"));
         let mut cmd = support::nvflare_cmd();
@@ -111,7 +116,11 @@ fn a_staged_and_installed_federation_passes_verify_with_helm_3_and_4() {
                 "pods",
                 "service",
                 "launcher-rbac",
-                "workspace"
+                "workspace",
+                "pull-secrets",
+                "study-objects",
+                "pod-security",
+                "registration"
             ]
         );
         // Read-only calls only; can-i for every verb the launcher needs, as its ServiceAccount.
@@ -121,9 +130,9 @@ fn a_staged_and_installed_federation_passes_verify_with_helm_3_and_4() {
             .map(|(a, _)| a.iter().find(|x| !x.starts_with("--")).unwrap().as_str())
             .collect();
         assert!(
-            verbs
-                .iter()
-                .all(|v| ["config", "get", "rollout", "auth", "exec"].contains(v)),
+            verbs.iter().all(
+                |v| ["config", "get", "rollout", "auth", "exec", "logs", "create"].contains(v)
+            ),
             "{verbs:?}"
         );
         let can_i: Vec<&Vec<String>> = calls
@@ -132,13 +141,29 @@ fn a_staged_and_installed_federation_passes_verify_with_helm_3_and_4() {
             .filter(|a| a.contains(&"can-i".to_string()))
             .collect();
         assert_eq!(can_i.len(), 13);
+        // The one create is Pod Security's server-side dry run: it creates nothing.
+        let creates: Vec<&Vec<String>> = calls
+            .iter()
+            .map(|(a, _)| a)
+            .filter(|a| {
+                a.iter()
+                    .find(|x| !x.starts_with("--"))
+                    .is_some_and(|v| v == "create")
+            })
+            .collect();
+        assert!(
+            creates
+                .iter()
+                .all(|a| a.contains(&"--dry-run=server".to_string())),
+            "{creates:?}"
+        );
         let sa = format!("--as=system:serviceaccount:{}:fl.example.com", ns.name);
         assert!(can_i.iter().all(|a| a.last().unwrap() == &sa), "{can_i:?}");
         // Text: one line per check and a verdict.
         let text = plugin(&ns, &["verify", p(&server)]).success().stdout;
         assert!(
             text.contains("PASS  launcher-rbac")
-                && text.contains("verdict: pass (0 failed, 0 warnings, 15 checks)"),
+                && text.contains("verdict: pass (0 failed, 0 warnings, 20 checks)"),
             "{text}"
         );
         // The client's Role, through the real RBAC authorizer, as its ServiceAccount.
@@ -218,6 +243,44 @@ fn each_broken_deployment_fails_exactly_its_check() {
         "-p",
         &format!(r#"[{{"op":"replace","path":"/rules/0/verbs","value":{verbs}}}]"#),
     ]);
+
+    // A pull Secret the job launcher names is missing.
+    ns.kubectl_ok(&["delete", "secret", "job-registry-credentials"]);
+    let (r, data) = verify(&ns, &client, &[]);
+    assert_eq!(r.code, 1);
+    assert_eq!(failing(&data), ["pull-secrets"], "{data}");
+    assert!(check(&data, "pull-secrets")["message"]
+        .as_str()
+        .unwrap()
+        .contains("job-registry-credentials (job launcher)"));
+    ns.kubectl_ok(&[
+        "create",
+        "secret",
+        "generic",
+        "job-registry-credentials",
+        "--from-literal=x=y",
+    ]);
+
+    // The parent's log (kwok serves this file, in the CRI format): a connection error
+    // fails registration; NVFlare's registration line passes it.
+    write(
+        &ns.pvc_dir.join("parent.log"),
+        "2026-12-01T10:00:00.000000000Z stdout F 2026-12-01 10:00:00 - FederatedClient - ERROR - Failed to connect to server fl.example.com:8002: SSL handshake failed\n",
+    );
+    let (r, data) = verify(&ns, &client, &[]);
+    assert_eq!(r.code, 1);
+    assert_eq!(failing(&data), ["registration"], "{data}");
+    assert!(check(&data, "registration")["message"]
+        .as_str()
+        .unwrap()
+        .contains("SSL handshake failed"));
+    write(
+        &ns.pvc_dir.join("parent.log"),
+        "2026-12-01T10:00:01.000000000Z stdout F 2026-12-01 10:00:01 - FederatedClient - INFO - Successfully registered client:site-1 for project example_project.\n",
+    );
+    let (r, data) = verify(&ns, &client, &[]);
+    assert_eq!(r.code, 0, "{data}");
+    assert_eq!(check(&data, "registration")["status"], "pass", "{data}");
 
     // Faults a kubelet reports, and a pod no node can take.
     let cases = [

@@ -297,9 +297,11 @@ spec:
   storageClassName: \"\"
   claimRef: {{namespace: {name}, name: {claim}}}
   hostPath: {{path: {pvc}, type: \"\"}}
-",
+---
+{pull_secrets}",
             nodes = nodes(&name),
             pvc = pvc_dir.display(),
+            pull_secrets = pull_secrets(&name),
         ));
         let mut ns = TestNamespace {
             cluster,
@@ -529,6 +531,26 @@ metadata:
             ""
         )
     )
+}
+
+/// The image pull Secrets the test runtime config names (support/mod.rs: K8S_CONFIG), as
+/// a site creates them before it deploys.
+fn pull_secrets(namespace: &str) -> String {
+    ["registry-credentials", "job-registry-credentials"]
+        .iter()
+        .map(|name| {
+            format!(
+                "apiVersion: v1
+kind: Secret
+metadata: {{name: {name}, namespace: {namespace}}}
+type: kubernetes.io/dockerconfigjson
+stringData:
+  .dockerconfigjson: '{{\"auths\": {{\"localhost:5000\": {{\"auth\": \"dGVzdDp0ZXN0\"}}}}}}'
+"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("---\n")
 }
 
 /// kwok's exec and logs configuration: exec'd commands run locally as 65534; a parent
