@@ -52,8 +52,12 @@ pub struct ParticipantStatus {
     pub staged: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub certificate_expiry: Option<String>,
-    /// Client: `yes`, or `no` with the last connection error; server: `<n> clients`.
+    /// Client: `yes`, or `no` with the last connection error; server: `<n> clients`;
+    /// `unknown` when the log cannot be read.
     pub registered: String,
+    /// Why registration is unknown (the log could not be read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registered_detail: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<Problem>,
 }
@@ -148,6 +152,7 @@ fn one(target: &Target, settings: &StatusSettings) -> ParticipantStatus {
         staged,
         certificate_expiry: kit.certificate_expiry(),
         registered: "-".into(),
+        registered_detail: None,
         error: None,
     };
     if let Err(e) = from_cluster(target, settings, &mut row) {
@@ -193,6 +198,10 @@ fn from_cluster(
     let count = |key: &str| deployment["status"][key].as_u64().unwrap_or(0);
     let desired = deployment["spec"]["replicas"].as_u64().unwrap_or(1);
     row.pods_ready = format!("{}/{desired}", count("readyReplicas"));
+    if count("readyReplicas") == 0 {
+        row.registered = "no (no ready pod)".into();
+        return Ok(());
+    }
     let logs = kubectl.call(
         &kubectl::args(&[
             "logs",
@@ -206,10 +215,10 @@ fn from_cluster(
     )?;
     row.registered = match logs {
         Ok(text) => registration(target, &text),
-        Err(failure) => format!(
-            "unknown ({})",
-            crate::terminal::escape(&cut(&failure.one_line()))
-        ),
+        Err(failure) => {
+            row.registered_detail = Some(crate::terminal::escape(&cut(&failure.one_line())));
+            "unknown".into()
+        }
     };
     Ok(())
 }

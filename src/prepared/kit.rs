@@ -114,7 +114,7 @@ impl PreparedKit {
     }
 
     /// When the participant's own certificate (`startup/server.crt` or `client.crt`)
-    /// expires, as `YYYY-MM-DD HH:MM:SS UTC`; None when it cannot be read.
+    /// expires, as `YYYY-MM-DD` (UTC); None when it cannot be read.
     pub fn certificate_expiry(&self) -> Option<String> {
         let name = if self.is_server() {
             "server.crt"
@@ -126,7 +126,8 @@ impl PreparedKit {
             .next()?
             .ok()?;
         let cert = pem.parse_x509().ok()?;
-        Some(cert.validity().not_after.to_string())
+        let secs = u64::try_from(cert.validity().not_after.timestamp()).ok()?;
+        Some(crate::provenance::keyring::date(secs))
     }
 
     pub fn is_server(&self) -> bool {
