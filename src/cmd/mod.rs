@@ -63,7 +63,9 @@ commands! {
    helm nvflare verify-chart oci://registry.example.com/fl/site-1/nvflare-client:1.0.0 --keyring pubring.gpg)
   helm nvflare stage prepared/site-1 -n nvflare
   helm upgrade --install site-1 prepared/site-1/helm_chart -n nvflare
-  helm nvflare verify prepared/site-1 -n nvflare"
+  helm nvflare verify prepared/site-1 -n nvflare
+  (or the last three for a whole federation, each participant where targets.yaml says:
+   helm nvflare deploy prepared/ --targets targets.yaml; helm nvflare status prepared/ --targets targets.yaml)"
 )]
 pub struct Cli {
     /// Output: human-readable text, or one JSON envelope on stdout.
