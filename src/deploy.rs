@@ -11,13 +11,12 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::error::{Code, Error, Result};
+use crate::error::{Brief, Code, Error, Result};
 use crate::kit::Role;
 use crate::kubectl::{self, ClusterSettings, Kubectl};
 use crate::output::{Output, Report};
@@ -71,13 +70,6 @@ pub enum Outcome {
     Planned,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Problem {
-    pub error_code: &'static str,
-    pub message: String,
-    pub hint: String,
-}
-
 /// One participant's deploy.
 #[derive(Debug, Clone, Serialize)]
 pub struct Deployed {
@@ -96,7 +88,7 @@ pub struct Deployed {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verdict: Option<Status>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<Problem>,
+    pub error: Option<Brief>,
     /// `--dry-run`: every call, in order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub plan: Vec<PlanStep>,
@@ -124,20 +116,12 @@ impl Report for DeployReport {
             for p in &self.participants {
                 out.push_str(&format!(
                     "# {} ({}, namespace {})\n",
-                    p.participant, p.cluster, p.namespace
+                    crate::terminal::escape(&p.participant),
+                    crate::terminal::escape(&p.cluster),
+                    p.namespace
                 ));
-                for step in &p.plan {
-                    if let Some(note) = &step.note {
-                        out.push_str(&format!("# {note}\n"));
-                    }
-                    out.push_str(&step.command);
-                    out.push('\n');
-                    if let Some(manifest) = &step.stdin {
-                        out.push_str(&serde_json::to_string_pretty(manifest).unwrap_or_default());
-                        out.push('\n');
-                    }
-                }
-                out.push('\n');
+                out.push_str(&crate::stage::plan_text(&p.plan));
+                out.push_str("\n\n");
             }
             out.push_str("(dry run: nothing was run)\n");
         }
@@ -166,16 +150,11 @@ impl Report for DeployReport {
             ],
             &rows,
         ));
-        for p in self.participants.iter().filter(|p| p.error.is_some()) {
-            let e = p.error.as_ref().expect("filtered");
-            out.push_str(&format!(
-                "\n{}: error[{}]: {}\n  hint: {}",
-                crate::terminal::escape(&p.participant),
-                e.error_code,
-                e.message,
-                e.hint
-            ));
-        }
+        out.push_str(&crate::output::failures(
+            self.participants
+                .iter()
+                .map(|p| (p.participant.as_str(), p.error.as_ref())),
+        ));
         out
     }
 }
@@ -226,7 +205,7 @@ pub fn deploy(settings: &DeploySettings, out: &Output) -> Result<DeployReport> {
         results.push(d);
     }
     let parallel = settings.parallel.max(1);
-    let client_results = bounded_parallel(&clients, parallel, |t| {
+    let client_results = crate::parallel::map(&clients, parallel, |t| {
         let d = deploy_one(t, settings, out);
         progress(&d);
         d
@@ -236,40 +215,6 @@ pub fn deploy(settings: &DeploySettings, out: &Output) -> Result<DeployReport> {
         dry_run,
         participants: results,
     })
-}
-
-/// Runs `job` on every item, at most `n` at once; results keep the items' order.
-fn bounded_parallel<T: Sync, R: Send>(
-    items: &[T],
-    n: usize,
-    job: impl Fn(&T) -> R + Sync,
-) -> Vec<R> {
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
-    std::thread::scope(|scope| {
-        for _ in 0..n.min(items.len()) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(item) = items.get(i) else { break };
-                let r = job(item);
-                results.lock().expect("no worker panics holding the lock")[i] = Some(r);
-            });
-        }
-    });
-    results
-        .into_inner()
-        .expect("workers finished")
-        .into_iter()
-        .map(|r| r.expect("every item ran"))
-        .collect()
-}
-
-fn problem(e: &Error) -> Problem {
-    Problem {
-        error_code: e.code.as_str(),
-        message: e.message.clone(),
-        hint: e.hint.clone(),
-    }
 }
 
 /// One participant's deploy; a failure is its row, never the whole command's.
@@ -289,7 +234,7 @@ fn deploy_one(target: &Target, settings: &DeploySettings, out: &Output) -> Deplo
     };
     if let Err(e) = deploy_steps(target, settings, out, &mut row) {
         row.result = Outcome::Failed;
-        row.error = Some(problem(&e));
+        row.error = Some(e.into());
     }
     row
 }

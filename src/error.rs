@@ -145,6 +145,25 @@ pub struct Error {
     pub call: Option<FailedCall>,
 }
 
+/// An error as one row of a report shows it (a federation's participant that failed while
+/// the others went on): its code, message and hint.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Brief {
+    pub error_code: &'static str,
+    pub message: String,
+    pub hint: String,
+}
+
+impl From<Error> for Brief {
+    fn from(e: Error) -> Brief {
+        Brief {
+            error_code: e.code.as_str(),
+            message: e.message,
+            hint: e.hint,
+        }
+    }
+}
+
 /// A child process that failed: its command line (secrets redacted) and its raw stderr.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailedCall {

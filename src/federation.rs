@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use serde::Serialize;
 
@@ -168,33 +167,6 @@ fn invalid_federation(
     err
 }
 
-/// Runs `job` on every item with one worker per core; results keep the items' order.
-pub fn parallel_map<T: Sync, R: Send>(items: &[T], job: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(items.len().max(1));
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(item) = items.get(i) else { break };
-                let result = job(item);
-                results
-                    .lock()
-                    .expect("no worker panics while holding the lock")[i] = Some(result);
-            });
-        }
-    });
-    results
-        .into_inner()
-        .expect("workers finished")
-        .into_iter()
-        .map(|r| r.expect("every item ran"))
-        .collect()
-}
-
 /// One participant of a prepared federation.
 #[derive(Debug, Clone, Serialize)]
 pub struct PreparedParticipant {
@@ -344,7 +316,7 @@ fn write(
     let done = AtomicUsize::new(0);
     prepare::write_atomically(&plan.output, |work, temp| {
         std::fs::create_dir(work).map_err(|e| Error::prepare_io("create", work, e))?;
-        let results = parallel_map(
+        let results = crate::parallel::map_per_core(
             &plan.kits,
             |(name, kit_plan)| -> Result<PreparedParticipant> {
                 crate::interrupt::check()?;
@@ -436,7 +408,7 @@ pub fn package_all(
     let charts = prepared_charts(dir);
     let done = AtomicUsize::new(0);
     let destination = fs_tree::resolve(settings.destination.as_deref().unwrap_or(Path::new(".")));
-    let built = parallel_map(&charts, |(name, kit_dir)| {
+    let built = crate::parallel::map_per_core(&charts, |(name, kit_dir)| {
         let one = PackageSettings {
             source: kit_dir.clone(),
             destination: Some(destination.join(name)),

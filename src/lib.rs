@@ -25,6 +25,7 @@ pub mod names;
 pub mod nvflare_version;
 pub mod output;
 pub mod package;
+pub mod parallel;
 pub mod parent_log;
 pub mod parent_process;
 pub mod patch;

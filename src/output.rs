@@ -207,6 +207,26 @@ pub fn key_value_lines(data: &Map<String, Value>) -> String {
 
 /// A plain text table: a header row, then rows, columns padded to their widest cell.
 /// Cells are escaped, so a cell is always one line.
+/// The participants of a report that failed, each with its error and hint, after the
+/// report's table.
+pub fn failures<'a>(
+    rows: impl Iterator<Item = (&'a str, Option<&'a crate::error::Brief>)>,
+) -> String {
+    let mut out = String::new();
+    for (name, error) in rows {
+        if let Some(e) = error {
+            out.push_str(&format!(
+                "\n{}: error[{}]: {}\n  hint: {}",
+                escape(name),
+                e.error_code,
+                e.message,
+                e.hint
+            ));
+        }
+    }
+    out
+}
+
 pub fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
     let header: [String; N] = header.map(str::to_string);
     let rows: Vec<[String; N]> = rows

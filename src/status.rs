@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::deploy::{cluster_for, deployed_state, Problem};
-use crate::error::Result;
+use crate::deploy::{cluster_for, deployed_state};
+use crate::error::{Brief, Result};
 use crate::kit::Role;
 use crate::kubectl::{self, ClusterSettings, Kubectl};
 use crate::output::Report;
@@ -59,7 +59,7 @@ pub struct ParticipantStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registered_detail: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<Problem>,
+    pub error: Option<Brief>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -102,15 +102,11 @@ impl Report for StatusReport {
             ],
             &rows,
         );
-        for p in self.participants.iter().filter(|p| p.error.is_some()) {
-            let e = p.error.as_ref().expect("filtered");
-            out.push_str(&format!(
-                "\n{}: error[{}]: {}",
-                crate::terminal::escape(&p.participant),
-                e.error_code,
-                e.message
-            ));
-        }
+        out.push_str(&crate::output::failures(
+            self.participants
+                .iter()
+                .map(|p| (p.participant.as_str(), p.error.as_ref())),
+        ));
         out
     }
 }
@@ -121,7 +117,7 @@ pub fn status(settings: &StatusSettings) -> Result<StatusReport> {
         settings.targets_file.as_deref(),
         &settings.defaults,
     )?;
-    let participants = crate::federation::parallel_map(&targets, |t| one(t, settings));
+    let participants = crate::parallel::map_per_core(&targets, |t| one(t, settings));
     Ok(StatusReport { participants })
 }
 
@@ -156,11 +152,7 @@ fn one(target: &Target, settings: &StatusSettings) -> ParticipantStatus {
         error: None,
     };
     if let Err(e) = from_cluster(target, settings, &mut row) {
-        row.error = Some(Problem {
-            error_code: e.code.as_str(),
-            message: e.message,
-            hint: e.hint,
-        });
+        row.error = Some(e.into());
     }
     row
 }

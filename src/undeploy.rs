@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::deploy::{cluster_for, deployed_state, Problem};
-use crate::error::Result;
+use crate::deploy::{cluster_for, deployed_state};
+use crate::error::{Brief, Result};
 use crate::kit::Role;
 use crate::kubectl::{self, ClusterSettings, Kubectl};
 use crate::output::{Output, Report};
@@ -42,7 +42,7 @@ pub struct Undeployed {
     /// `kept`, `deleted` or `planned`.
     pub workspace: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<Problem>,
+    pub error: Option<Brief>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub plan: Vec<PlanStep>,
 }
@@ -65,12 +65,12 @@ impl Report for UndeployReport {
             for p in &self.participants {
                 out.push_str(&format!(
                     "# {} ({}, namespace {})\n",
-                    p.participant, p.cluster, p.namespace
+                    crate::terminal::escape(&p.participant),
+                    crate::terminal::escape(&p.cluster),
+                    p.namespace
                 ));
-                for step in &p.plan {
-                    out.push_str(&step.command);
-                    out.push('\n');
-                }
+                out.push_str(&crate::stage::plan_text(&p.plan));
+                out.push_str("\n\n");
             }
             out.push_str("(dry run: nothing was run)\n\n");
         }
@@ -101,16 +101,11 @@ impl Report for UndeployReport {
             ],
             &rows,
         ));
-        for p in self.participants.iter().filter(|p| p.error.is_some()) {
-            let e = p.error.as_ref().expect("filtered");
-            out.push_str(&format!(
-                "\n{}: error[{}]: {}\n  hint: {}",
-                crate::terminal::escape(&p.participant),
-                e.error_code,
-                e.message,
-                e.hint
-            ));
-        }
+        out.push_str(&crate::output::failures(
+            self.participants
+                .iter()
+                .map(|p| (p.participant.as_str(), p.error.as_ref())),
+        ));
         out
     }
 }
@@ -144,11 +139,7 @@ fn one(target: &Target, settings: &UndeploySettings, out: &Output) -> Undeployed
         plan: Vec::new(),
     };
     if let Err(e) = steps(target, settings, out, &mut row) {
-        row.error = Some(Problem {
-            error_code: e.code.as_str(),
-            message: e.message,
-            hint: e.hint,
-        });
+        row.error = Some(e.into());
     }
     row
 }

@@ -62,10 +62,16 @@ pub struct DryRun {
 }
 
 impl DryRun {
-    /// The plan as text: each command, then the manifest it sends.
     fn text(&self) -> String {
+        plan_text(&self.plan)
+    }
+}
+
+/// A plan as text: each command (with its note), then the manifest it sends.
+pub fn plan_text(plan: &[PlanStep]) -> String {
+    {
         let mut lines = Vec::new();
-        for step in &self.plan {
+        for step in plan {
             let note = step
                 .note
                 .as_deref()

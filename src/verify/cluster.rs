@@ -105,8 +105,11 @@ pub fn checks(
 
 /// Whether an object exists: Ok(true/false), or the reason it could not be read.
 fn exists(ctx: &Ctx, kind: &str, name: &str) -> Result<std::result::Result<bool, String>> {
+    // An answer that is not JSON is this check's problem, not the whole verify's.
     Ok(match ctx.call(&kubectl::get_json(kind, name))? {
-        Ok(answer) => Ok(kubectl::found(&answer)?.is_some()),
+        Ok(answer) => kubectl::found(&answer)
+            .map(|o| o.is_some())
+            .map_err(|e| e.message),
         Err(f) => Err(f.one_line()),
     })
 }
@@ -247,8 +250,10 @@ fn study_objects(ctx: &Ctx, kit: &PreparedKit) -> Result<Check> {
         .filter(|c| crate::names::is_dns1123_subdomain(c))
     {
         match ctx.call(&kubectl::get_json("pvc", claim))? {
-            Ok(answer) => match kubectl::found(&answer)? {
-                None => problems.push(format!("dataset PVC {claim} does not exist")),
+            Ok(answer) => match kubectl::found(&answer).unwrap_or(None) {
+                None => problems.push(format!(
+                    "dataset PVC {claim} does not exist or cannot be read"
+                )),
                 Some(pvc) if pvc["status"]["phase"] != "Bound" => problems.push(format!(
                     "dataset PVC {claim} is {}",
                     crate::terminal::escape(

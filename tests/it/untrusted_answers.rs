@@ -435,7 +435,12 @@ fn issue_9_7_answers_from_the_cluster_never_reach_the_terminal_raw() {
             "{stream}: a forged line: {text}"
         );
     }
-    assert!(run.stdout.contains("\\x1b[2J"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("\\x1b[2J"),
+        "stdout: {}\nstderr: {}",
+        run.stdout,
+        run.stderr
+    );
 }
 
 #[test]
