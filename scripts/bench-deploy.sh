@@ -88,7 +88,7 @@ done
   --config="$root/tests/it/support/kwok-stages.yaml" \
   --config="$kwok_dir/stage/pod/fast/pod-complete.yaml" \
   --config="$kwok_dir/stage/pod/fast/pod-delete.yaml" \
-  --manage-nodes-with-label-selector=bench=1 >"$work/kwok.log" 2>&1 &
+  --manage-nodes-with-label-selector=bench=1 --node-lease-duration-seconds=40 >"$work/kwok.log" 2>&1 &
 kwok_pid=$!
 
 # A namespace per run, each with a workspace PV bound to the claim every parent mounts.
