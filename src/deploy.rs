@@ -101,8 +101,15 @@ pub struct DeployReport {
 }
 
 impl Report for DeployReport {
-    /// 1 when any participant failed.
+    /// 130 when interrupted (as a shell reports Ctrl-C), else 1 when any participant failed.
     fn exit_code(&self) -> i32 {
+        if self.participants.iter().any(|p| {
+            p.error
+                .as_ref()
+                .is_some_and(|e| e.error_code == Code::Interrupted.as_str())
+        }) {
+            return 130;
+        }
         i32::from(
             self.participants
                 .iter()
@@ -456,6 +463,17 @@ fn deploy_steps(
             Some((revision, _, _)) => format!("revision {revision} stays deployed"),
             None => "no revision was installed".into(),
         };
+        if e.code == Code::Interrupted {
+            // Helm was stopped mid-way: say so, never leave it unsaid.
+            e.message = format!(
+                "Interrupted while Helm was installing or upgrading {release}: {before} unless Helm got further; what was staged stays staged."
+            );
+            e.hint = format!(
+                "Check with `helm status {release} -n {ns}` (a release left pending-install or pending-upgrade needs `helm rollback` or `helm uninstall`), then deploy again.",
+                ns = target.namespace
+            );
+            return Err(e);
+        }
         e.message = format!(
             "{} (helm upgrade --install {release}: {before}, unless Helm says otherwise: `helm status {release} -n {}`; what was staged stays staged)",
             e.message, target.namespace

@@ -550,3 +550,117 @@ fn bad_targets_run_nothing_and_the_workspace_goes_only_when_asked() {
         |ns| ns.names("pvc").is_empty(),
     );
 }
+
+/// SIGTERM while Helm installs: the deploy stops at once (exit 130), says that Helm was
+/// stopped mid-way and what state that leaves, and keeps what it staged recorded (so
+/// `unstage` or the next deploy can act on it). The hanging Helm is a stand-in: a real
+/// Helm cannot be made to hang on cue; every other Helm call goes to the real one.
+#[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs the test control plane: run scripts/test.sh"
+)]
+fn sigterm_during_helm_says_what_state_it_leaves() {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let ns = control_plane().namespace("deploy-sigterm");
+    let kit = prepared_client(&ns, "site-1");
+    let marker = ns.tmp.path().join("helm-upgrade-started");
+    let stub = write(
+        &ns.tmp.path().join("hanging-helm"),
+        &format!(
+            "#!/bin/sh\nif [ \"$1\" = upgrade ]; then touch '{}'; exec sleep 60; fi\nexec '{}' \"$@\"\n",
+            marker.display(),
+            tool("helm4").display()
+        ),
+    );
+    std::fs::set_permissions(&stub, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut cmd = nvflare_cmd();
+    cmd.args(["deploy", p(&kit), "--create-pvc", "--format", "json"]);
+    ns.plugin_env(&mut cmd);
+    helm_env(&mut cmd, "helm4", &ns.tmp.path().join("helm-home"));
+    cmd.env("HELM_BIN", &stub)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !marker.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "deploy never reached helm upgrade"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "waited for Helm"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(130), "{stdout}");
+    let json: Value = serde_json::from_str(&stdout).unwrap();
+    let error = &json["data"]["participants"][0]["error"];
+    assert_eq!(error["error_code"], "INTERRUPTED", "{json}");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("Interrupted while Helm was installing or upgrading site-1")
+            && message.contains("no revision was installed")
+            && message.contains("stays staged"),
+        "{message}"
+    );
+    assert!(
+        error["hint"]
+            .as_str()
+            .unwrap()
+            .contains("helm status site-1"),
+        "{error}"
+    );
+    // What was staged is recorded, so unstage can remove it.
+    assert!(kit.join(".helm-nvflare-stage.json").is_file());
+    assert_eq!(revision(&ns, "site-1"), 0);
+}
+
+/// `status --watch` refreshes the table until interrupted, then exits 0; with
+/// `--format json` it is refused (one envelope per run).
+#[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs the test control plane: run scripts/test.sh"
+)]
+fn status_watch_refreshes_until_interrupted() {
+    use std::process::Stdio;
+    use std::time::Duration;
+    let ns = control_plane().namespace("status-watch");
+    let kit = prepared_client(&ns, "site-1");
+    let run = plugin_with(
+        &ns,
+        "helm4",
+        &["status", p(&kit), "--watch", "--format", "json"],
+    );
+    assert_eq!(run.code, 4, "{}", run.stdout);
+    let mut cmd = nvflare_cmd();
+    cmd.args(["status", p(&kit), "--watch", "--interval", "1s"]);
+    ns.plugin_env(&mut cmd);
+    helm_env(&mut cmd, "helm4", &ns.tmp.path().join("helm-home"));
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    std::thread::sleep(Duration::from_secs(5));
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.matches("PARTICIPANT").count() >= 2, "{stdout}");
+    assert!(
+        stdout.contains("not installed") || stdout.contains("missing"),
+        "{stdout}"
+    );
+}
