@@ -436,12 +436,51 @@ fn a_federation_deploys_across_two_clusters_in_one_command() {
         .iter()
         .all(|d| !d.starts_with("site-")));
 
-    let run = run_with(env, &["status", p(&fed), "--targets", p(&targets)]);
+    // Each parent's log as kwok serves it (CRI format), with the lines NVFlare writes:
+    // status reads them through each participant's own cluster.
+    let cri = |line: &str| format!("2026-12-01T10:00:00.000000000Z stdout F {line}\n");
+    write(
+        &one.pvc_dir.join("parent.log"),
+        &(cri("Client: New client site-1@10.0.0.7 joined. Sent token.  Total clients: 1")
+            + &cri("Client: New client site-2@10.0.0.8 joined. Sent token.  Total clients: 2")),
+    );
+    for (ns, name) in [(&two_a, "site-1"), (&two_b, "site-2")] {
+        write(
+            &ns.pvc_dir.join("parent.log"),
+            &cri(&format!(
+                "Successfully registered client:{name} for project example_project."
+            )),
+        );
+    }
+    let run = run_with(
+        env,
+        &[
+            "status",
+            p(&fed),
+            "--targets",
+            p(&targets),
+            "--format",
+            "json",
+        ],
+    );
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    assert!(
-        run.stdout.contains("two") && run.stdout.contains("1/1"),
-        "{}",
-        run.stdout
+    let seen: Vec<(String, String, String)> = rows(&run)
+        .iter()
+        .map(|r| {
+            (
+                r["cluster"].as_str().unwrap().to_string(),
+                r["pods_ready"].as_str().unwrap().to_string(),
+                r["registered"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("test".into(), "1/1".into(), "2 clients".into()),
+            ("two".into(), "1/1".into(), "yes".into()),
+            ("two".into(), "1/1".into(), "yes".into())
+        ]
     );
 
     let run = run_with(

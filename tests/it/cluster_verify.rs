@@ -244,6 +244,27 @@ fn each_broken_deployment_fails_exactly_its_check() {
         &format!(r#"[{{"op":"replace","path":"/rules/0/verbs","value":{verbs}}}]"#),
     ]);
 
+    // NVFlare 2.9: a dataset PVC and a Secret local/study_runtime.yaml names are missing.
+    let study = client.join("local/study_runtime.yaml");
+    let template = std::fs::read_to_string(&study).unwrap();
+    write(
+        &study,
+        "format_version: 2\nstudies:\n  s:\n    datasets:\n      training: {source: training-data, mode: ro}\n    secret_env:\n      TOKEN: {source: study-token, key: token}\n",
+    );
+    let (r, data) = verify(&ns, &client, &[]);
+    assert_eq!(r.code, 1);
+    assert_eq!(failing(&data), ["study-objects"], "{data}");
+    let message = check(&data, "study-objects")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("dataset PVC training-data does not exist")
+            && message.contains("Secret study-token does not exist"),
+        "{message}"
+    );
+    std::fs::write(&study, template).unwrap();
+
     // A pull Secret the job launcher names is missing.
     ns.kubectl_ok(&["delete", "secret", "job-registry-credentials"]);
     let (r, data) = verify(&ns, &client, &[]);
@@ -383,6 +404,13 @@ fn a_restricted_namespace_admits_the_helper_and_hardened_values_and_refuses_the_
     assert!(
         text.contains("violates PodSecurity") && text.contains("non-root"),
         "{text}"
+    );
+    // The same verdict from Pod Security itself, asked with a server-side dry run.
+    let probe = check(&data, "pod-security");
+    assert_eq!(probe["status"], "fail", "{probe}");
+    assert!(
+        probe["message"].as_str().unwrap().contains("PodSecurity"),
+        "{probe}"
     );
 
     // The README's production values run as non-root: admitted, ready.
