@@ -7,6 +7,7 @@
 //! flags or reads the environment: the binary (`src/main.rs`, `src/cli.rs`, `src/cmd/`)
 //! does, once.
 
+pub mod archive;
 pub mod bounded_child;
 pub mod chart;
 pub mod cluster_failure;

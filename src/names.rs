@@ -44,6 +44,14 @@ pub fn is_release_name(name: &str) -> bool {
     name.len() <= RELEASE_NAME_MAX && is_dns1123_subdomain(name)
 }
 
+pub fn is_path_component(c: &str) -> bool {
+    let b = c.as_bytes();
+    !b.is_empty()
+        && b[0].is_ascii_lowercase() | b[0].is_ascii_digit()
+        && b.iter()
+            .all(|x| x.is_ascii_lowercase() || x.is_ascii_digit() || b"._-".contains(x))
+}
+
 #[cfg(test)]
 /// A label value: at most 63, `^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$`.
 pub fn is_label_value(value: &str) -> bool {

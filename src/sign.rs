@@ -39,12 +39,12 @@ impl crate::output::Report for SignReport {
 /// looks it up); a plugin also by `<name>-<version>.tgz`, the name Helm 4 verifies a
 /// plugin from a registry under.
 fn provenance_for(path: &Path, key: &SigningKey) -> Result<(Signed, String)> {
-    let bytes = crate::registry::read_archive(path)?;
+    let bytes = crate::archive::read(path)?;
     let file = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let (kind, names, metadata) = match crate::registry::chart_archive_check(path, &bytes) {
+    let (kind, names, metadata) = match crate::archive::check_chart(path, &bytes) {
         Ok(chart) => ("chart", vec![file], helm_yaml::chart_metadata(&chart.chart)),
         // Not a chart (key material is never "not a chart"): a plugin archive, or neither.
         Err(err) if err.code == Code::InvalidArchive => {

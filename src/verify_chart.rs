@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::archive::{self, chart as chart_archive};
 use crate::error::{Code, Error, Result};
 use crate::provenance::{self, Keyring, Verified};
 use crate::registry::pull::{self, ChartRef};
-use crate::registry::{chart_archive, chart_archive_check, RegistryAccess};
+use crate::registry::RegistryAccess;
 
 pub struct VerifyChartSettings {
     /// A `.tgz` path, or `oci://...`.
@@ -92,7 +93,7 @@ pub fn verify_chart(settings: &VerifyChartSettings) -> Result<ChartVerification>
         });
     }
     let archive = Path::new(&settings.source);
-    let bytes = crate::registry::read_archive(archive)?;
+    let bytes = archive::read(archive)?;
     let prov_path = provenance::prov_path(archive);
     let prov = provenance::read_beside(archive)
         .map_err(|why| {
@@ -110,7 +111,7 @@ pub fn verify_chart(settings: &VerifyChartSettings) -> Result<ChartVerification>
         .unwrap_or_default();
     // The signature and digest first: a damaged archive is a changed archive.
     let verified = provenance::verify(&keyring, &bytes, &prov, &file)?;
-    let checked = chart_archive_check(archive, &bytes)?;
+    let checked = archive::check_chart(archive, &bytes)?;
     Ok(ChartVerification {
         source: archive.display().to_string(),
         chart: checked.name.clone(),

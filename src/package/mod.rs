@@ -3,7 +3,6 @@
 
 mod archive;
 mod helmignore;
-pub mod key_material;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
@@ -185,8 +184,13 @@ fn collect(chart_dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
         } else {
             Some(std::fs::read(&entry.path).map_err(io_error)?)
         };
-        if let Some(why) = key_material::reason(&entry.rel, is_dir, contents.as_deref()) {
-            return Err(key_material_error(&chart_dir.display().to_string(), &why));
+        if let Some(why) =
+            crate::archive::key_material::reason(&entry.rel, is_dir, contents.as_deref())
+        {
+            return Err(crate::archive::key_material_error(
+                &chart_dir.display().to_string(),
+                &why,
+            ));
         }
         let under_ignored = ignored_dirs
             .iter()
@@ -207,15 +211,6 @@ fn collect(chart_dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
     // Stable: the walk's order within each group is Helm's.
     files.sort_by_key(|(rel, _)| archive::helm_group(rel));
     Ok(files)
-}
-
-/// KEY_MATERIAL_IN_CHART for `what` (a chart folder or archive).
-pub fn key_material_error(what: &str, why: &str) -> Error {
-    Error::new(
-        Code::KeyMaterialInChart,
-        format!("Refusing to package {what}: {why}."),
-        "Private keys and certificates belong in startup/, never in a chart; remove the file from the chart folder.",
-    )
 }
 
 /// The archive's bytes (and `.prov`) and what they are, without writing anything.

@@ -7,7 +7,6 @@
 //! machine gives the same digest.
 
 mod challenge;
-pub mod chart_archive;
 mod client;
 pub mod credentials;
 pub mod plugin;
@@ -82,7 +81,7 @@ pub struct ChartArchive {
 /// --verify`). Its signature is checked by Helm at pull or install time.
 fn read_provenance(archive: &Path, bytes: &[u8]) -> Result<Option<Vec<u8>>> {
     let bad = |why: &str| {
-        archive_error(
+        crate::archive::archive_error(
             &crate::provenance::prov_path(archive),
             format!("not a provenance file for this archive: {why}"),
         )
@@ -96,43 +95,14 @@ fn read_provenance(archive: &Path, bytes: &[u8]) -> Result<Option<Vec<u8>>> {
     Ok(Some(text.into_bytes()))
 }
 
-fn archive_error(path: &Path, why: impl std::fmt::Display) -> Error {
-    Error::new(
-        Code::InvalidArchive,
-        format!("{} is not a chart archive: {why}", path.display()),
-        "Give .tgz files written by `helm nvflare package` (or `helm package`).",
-    )
-}
-
-/// An archive file's bytes, refusing files larger than any chart Helm would accept.
-pub fn read_archive(path: &Path) -> Result<Vec<u8>> {
-    chart_archive::read_capped(path).map_err(|e| {
-        Error::new(
-            Code::InvalidArchive,
-            format!("Cannot read chart archive {}: {e}", path.display()),
-            "Check the path; `helm nvflare package` writes <chart>-<version>.tgz.",
-        )
-    })
-}
-
-/// [`chart_archive::check`] with errors naming the file.
-pub fn chart_archive_check(path: &Path, bytes: &[u8]) -> Result<chart_archive::Checked> {
-    chart_archive::check(bytes).map_err(|problem| match problem {
-        chart_archive::Problem::KeyMaterial(why) => {
-            crate::package::key_material_error(&path.display().to_string(), &why)
-        }
-        chart_archive::Problem::Invalid(why) => archive_error(path, why),
-    })
-}
-
 impl ChartArchive {
     /// Reads and checks an archive before anything is sent: the rules `package` keeps
     /// (no key material, a strict semver version) and archive hygiene (one top folder named
     /// after the chart, only regular files and folders, no absolute or `..` paths, one
     /// complete gzip stream with nothing after it, sizes within Helm's limits).
     pub fn read(path: &Path) -> Result<ChartArchive> {
-        let bytes = read_archive(path)?;
-        let checked = chart_archive_check(path, &bytes)?;
+        let bytes = crate::archive::read(path)?;
+        let checked = crate::archive::check_chart(path, &bytes)?;
         let provenance = read_provenance(path, &bytes)?;
         Ok(ChartArchive {
             path: path.to_path_buf(),

@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::chart_archive::{self, Problem};
 use super::{digest, reference, upload_blob, RegistryAccess, Remote, MANIFEST_MEDIA_TYPE};
+use crate::archive::chart::{self as chart_archive, Problem};
 use crate::error::{Code, Error, Result};
 use crate::names::sha256_hex;
 
@@ -63,7 +63,7 @@ impl PluginArchive {
         let (name, version) = plugin_metadata(&bytes).map_err(|p| match p {
             Problem::Invalid(why) => plugin_error(path, why),
             Problem::KeyMaterial(why) => {
-                crate::package::key_material_error(&path.display().to_string(), &why)
+                crate::archive::key_material_error(&path.display().to_string(), &why)
             }
         })?;
         Ok(PluginArchive {
@@ -91,7 +91,7 @@ impl PluginArchive {
             })
             .map(|(i, _)| i);
         let name = cut.map_or(stem, |i| &stem[..i]);
-        if reference::is_path_component(name) {
+        if crate::names::is_path_component(name) {
             name.to_string()
         } else {
             self.name.clone()

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::{chart_archive, digest, reference, RegistryAccess};
+use super::{digest, reference, RegistryAccess};
 use super::{CHART_MEDIA_TYPE, CONFIG_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, PROVENANCE_MEDIA_TYPE};
 use crate::error::{Code, Error, Result};
 use crate::provenance::MAX_PROVENANCE_BYTES;
@@ -218,7 +218,7 @@ pub fn pull_chart(chart: &ChartRef, access: &RegistryAccess) -> Result<PulledCha
         }
         Ok(bytes)
     };
-    let archive = fetch(charts[0], chart_archive::MAX_CHART_BYTES)?;
+    let archive = fetch(charts[0], crate::archive::MAX_CHART_BYTES)?;
     let provenance = provs
         .first()
         .map(|l| fetch(l, MAX_PROVENANCE_BYTES))

@@ -30,7 +30,7 @@ impl Remote {
         {
             return Err(bad("the registry host is missing or invalid"));
         }
-        if !path.is_empty() && !path.split('/').all(is_path_component) {
+        if !path.is_empty() && !path.split('/').all(crate::names::is_path_component) {
             return Err(bad(
                 "path components must be lower case letters, digits, '.', '_' or '-'",
             ));
@@ -50,14 +50,6 @@ impl Remote {
             .collect::<Vec<_>>()
             .join("/")
     }
-}
-
-pub fn is_path_component(c: &str) -> bool {
-    let b = c.as_bytes();
-    !b.is_empty()
-        && b[0].is_ascii_lowercase() | b[0].is_ascii_digit()
-        && b.iter()
-            .all(|x| x.is_ascii_lowercase() || x.is_ascii_digit() || b"._-".contains(x))
 }
 
 /// OCI tags cannot hold `+`; Helm writes `_` instead.

@@ -1,12 +1,13 @@
-//! Checking a chart archive from anywhere before it is pushed: it must be what `package`
-//! writes, and nothing a registry, Helm or another site could be hurt by.
+//! A chart archive's contents, checked: it must be what `package` writes, and nothing a
+//! registry, Helm or another site could be hurt by. `push`, `sign` and `verify-chart` read
+//! archives through here; plugin archives share the tar and gzip rules.
 
 use std::io::Read;
 use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use crate::package::key_material;
+use super::key_material;
 
 /// Helm refuses charts that decompress to more than this (`MaxDecompressedChartSize`).
 pub const MAX_CHART_BYTES: u64 = 100 * 1024 * 1024;
@@ -197,7 +198,7 @@ fn chart_metadata(top: &str, chart_yaml: &[u8]) -> Result<Checked, Problem> {
     };
     let field = |key: &str| chart.get(key).and_then(Value::as_str).map(str::to_string);
     let name = field("name").ok_or_else(|| invalid("Chart.yaml has no name"))?;
-    if !super::reference::is_path_component(&name) || name.len() > 250 {
+    if !crate::names::is_path_component(&name) || name.len() > 250 {
         return Err(invalid(format!(
             "chart name {:?} is not a valid OCI path component (lower case letters, digits, '.', '_', '-')",
             crate::terminal::escape(&name)
