@@ -513,6 +513,7 @@ fn verify_target(
         release: Some(target.kit.release.clone()),
         timeout_seconds: settings.timeout_seconds.min(60),
         offline: false,
+        warn_expiry_days: verify::DEFAULT_WARN_EXPIRY_DAYS,
         values_files: target.values.clone(),
     })
 }

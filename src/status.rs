@@ -146,7 +146,7 @@ fn one(target: &Target, settings: &StatusSettings) -> ParticipantStatus {
         image: None,
         pods_ready: "-".into(),
         staged,
-        certificate_expiry: kit.certificate_expiry(),
+        certificate_expiry: kit.certificate_expiry(crate::verify::DEFAULT_WARN_EXPIRY_DAYS),
         registered: "-".into(),
         registered_detail: None,
         error: None,

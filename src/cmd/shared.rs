@@ -273,3 +273,21 @@ impl From<MethodArg> for helm_nvflare::prepared::Method {
         }
     }
 }
+
+/// `30d`, `2w`, `90` (days) → days, at most ten years.
+pub fn parse_days(text: &str) -> Result<i64, String> {
+    let t = text.trim();
+    let (number, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of days (30d, 2w, 90)"))?;
+    let days = match unit {
+        "" | "d" => n,
+        "w" => n * 7,
+        _ => return Err(format!("{text:?}: use d (days) or w (weeks), e.g. 30d")),
+    };
+    if days > 3650 {
+        return Err(format!("{text:?} is more than ten years"));
+    }
+    Ok(days)
+}

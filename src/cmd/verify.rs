@@ -7,7 +7,7 @@ use helm_nvflare::helm_env::HelmEnv;
 use helm_nvflare::output::Output;
 use helm_nvflare::verify::{self, VerifySettings};
 
-use super::shared::{parse_duration, ClusterSelection};
+use super::shared::{parse_days, parse_duration, ClusterSelection};
 
 #[derive(clap::Args, Debug)]
 #[command(
@@ -37,6 +37,9 @@ pub struct Args {
     /// Only the checks that need no cluster.
     #[arg(long)]
     pub offline: bool,
+    /// A certificate (the kit's, its root CA, its job CA) expiring within this is a warning.
+    #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = parse_days)]
+    pub warn_expiry: i64,
     /// A values file the release is installed with, as for `helm install -f` (repeat for
     /// more): its keys are checked against the chart's, and its ports against the kit.
     #[arg(short = 'f', long = "values", value_name = "FILE")]
@@ -50,6 +53,7 @@ pub fn exec(args: Args, out: &Output, env: &HelmEnv) -> Result<i32> {
         release: args.release,
         timeout_seconds: args.timeout,
         offline: args.offline,
+        warn_expiry_days: args.warn_expiry,
         values_files: args.values,
     };
     let report = verify::verify(&settings)?;

@@ -113,21 +113,43 @@ impl PreparedKit {
         })
     }
 
-    /// When the participant's own certificate (`startup/server.crt` or `client.crt`)
-    /// expires, as `YYYY-MM-DD` (UTC); None when it cannot be read.
-    pub fn certificate_expiry(&self) -> Option<String> {
-        let name = if self.is_server() {
+    /// When the first of the kit's certificates expires (its own, `rootCA.pem`, and
+    /// `job_ca.crt` when it has one), as `YYYY-MM-DD` (UTC), naming which when it is not
+    /// the participant's own, and `(within N days)` when that is sooner than `warn_days`.
+    /// None when the participant's certificate cannot be read.
+    pub fn certificate_expiry(&self, warn_days: i64) -> Option<String> {
+        let not_after = |name: &str| -> Option<i64> {
+            let bytes = std::fs::read(self.dir.join("startup").join(name)).ok()?;
+            let pem = x509_parser::pem::Pem::iter_from_buffer(&bytes)
+                .next()?
+                .ok()?;
+            let cert = pem.parse_x509().ok()?;
+            Some(cert.validity().not_after.timestamp())
+        };
+        let own = if self.is_server() {
             "server.crt"
         } else {
             "client.crt"
         };
-        let bytes = std::fs::read(self.dir.join("startup").join(name)).ok()?;
-        let pem = x509_parser::pem::Pem::iter_from_buffer(&bytes)
-            .next()?
-            .ok()?;
-        let cert = pem.parse_x509().ok()?;
-        let secs = u64::try_from(cert.validity().not_after.timestamp()).ok()?;
-        Some(crate::provenance::keyring::date(secs))
+        let first = [(own, "", not_after(own)?)]
+            .into_iter()
+            .chain(not_after("rootCA.pem").map(|t| ("rootCA.pem", " (root CA)", t)))
+            .chain(not_after("job_ca.crt").map(|t| ("job_ca.crt", " (job CA)", t)))
+            .min_by_key(|(_, _, t)| *t)?;
+        let now = crate::provenance::keyring::now_secs() as i64;
+        let days = (first.2 - now).div_euclid(86_400);
+        let soon = if first.2 < now {
+            " (expired)".to_string()
+        } else if days < warn_days {
+            format!(" (within {days} days)")
+        } else {
+            String::new()
+        };
+        Some(format!(
+            "{}{}{soon}",
+            crate::provenance::keyring::date(u64::try_from(first.2).unwrap_or(0)),
+            first.1
+        ))
     }
 
     pub fn is_server(&self) -> bool {

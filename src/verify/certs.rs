@@ -16,7 +16,10 @@ use crate::kit::FED_SERVER_JSON;
 use crate::kubectl::{args, Kubectl};
 use crate::prepared::kit::PreparedKit;
 
-const EXPIRY_WARNING_DAYS: i64 = 30;
+/// `verify --warn-expiry`'s default.
+pub const EXPIRY_WARNING_DAYS: i64 = 30;
+/// Longer chains are not what `nvflare provision` or a site's PKI makes.
+const MAX_CHAIN: usize = 8;
 
 fn read_pems(path: &Path) -> Result<Vec<Pem>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -35,7 +38,7 @@ fn now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-fn expiry(id: &'static str, label: &str, cert: &X509Certificate) -> Check {
+fn expiry(id: &'static str, label: &str, cert: &X509Certificate, warn_days: i64) -> Check {
     let not_after = cert.validity().not_after.timestamp();
     let not_before = cert.validity().not_before.timestamp();
     let days_left = (not_after - now()).div_euclid(86400);
@@ -54,7 +57,7 @@ fn expiry(id: &'static str, label: &str, cert: &X509Certificate) -> Check {
             "Check the clocks, or reprovision.",
         );
     }
-    if days_left < EXPIRY_WARNING_DAYS {
+    if days_left < warn_days {
         return Check::warn(
             id,
             format!(
@@ -73,7 +76,59 @@ fn expiry(id: &'static str, label: &str, cert: &X509Certificate) -> Check {
     )
 }
 
-pub fn kit_certificates(kit: &PreparedKit) -> Vec<Check> {
+/// The chain from `leaf` to one of `roots`, through `intermediates` (any order): the
+/// subjects of the certificates above the leaf, or why there is none (a broken or
+/// missing link, a link out of date).
+fn chain<'a>(
+    leaf: &X509Certificate<'a>,
+    intermediates: &[X509Certificate<'a>],
+    roots: &[X509Certificate<'a>],
+) -> Result<Vec<String>, String> {
+    let signs = |issuer: &X509Certificate, cert: &X509Certificate| {
+        issuer.subject() == cert.issuer()
+            && cert.verify_signature(Some(issuer.public_key())).is_ok()
+    };
+    let mut above = Vec::new();
+    let mut current = leaf;
+    for _ in 0..MAX_CHAIN {
+        if let Some(root) = roots.iter().find(|r| signs(r, current)) {
+            above.push(root.subject().to_string());
+            return Ok(above);
+        }
+        let Some(next) = intermediates
+            .iter()
+            .find(|i| signs(i, current) && *i != current)
+        else {
+            return Err(format!(
+                "nothing in rootCA.pem or the certificate file signed {}",
+                current.subject()
+            ));
+        };
+        let now = now();
+        if next.validity().not_after.timestamp() < now
+            || next.validity().not_before.timestamp() > now
+        {
+            return Err(format!(
+                "intermediate {} is out of date ({})",
+                next.subject(),
+                next.validity().not_after
+            ));
+        }
+        if !next.is_ca() {
+            return Err(format!("{} signed it but is not a CA", next.subject()));
+        }
+        above.push(next.subject().to_string());
+        current = next;
+    }
+    Err(format!("the chain is longer than {MAX_CHAIN} certificates"))
+}
+
+fn parse_all<'a>(pems: &'a [Pem]) -> Vec<X509Certificate<'a>> {
+    pems.iter().filter_map(|p| p.parse_x509().ok()).collect()
+}
+
+/// `warn_days`: a certificate expiring sooner is a warning (`--warn-expiry`).
+pub fn kit_certificates(kit: &PreparedKit, warn_days: i64) -> Vec<Check> {
     let startup = kit.dir.join("startup");
     let base = if kit.is_server() { "server" } else { "client" };
     let cert_file = format!("{base}.crt");
@@ -90,7 +145,9 @@ pub fn kit_certificates(kit: &PreparedKit) -> Vec<Check> {
             )]
         }
     };
-    let (Ok(ca), Ok(leaf)) = (ca_pems[0].parse_x509(), leaf_pems[0].parse_x509()) else {
+    let roots = parse_all(&ca_pems);
+    let bundle = parse_all(&leaf_pems);
+    let (Some(ca), Some((leaf, intermediates))) = (roots.first(), bundle.split_first()) else {
         return vec![Check::fail(
             "certificate-chain",
             "rootCA.pem or the certificate does not parse",
@@ -98,24 +155,141 @@ pub fn kit_certificates(kit: &PreparedKit) -> Vec<Check> {
         )];
     };
     let mut checks = Vec::new();
-    checks.push(match leaf.verify_signature(Some(ca.public_key())) {
-        Ok(()) if leaf.issuer() == ca.subject() => Check::pass("certificate-chain", format!("startup/{cert_file} is signed by rootCA.pem ({})", ca.subject())),
-        _ => Check::fail(
+    checks.push(match chain(leaf, intermediates, &roots) {
+        Ok(above) if above.len() == 1 => Check::pass("certificate-chain", format!("startup/{cert_file} is signed by rootCA.pem ({})", above[0])),
+        Ok(above) => Check::pass(
             "certificate-chain",
-            format!("startup/{cert_file} (issuer {}) is not signed by startup/rootCA.pem ({})", leaf.issuer(), ca.subject()),
-            "The kit mixes certificates from two provisionings: reprovision and prepare the kit again.",
+            format!("startup/{cert_file} chains to rootCA.pem through {}", above.join(" -> ")),
+        ),
+        Err(why) => Check::fail(
+            "certificate-chain",
+            format!("startup/{cert_file} (issuer {}) does not chain to startup/rootCA.pem ({}): {why}", leaf.issuer(), ca.subject()),
+            "The kit mixes certificates from two provisionings, or its file lacks an intermediate: reprovision (or put the intermediates after the certificate in its file) and prepare the kit again.",
         ),
     });
     checks.push(expiry(
         "certificate-expiry",
         &format!("startup/{cert_file}"),
-        &leaf,
+        leaf,
+        warn_days,
     ));
-    checks.push(expiry("ca-expiry", "startup/rootCA.pem", &ca));
+    checks.push(expiry("ca-expiry", "startup/rootCA.pem", ca, warn_days));
+    checks.push(usage(kit, &cert_file, leaf));
+    if let Some(job_ca) = job_ca(&startup, &roots, warn_days) {
+        checks.push(job_ca);
+    }
     if kit.is_server() {
-        checks.push(server_host(kit, &leaf));
+        checks.push(server_host(kit, leaf));
     }
     checks
+}
+
+/// The extended key usage the kit's links need, when the certificate limits it: a
+/// server serves TLS (serverAuth); a client dials the server (clientAuth) and, from
+/// NVFlare 2.9, is the TLS server of its own internal link to job pods (serverAuth).
+fn usage(kit: &PreparedKit, cert_file: &str, cert: &X509Certificate) -> Check {
+    const ID: &str = "certificate-usage";
+    let eku = match cert.extended_key_usage() {
+        Ok(Some(ext)) => ext.value,
+        Ok(None) => {
+            return Check::pass(
+                ID,
+                format!("startup/{cert_file} does not limit its key usage"),
+            )
+        }
+        Err(_) => {
+            return Check::fail(
+                ID,
+                format!("startup/{cert_file}'s extended key usage does not parse"),
+                "Reprovision the kit.",
+            )
+        }
+    };
+    let mut needs = Vec::new();
+    if kit.is_server() || kit.nvflare_version.has_study_runtime() {
+        needs.push(("serverAuth", eku.server_auth));
+    }
+    if !kit.is_server() {
+        needs.push(("clientAuth", eku.client_auth));
+    }
+    let missing: Vec<&str> = needs
+        .iter()
+        .filter(|(_, has)| !has && !eku.any)
+        .map(|(n, _)| *n)
+        .collect();
+    if missing.is_empty() {
+        return Check::pass(
+            ID,
+            format!(
+                "startup/{cert_file} allows {}",
+                needs
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ),
+        );
+    }
+    let why = if kit.is_server() {
+        "the server's certificate serves TLS to clients"
+    } else if missing.contains(&"serverAuth") {
+        "from NVFlare 2.9 the client parent is the TLS server of its internal link to job pods"
+    } else {
+        "the client's certificate dials the server"
+    };
+    Check::fail(
+        ID,
+        format!("startup/{cert_file}'s extended key usage lacks {}: {why}", missing.join(" and ")),
+        "Reissue the certificate with that extended key usage (or none), or reprovision with `nvflare provision`.",
+    )
+}
+
+/// `startup/job_ca.crt` (NVFlare's per-job CA), when the kit has one: it chains to
+/// rootCA.pem, is a CA, and is in date.
+fn job_ca(startup: &Path, roots: &[X509Certificate], warn_days: i64) -> Option<Check> {
+    const ID: &str = "job-ca";
+    let path = startup.join("job_ca.crt");
+    path.symlink_metadata().ok()?;
+    let pems = match read_pems(&path) {
+        Ok(p) => p,
+        Err(e) => return Some(Check::fail(ID, e, "Reprovision the server kit.")),
+    };
+    let certs = parse_all(&pems);
+    let Some((cert, intermediates)) = certs.split_first() else {
+        return Some(Check::fail(
+            ID,
+            "startup/job_ca.crt does not parse",
+            "Reprovision the server kit.",
+        ));
+    };
+    if !cert.is_ca() {
+        return Some(Check::fail(
+            ID,
+            format!(
+                "startup/job_ca.crt ({}) is not a CA certificate",
+                cert.subject()
+            ),
+            "Reprovision the server kit.",
+        ));
+    }
+    if let Err(why) = chain(cert, intermediates, roots) {
+        return Some(Check::fail(
+            ID,
+            format!("startup/job_ca.crt ({}) does not chain to startup/rootCA.pem: {why}", cert.subject()),
+            "The job CA comes from another provisioning: reprovision the server kit and prepare it again.",
+        ));
+    }
+    let dated = expiry(ID, "startup/job_ca.crt", cert, warn_days);
+    Some(match dated.status {
+        super::Status::Pass => Check::pass(
+            ID,
+            format!(
+                "startup/job_ca.crt chains to rootCA.pem; {}",
+                dated.message.trim_start_matches("startup/job_ca.crt ")
+            ),
+        ),
+        _ => dated,
+    })
 }
 
 /// The names a certificate is valid for: its DNS and IP SANs, or its CN when it has none.

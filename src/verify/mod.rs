@@ -85,6 +85,8 @@ pub struct VerifySettings {
     pub release: Option<String>,
     pub timeout_seconds: u64,
     pub offline: bool,
+    /// A certificate expiring within this many days is a warning (`--warn-expiry`).
+    pub warn_expiry_days: i64,
     /// Values files the release is (or will be) installed with (`-f`).
     pub values_files: Vec<PathBuf>,
 }
@@ -155,6 +157,9 @@ impl crate::output::Report for Report {
     }
 }
 
+/// `--warn-expiry`'s default: 30 days.
+pub const DEFAULT_WARN_EXPIRY_DAYS: i64 = certs::EXPIRY_WARNING_DAYS;
+
 pub fn verify(settings: &VerifySettings) -> Result<Report> {
     if let Some(release) = settings
         .release
@@ -181,7 +186,7 @@ pub fn verify(settings: &VerifySettings) -> Result<Report> {
         timeout_seconds: settings.timeout_seconds,
         ..settings.cluster.clone()
     })?;
-    let mut checks = offline::checks(&kit, &namespace, &values_files);
+    let mut checks = offline::checks(&kit, &namespace, &values_files, settings.warn_expiry_days);
     checks.push(certs::kubeconfig_ca(&kubectl));
     if !settings.offline {
         checks.extend(cluster::checks(

@@ -10,7 +10,13 @@ use crate::kit::COMM_CONFIG_JSON;
 use crate::prepared::kit::PreparedKit;
 
 /// `values_files`: the operator's `-f` files, as Helm would be given them.
-pub fn checks(kit: &PreparedKit, namespace: &str, values_files: &[ValuesFile]) -> Vec<Check> {
+/// `warn_days`: a certificate expiring sooner is a warning.
+pub fn checks(
+    kit: &PreparedKit,
+    namespace: &str,
+    values_files: &[ValuesFile],
+    warn_days: i64,
+) -> Vec<Check> {
     let served_port = served_parent_port(kit, values_files);
     let mut checks = vec![comm_config_matches_chart(kit, served_port)];
     if !values_files.is_empty() {
@@ -19,7 +25,7 @@ pub fn checks(kit: &PreparedKit, namespace: &str, values_files: &[ValuesFile]) -
     checks.push(image(kit));
     checks.push(launcher_namespace(kit, namespace));
     checks.push(job_pod_grants(kit));
-    checks.extend(certs::kit_certificates(kit));
+    checks.extend(certs::kit_certificates(kit, warn_days));
     checks
 }
 

@@ -108,6 +108,7 @@ fn a_staged_and_installed_federation_passes_verify_with_helm_3_and_4() {
                 "certificate-chain",
                 "certificate-expiry",
                 "ca-expiry",
+                "certificate-usage",
                 "server-host",
                 "kubeconfig-ca",
                 "namespace",
@@ -163,7 +164,7 @@ fn a_staged_and_installed_federation_passes_verify_with_helm_3_and_4() {
         let text = plugin(&ns, &["verify", p(&server)]).success().stdout;
         assert!(
             text.contains("PASS  launcher-rbac")
-                && text.contains("verdict: pass (0 failed, 0 warnings, 20 checks)"),
+                && text.contains("verdict: pass (0 failed, 0 warnings, 21 checks)"),
             "{text}"
         );
         // The client's Role, through the real RBAC authorizer, as its ServiceAccount.

@@ -193,3 +193,95 @@ fn bad_input_exits_4() {
     assert_eq!(run.code, 4);
     assert_eq!(run.json()["error_code"], "KUBECTL_NOT_FOUND");
 }
+
+/// Issue 22, item 3: chains through intermediates, NVFlare's per-job CA
+/// (`startup/job_ca.crt`), the extended key usage each link needs, and `--warn-expiry`.
+#[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs kubectl: run scripts/test.sh"
+)]
+fn issue_22_3_chains_job_ca_usage_and_the_warning_threshold() {
+    use rcgen::ExtendedKeyUsagePurpose::{ClientAuth, ServerAuth};
+    let w = world();
+    // Through an intermediate: the certificate file carries it after the leaf.
+    let (mid_params, mid_key, mid_pem) = w.project.sub_ca("site CA", 365);
+    let (leaf, key) = w
+        .project
+        .issue_by("site-1", Some((&mid_params, &mid_key)), vec![]);
+    w.project
+        .install_identity(&w.client, "client", &format!("{leaf}{mid_pem}"), &key);
+    let (run, data) = verify(&w, &w.client, &["--offline"], &[]);
+    assert_eq!(run.code, 0, "{data}");
+    let chain = check(&data, "certificate-chain")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        chain.contains("through CN=site CA -> CN=example_project"),
+        "{chain}"
+    );
+    // Without the intermediate in the file there is no chain.
+    w.project.install_identity(&w.client, "client", &leaf, &key);
+    let (_, data) = verify(&w, &w.client, &["--offline"], &[]);
+    assert_eq!(failing(&data), ["certificate-chain"], "{data}");
+
+    // A 2.9 client whose certificate only allows clientAuth cannot serve its internal link.
+    let (leaf, key) = w.project.issue_by("site-1", None, vec![ClientAuth]);
+    w.project.install_identity(&w.client, "client", &leaf, &key);
+    let (_, data) = verify(&w, &w.client, &["--offline"], &[]);
+    assert_eq!(failing(&data), ["certificate-usage"], "{data}");
+    assert!(check(&data, "certificate-usage")["message"]
+        .as_str()
+        .unwrap()
+        .contains("lacks serverAuth"));
+    let (leaf, key) = w
+        .project
+        .issue_by("site-1", None, vec![ClientAuth, ServerAuth]);
+    w.project.install_identity(&w.client, "client", &leaf, &key);
+    let (run, data) = verify(&w, &w.client, &["--offline"], &[]);
+    assert_eq!(run.code, 0, "{data}");
+    assert_eq!(check(&data, "certificate-usage")["status"], "pass");
+
+    // The server's job CA: chains to rootCA.pem and in date; expiring soon is a warning
+    // unless the threshold is lower; from another provisioning it fails.
+    let job_ca = w.server.join("startup/job_ca.crt");
+    let (_, _, pem) = w.project.sub_ca("job CA", 365);
+    std::fs::write(&job_ca, pem).unwrap();
+    let (run, data) = verify(&w, &w.server, &["--offline"], &[]);
+    assert_eq!(run.code, 0, "{data}");
+    assert!(
+        check(&data, "job-ca")["message"]
+            .as_str()
+            .unwrap()
+            .contains("chains to rootCA.pem"),
+        "{data}"
+    );
+    let (_, _, pem) = w.project.sub_ca("job CA", 10);
+    std::fs::write(&job_ca, pem).unwrap();
+    let (_, data) = verify(&w, &w.server, &["--offline"], &[]);
+    assert_eq!(check(&data, "job-ca")["status"], "warn", "{data}");
+    let (_, data) = verify(&w, &w.server, &["--offline", "--warn-expiry", "5d"], &[]);
+    assert_eq!(check(&data, "job-ca")["status"], "pass", "{data}");
+    let stranger = Project::new(&w.root.join("other-project"), "fl.example.com");
+    let (_, _, pem) = stranger.sub_ca("job CA", 365);
+    std::fs::write(&job_ca, pem).unwrap();
+    let (run, data) = verify(&w, &w.server, &["--offline"], &[]);
+    assert_eq!(run.code, 1);
+    assert_eq!(failing(&data), ["job-ca"], "{data}");
+    let (run, _) = verify(&w, &w.server, &["--offline", "--warn-expiry", "soon"], &[]);
+    assert_eq!(run.code, 4);
+
+    // prepare takes a server kit that carries a job CA, and the job CA goes along.
+    let kit = w.project.server_kit();
+    let (_, job_key, pem) = w.project.sub_ca("job CA", 365);
+    std::fs::write(kit.join("startup/job_ca.crt"), pem).unwrap();
+    std::fs::write(kit.join("startup/job_ca.key"), job_key.serialize_pem()).unwrap();
+    let config = support::write(&w.root.join("job-ca.k8s.yaml"), support::K8S_CONFIG);
+    let out = w.root.join("prepared-job-ca");
+    support::prepare_json(&kit, &config, &out, &[]);
+    assert!(out.join("startup/job_ca.crt").is_file() && out.join("startup/job_ca.key").is_file());
+    let (run, data) = verify(&w, &out, &["--offline"], &[]);
+    assert_eq!(run.code, 0, "{data}");
+    assert_eq!(check(&data, "job-ca")["status"], "pass", "{data}");
+}

@@ -115,6 +115,50 @@ impl Project {
         (cert.pem(), key.serialize_pem())
     }
 
+    /// A CA signed by the project CA, valid for `days` more days: (params, key, PEM), for
+    /// an intermediate or NVFlare's per-job CA (`startup/job_ca.crt`).
+    pub fn sub_ca(&self, common_name: &str, days: i64) -> (CertificateParams, KeyPair, String) {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::days(1);
+        params.not_after = now + time::Duration::days(days);
+        let key = KeyPair::generate().unwrap();
+        let pem = params
+            .signed_by(&key, &Issuer::from_params(&self.ca_params, &self.ca_key))
+            .unwrap()
+            .pem();
+        (params, key, pem)
+    }
+
+    /// A leaf signed by `issuer` (the project CA when None), with the given extended key
+    /// usages (none: unlimited): (certificate PEM, key PEM).
+    pub fn issue_by(
+        &self,
+        common_name: &str,
+        issuer: Option<(&CertificateParams, &KeyPair)>,
+        usages: Vec<rcgen::ExtendedKeyUsagePurpose>,
+    ) -> (String, String) {
+        let mut params = CertificateParams::new(vec![common_name.to_string()]).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, self.org.as_str());
+        params.extended_key_usages = usages;
+        let key = KeyPair::generate().unwrap();
+        let (ca_params, ca_key) = issuer.unwrap_or((&self.ca_params, &self.ca_key));
+        let cert = params
+            .signed_by(&key, &Issuer::from_params(ca_params, ca_key))
+            .unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
     /// A leaf certificate signed by the project CA: (certificate PEM, key PEM).
     pub fn issue(&self, common_name: &str, org: Option<&str>) -> (String, String) {
         let san: Vec<String> =
