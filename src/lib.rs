@@ -18,6 +18,7 @@ pub mod federation;
 pub mod fs_tree;
 pub mod helm_env;
 pub mod image;
+pub mod images;
 pub mod interrupt;
 pub mod json_file;
 pub mod kit;

@@ -41,6 +41,7 @@ commands! {
     Deploy => deploy,
     Status => status,
     Undeploy => undeploy,
+    Images => images,
     VerifyChart => verify_chart,
     Version => version,
     Completion => completion,

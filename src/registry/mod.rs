@@ -12,6 +12,7 @@ pub mod credentials;
 pub mod plugin;
 pub mod pull;
 mod reference;
+pub mod resolve;
 
 use std::path::{Path, PathBuf};
 
@@ -203,6 +204,12 @@ impl ChartArchive {
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         })
     }
+}
+
+/// `sha256:` and 64 hex digits.
+pub fn digest_is_sha256(text: &str) -> bool {
+    text.strip_prefix("sha256:")
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 pub fn digest(bytes: &[u8]) -> String {

@@ -13,6 +13,7 @@ mod cluster_verify;
 mod demo;
 mod federation;
 mod help;
+mod images;
 mod interrupts;
 mod nvflare_federation;
 mod nvflare_kits;
