@@ -126,11 +126,13 @@ pub fn plan(settings: &PrepareSettings) -> Result<FederationPlan> {
 fn duplicate_participants(kits: &[(String, Plan)]) -> Vec<Detail> {
     let mut problems = Vec::new();
     for (i, (folder, plan)) in kits.iter().enumerate() {
-        let release = crate::names::release_name(&plan.kit.name);
-        let earlier = kits[..i].iter().find(|(_, other)| {
-            other.kit.name == plan.kit.name
-                || crate::names::release_name(&other.kit.name) == release
-        });
+        // The release follows from the participant name alone.
+        let release_of =
+            |p: &Plan| crate::prepared::names::Derived::new(&p.kit.name, p.kit.role, "").release;
+        let release = release_of(plan);
+        let earlier = kits[..i]
+            .iter()
+            .find(|(_, other)| other.kit.name == plan.kit.name || release_of(other) == release);
         if let Some((other_folder, _)) = earlier {
             problems.push(Detail {
                 place: folder.clone(),

@@ -15,7 +15,6 @@ use crate::docker_script;
 use crate::error::{Code, Error, Result};
 use crate::fs_tree;
 use crate::kit::{self, KitInfo, Role, RESOURCES_JSON_DEFAULT};
-use crate::names;
 use crate::nvflare_version::{self, NvflareVersion, VersionSource};
 use crate::parent_process::server_ports;
 use crate::patch::{comm_config, local_files, resources, Warnings};
@@ -621,7 +620,9 @@ fn prepare_k8s(
         args.insert("image_pull_secrets".into(), json!(secrets));
     }
     resources::install_launcher(work, "k8s_launcher", launcher_path, args, version, warnings)?;
-    let service = chart::context::parent_service_name(kit, config);
+    let derived =
+        crate::prepared::names::Derived::new(&kit.name, kit.role, &config.server_service_name);
+    let service = derived.service.clone();
     let security = comm_config::internal_security(version, parent.internal_connection_security);
     comm_config::patch_for_k8s(work, &service, parent.parent_port, security, version)?;
     ensure_study_template(work, version)?;
@@ -639,7 +640,7 @@ fn prepare_k8s(
         &chart::chart_context(&work_kit, config, version),
     )?;
 
-    let release = names::release_name(&kit.name);
+    let release = derived.release;
     let chart_dir = output.join(chart::CHART_DIR);
     Ok(RuntimeDetails::K8s {
         namespace: config.namespace.clone(),

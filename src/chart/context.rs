@@ -13,16 +13,8 @@ use crate::kit::{KitInfo, Role};
 use crate::names;
 use crate::nvflare_version::NvflareVersion;
 use crate::parent_process::{chart_args, server_ports};
+use crate::prepared::names::Derived;
 use crate::runtime_config::K8sConfig;
-
-/// The name of the parent Service job pods dial: the configured server Service, or the
-/// client's stable DNS-1035 name.
-pub fn parent_service_name(kit: &KitInfo, config: &K8sConfig) -> String {
-    match kit.role {
-        Role::Server => config.server_service_name.clone(),
-        _ => names::client_service_name(&kit.name),
-    }
-}
 
 /// The chart's metadata (Chart.yaml) beside its values.
 #[derive(Debug, Clone, Serialize)]
@@ -61,6 +53,7 @@ pub fn chart_context(kit: &KitInfo, config: &K8sConfig, version: NvflareVersion)
     let mount = &parent.workspace_mount_path;
     let (fed_learn_port, admin_port) = server_ports(kit);
     let server = kit.role == Role::Server;
+    let derived = Derived::new(&kit.name, kit.role, &config.server_service_name);
     let role_word = if server {
         "server"
     } else {
@@ -80,7 +73,7 @@ pub fn chart_context(kit: &KitInfo, config: &K8sConfig, version: NvflareVersion)
                 image.tag.clone()
             },
             participant: kit.name.clone(),
-            release_name: names::release_name(&kit.name),
+            release_name: derived.release.clone(),
             namespace: config.namespace.clone(),
             nvflare_version: version,
             launcher_reads_events: version >= NvflareVersion::V2_9,
@@ -103,7 +96,7 @@ pub fn chart_context(kit: &KitInfo, config: &K8sConfig, version: NvflareVersion)
         values: ChartValues {
             name: kit.name.clone(),
             site_name: (!server).then(|| kit.name.clone()),
-            service_name: parent_service_name(kit, config),
+            service_name: derived.service.clone(),
             image: Image {
                 repository: image.repository.clone(),
                 tag: image.tag.clone(),

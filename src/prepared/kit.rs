@@ -174,11 +174,7 @@ impl PreparedKit {
 
     /// The Deployment, ServiceAccount and Role name the chart renders (`nvflare.fullname`).
     pub fn object_name(&self) -> String {
-        if self.is_server() {
-            object_name(&self.values.name)
-        } else {
-            object_name(&self.values.service_name)
-        }
+        super::names::object_for(self.role, &self.values.name, &self.values.service_name)
     }
 
     /// The ServiceAccount the parent pod (and its launcher) runs as.
@@ -187,7 +183,7 @@ impl PreparedKit {
         match account.name.as_str() {
             "" if !account.create => "default".into(),
             "" => self.object_name(),
-            name => object_name(name),
+            name => super::names::object_name(name),
         }
     }
 
@@ -268,14 +264,4 @@ fn check_names(dir: &Path, release: &str, namespace: &str, values: &ChartValues)
         }
     }
     Ok(())
-}
-
-/// `_helpers.tpl`'s `nvflare.objectName`: the name when it is a DNS-1123 subdomain of at
-/// most 63 characters, else the stable sanitized name.
-pub fn object_name(raw: &str) -> String {
-    if raw.len() <= 63 && crate::names::is_dns1123_subdomain(raw) {
-        raw.to_string()
-    } else {
-        crate::names::stable_k8s_name(raw, 63)
-    }
 }

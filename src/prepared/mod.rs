@@ -6,6 +6,7 @@
 pub mod fingerprint;
 pub mod kit;
 pub mod marker;
+pub mod names;
 pub mod stage_record;
 
 pub use kit::PreparedKit;
