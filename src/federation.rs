@@ -316,7 +316,7 @@ fn write(
     out: &Output,
 ) -> Result<Vec<PreparedParticipant>> {
     let done = AtomicUsize::new(0);
-    prepare::write_atomically(&plan.output, |work, temp| {
+    crate::fs_tree::build_dir_atomically(&plan.output, |work, temp| {
         std::fs::create_dir(work).map_err(|e| Error::prepare_io("create", work, e))?;
         let results = crate::parallel::map_per_core(
             &plan.kits,

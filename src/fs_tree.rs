@@ -277,3 +277,86 @@ pub fn walk_files(dir: &Path) -> io::Result<Vec<String>> {
     files.sort();
     Ok(files)
 }
+
+/// Runs `build(work, temp)` to fill the new folder `work` inside a temporary folder `temp`
+/// beside `output`, then moves `work` to `output` in one rename. On error, the temporary
+/// folder and any parent folders created for `output` are removed again.
+pub fn build_dir_atomically<T>(
+    output: &Path,
+    build: impl FnOnce(&Path, &Path) -> crate::error::Result<T>,
+) -> crate::error::Result<T> {
+    let parent_dir = output.parent().ok_or_else(|| {
+        crate::error::Error::invalid_args(
+            format!("Output path has no parent: {}", output.display()),
+            "Choose a directory path.",
+        )
+    })?;
+    let created = create_dir_all_tracked(parent_dir).map_err(|err| {
+        crate::error::Error::invalid_args(
+            format!(
+                "Cannot create output parent directory: {}",
+                parent_dir.display()
+            ),
+            format!("Check the path: {err}"),
+        )
+    })?;
+    let result = (|| {
+        let name = output
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        remove_stale_temp_dirs(parent_dir, &name);
+        // 0700: the temporary folder holds private keys until it is moved into place.
+        let temp = tempfile::Builder::new()
+            .prefix(&format!(".{name}.prepare-{}-", std::process::id()))
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .tempdir_in(parent_dir)
+            .map_err(|e| {
+                crate::error::Error::prepare_io("create a temporary folder in", parent_dir, e)
+            })?;
+        let work = temp.path().join(&name);
+        let value = build(&work, temp.path())?;
+        // A signal during the build leaves the old output in place; the temporary folder
+        // is removed on the way out.
+        crate::interrupt::check()?;
+        replace_dir(&work, output, temp.path())
+            .map_err(|e| crate::error::Error::prepare_io("move into place", output, e))?;
+        Ok(value)
+    })();
+    if result.is_err() {
+        if let Some(dir) = created {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+    result
+}
+
+/// Removes `.<name>.prepare-<pid>-*` folders whose process is gone: a run killed before
+/// it could clean up leaves one behind, with private keys inside.
+fn remove_stale_temp_dirs(parent_dir: &Path, name: &str) {
+    let prefix = format!(".{name}.prepare-");
+    let Ok(entries) = std::fs::read_dir(parent_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = file_name
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if is_dir && pid > 0 && !process_alive(pid) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+fn process_alive(pid: i32) -> bool {
+    // Signal 0 checks existence; EPERM means it exists but belongs to someone else.
+    // SAFETY: kill with signal 0 sends nothing and touches no memory.
+    let result = unsafe { libc::kill(pid, 0) };
+    result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
