@@ -49,6 +49,64 @@ impl ImageRef {
     }
 }
 
+impl ImageRef {
+    /// (registry host, repository path), as Docker reads a reference: the first component
+    /// is a host when it has a `.` or `:` or is `localhost`; otherwise Docker Hub, with
+    /// `library/` for one-component names.
+    pub fn registry_and_path(&self) -> (String, String) {
+        match self.repository.split_once('/') {
+            Some((first, rest))
+                if first.contains('.') || first.contains(':') || first == "localhost" =>
+            {
+                (first.to_string(), rest.to_string())
+            }
+            _ if !self.repository.contains('/') => (
+                "registry-1.docker.io".into(),
+                format!("library/{}", self.repository),
+            ),
+            _ => ("registry-1.docker.io".into(), self.repository.clone()),
+        }
+    }
+
+    /// The same image in a mirror `HOST[:PORT]/PATH`: `reg:5000/nvidia/nvflare:2.9.0` is
+    /// `HOST/PATH/nvidia/nvflare:2.9.0`; tag and digest stay.
+    pub fn in_mirror(&self, mirror: &str) -> ImageRef {
+        let (_, path) = self.registry_and_path();
+        ImageRef {
+            repository: format!("{}/{path}", mirror.trim_end_matches('/')),
+            ..self.clone()
+        }
+    }
+}
+
+impl std::fmt::Display for ImageRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.repository)?;
+        if !self.tag.is_empty() {
+            write!(f, ":{}", self.tag)?;
+        }
+        if !self.digest.is_empty() {
+            write!(f, "@{}", self.digest)?;
+        }
+        Ok(())
+    }
+}
+
+/// `--image-mirror`: `HOST[:PORT]/PATH`, a registry host and a path an image can live under.
+pub fn check_mirror(mirror: &str) -> Result<(), String> {
+    let probe = format!("{}/x", mirror.trim_end_matches('/'));
+    let parsed = ImageRef::parse(&probe).map_err(|_| {
+        format!("{mirror:?} is not HOST[:PORT]/PATH (lower case path components, no oci://)")
+    })?;
+    let (host, _) = parsed.registry_and_path();
+    if host == "registry-1.docker.io" && !mirror.starts_with("docker.io/") {
+        return Err(format!(
+            "{mirror:?} names no registry host (HOST[:PORT]/PATH)"
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

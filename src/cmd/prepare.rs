@@ -46,6 +46,10 @@ pub struct Args {
     /// undeclared Secrets); they are listed as warnings instead of refused.
     #[arg(long = "allow-job-pod-grants")]
     pub allow_job_pod_grants: bool,
+    /// Take the parent and job images from this mirror, HOST[:PORT]/PATH (a site whose
+    /// mirror is filled): `nvcr.io/nvidia/nvflare:2.9.0` becomes `HOST/PATH/nvidia/nvflare:2.9.0`.
+    #[arg(long, value_name = "HOST/PATH")]
+    pub image_mirror: Option<String>,
     /// Also package the chart: <output>/<chart>-<version>.tgz, beside helm_chart/.
     #[arg(long)]
     pub package: bool,
@@ -77,6 +81,7 @@ pub fn exec(args: Args, out: &Output, _env: &HelmEnv) -> Result<i32> {
         sign: args.sign.signing_key()?,
         nvflare_version: args.nvflare_version.as_deref().and_then(NvflareVersion::parse),
         allow_job_pod_grants: args.allow_job_pod_grants,
+        image_mirror: args.image_mirror,
     };
     let prepared = federation::prepare_kit_or_federation(&settings, out)?;
     for warning in prepared.warnings(out.format() == Format::Txt) {

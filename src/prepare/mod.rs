@@ -50,6 +50,8 @@ pub struct PrepareSettings {
     /// `--allow-job-pod-grants`: accept a kit whose job pod templates grant more than the
     /// launcher gives (they are shown as warnings instead).
     pub allow_job_pod_grants: bool,
+    /// `--image-mirror HOST[:PORT]/PATH`: the parent and job images from a filled mirror.
+    pub image_mirror: Option<String>,
 }
 
 /// The NVFlare release a run prepares for, and how it was chosen.
@@ -65,6 +67,9 @@ pub struct Layout {
     /// gives (`--allow-job-pod-grants`).
     #[serde(skip)]
     pub allow_job_pod_grants: bool,
+    /// `--image-mirror`: where the site's images come from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_mirror: Option<String>,
 }
 
 /// Prepares one kit (and packages its chart into the output with `settings.package`).
@@ -189,8 +194,17 @@ pub fn load_config(settings: &PrepareSettings, kit_dir: &Path) -> Result<(Runtim
         .as_deref()
         .map(fs_tree::resolve)
         .unwrap_or_else(|| kit_dir.join("config.yaml"));
-    let config = runtime_config::load(&config_path)?;
+    let mut config = runtime_config::load(&config_path)?;
     check_package_runtime(settings, &config)?;
+    if let Some(mirror) = &settings.image_mirror {
+        crate::image::check_mirror(mirror).map_err(|why| {
+            Error::invalid_args(
+                format!("--image-mirror: {why}."),
+                "Give the mirror as `mirror`'s --to without oci://, e.g. registry.hospital.local:5000/fl-mirror.",
+            )
+        })?;
+        config.in_mirror(mirror);
+    }
     let mut warnings = Warnings::new();
     let (version, source) = nvflare_version::resolve(
         settings.nvflare_version,
@@ -204,6 +218,7 @@ pub fn load_config(settings: &PrepareSettings, kit_dir: &Path) -> Result<(Runtim
         source,
         warnings,
         allow_job_pod_grants: settings.allow_job_pod_grants,
+        image_mirror: settings.image_mirror.clone(),
     };
     Ok((config, layout))
 }
@@ -247,6 +262,9 @@ pub fn build(plan: &Plan, work: &Path, temp: &Path) -> Result<Prepared> {
             prepare_docker(&plan.kit, work, output, config, version, &mut warnings)?
         }
     };
+    if let Some(mirror) = &plan.layout.image_mirror {
+        mirror_job_images(work, mirror)?;
+    }
     marker::write_marker(work).map_err(|e| Error::prepare_io("write", work, e))?;
     Ok(Prepared {
         runtime: plan.config.runtime(),
@@ -272,4 +290,40 @@ fn ensure_study_template(work: &Path, version: NvflareVersion) -> Result<()> {
         NvflareVersion::V2_8 => local_files::ensure_study_data_template(work),
         NvflareVersion::V2_9 => local_files::ensure_study_runtime_template(work),
     }
+}
+
+/// `--image-mirror`: each study's job image in `local/study_runtime.yaml` from the mirror.
+/// The file is rewritten as JSON (which YAML reads the same), its comments dropped.
+fn mirror_job_images(work: &Path, mirror: &str) -> Result<()> {
+    let path = work
+        .join("local")
+        .join(crate::study_runtime::STUDY_RUNTIME_YAML);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(());
+    };
+    let Ok(Some(mut config)) = serde_saphyr::from_str::<Option<Value>>(&text) else {
+        return Ok(());
+    };
+    let mut changed = false;
+    for study in config["studies"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|m| m.values_mut())
+    {
+        let Some(image) = study["container"]["image"].as_str() else {
+            continue;
+        };
+        if let Ok(parsed) = crate::image::ImageRef::parse(image) {
+            study["container"]["image"] = Value::String(parsed.in_mirror(mirror).to_string());
+            changed = true;
+        }
+    }
+    if changed {
+        let text = format!(
+            "# Job images from the mirror {mirror} (helm nvflare prepare --image-mirror).\n{}\n",
+            serde_json::to_string_pretty(&config).expect("JSON values serialize")
+        );
+        std::fs::write(&path, text).map_err(|e| Error::prepare_io("write", &path, e))?;
+    }
+    Ok(())
 }

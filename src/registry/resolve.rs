@@ -28,7 +28,7 @@ pub fn locate(image: &ImageRef) -> (String, String) {
 
 /// The digest the registry answers for `image`'s tag (`latest` when it has none).
 pub fn digest(image: &ImageRef, access: &RegistryAccess) -> Result<String> {
-    let (host, repo) = locate(image);
+    let (host, repo) = image.registry_and_path();
     let reference = if image.tag.is_empty() {
         "latest"
     } else {

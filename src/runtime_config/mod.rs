@@ -94,6 +94,18 @@ pub enum RuntimeConfig {
 }
 
 impl RuntimeConfig {
+    /// The parent image from a mirror (`prepare --image-mirror`), tag and digest kept.
+    pub fn in_mirror(&mut self, mirror: &str) {
+        match self {
+            RuntimeConfig::K8s(c) => c.parent.image = c.parent.image.in_mirror(mirror),
+            RuntimeConfig::Docker(c) => {
+                if let Ok(image) = ImageRef::parse(&c.docker_image) {
+                    c.docker_image = image.in_mirror(mirror).to_string();
+                }
+            }
+        }
+    }
+
     pub fn runtime(&self) -> Runtime {
         match self {
             RuntimeConfig::K8s(_) => Runtime::K8s,

@@ -128,3 +128,80 @@ fn images_lists_what_a_site_pulls_and_resolves_digests() {
         "{missing}"
     );
 }
+
+/// Issue 23, item 3: `prepare --image-mirror HOST/PATH` points the parent and each study's
+/// job image at the mirror (tag kept), and `images` then lists only the mirror's images.
+#[test]
+fn prepare_with_an_image_mirror_points_every_image_at_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let project = Project::new(&root.join("ws/example_project"), "fl.example.com");
+    let config = write(
+        &root.join("k8s.yaml"),
+        &K8S_CONFIG.replace(
+            "localhost:5000/nvflare:2.9.0",
+            "nvcr.io/nvidia/nvflare:2.9.0",
+        ),
+    );
+    let kit = project.client_kit("site-1");
+    write(
+        &kit.join("local/study_runtime.yaml"),
+        "format_version: 2\nstudies:\n  cancer:\n    container: {image: \"nvcr.io/nvidia/nvflare-job:2.9.0\"}\n  heart:\n    container: {image: busybox:1.36}\n",
+    );
+    let mirror = "registry.hospital.local:5000/fl-mirror";
+    let out = root.join("prepared/site-1");
+    let data = prepare_json(&kit, &config, &out, &["--image-mirror", mirror]);
+    assert_eq!(data["image_mirror"], mirror);
+    let values: serde_json::Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(out.join("helm_chart/values.yaml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        values["image"]["repository"],
+        format!("{mirror}/nvidia/nvflare")
+    );
+    assert_eq!(values["image"]["tag"], "2.9.0");
+    let study: serde_json::Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(out.join("local/study_runtime.yaml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        study["studies"]["cancer"]["container"]["image"],
+        format!("{mirror}/nvidia/nvflare-job:2.9.0")
+    );
+    assert_eq!(
+        study["studies"]["heart"]["container"]["image"],
+        format!("{mirror}/library/busybox:1.36")
+    );
+    // What images says the site pulls: the mirror only (and the stage helper, as given).
+    let stage = format!("{mirror}/library/busybox:1.36");
+    let run = nvflare([
+        "images",
+        p(&out),
+        "--stage-image",
+        &stage,
+        "--format",
+        "json",
+    ])
+    .success();
+    let images: Vec<String> = run.json()["data"]["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["image"].as_str().unwrap().to_string())
+        .collect();
+    assert!(images.iter().all(|i| i.starts_with(mirror)), "{images:?}");
+    assert_eq!(images.len(), 3, "{images:?}");
+
+    // A mirror that is not HOST[:PORT]/PATH: refused before anything is written.
+    for bad in [
+        "oci://registry.hospital.local/fl",
+        "fl-mirror",
+        "Registry.Local/UPPER",
+    ] {
+        let out = root.join("bad");
+        let run = support::prepare_run(&kit, &config, &out, &["--image-mirror", bad]);
+        assert_eq!(run.code, 4, "{bad}: {}", run.stdout);
+        assert!(!out.exists(), "{bad}");
+    }
+}
