@@ -120,17 +120,16 @@ impl Report for DeployReport {
     fn text(&self) -> String {
         let mut out = String::new();
         if self.dry_run {
-            for p in &self.participants {
-                out.push_str(&format!(
-                    "# {} ({}, namespace {})\n",
-                    crate::terminal::escape(&p.participant),
-                    crate::terminal::escape(&p.cluster),
-                    p.namespace
-                ));
-                out.push_str(&crate::stage::plan_text(&p.plan));
-                out.push_str("\n\n");
-            }
-            out.push_str("(dry run: nothing was run)\n");
+            out.push_str(&crate::stage::participant_plans(
+                self.participants.iter().map(|p| {
+                    (
+                        p.participant.as_str(),
+                        p.cluster.as_str(),
+                        p.namespace.as_str(),
+                        p.plan.as_slice(),
+                    )
+                }),
+            ));
         }
         let rows: Vec<[String; 6]> = self
             .participants
@@ -246,12 +245,21 @@ fn deploy_one(target: &Target, settings: &DeploySettings, out: &Output) -> Deplo
     row
 }
 
-/// What is deployed now: (revision, status, the digest it was deployed with). `helm
-/// history` and `helm get values` read the same on Helm 3 and 4.
-pub fn deployed_state(
-    helm: &Kubectl,
-    target: &Target,
-) -> Result<Option<(u64, String, Option<String>)>> {
+/// A release as Helm has it now.
+#[derive(Debug, Clone)]
+pub struct DeployedRelease {
+    pub revision: u64,
+    /// Helm's status: `deployed`, `failed`, `pending-upgrade`, ...
+    pub status: String,
+    /// `nvflare-client-0.1.0`.
+    pub chart: Option<String>,
+    /// The digest a deploy recorded in the release's values.
+    pub digest: Option<String>,
+}
+
+/// What is deployed now, None when nothing is. `helm history` and `helm get values` read
+/// the same on Helm 3 and 4.
+pub fn deployed_state(helm: &Kubectl, target: &Target) -> Result<Option<DeployedRelease>> {
     let release = &target.kit.release;
     let history = helm.call(
         &kubectl::args(&[
@@ -281,6 +289,7 @@ pub fn deployed_state(
         v => v.as_u64().unwrap_or(0),
     };
     let status = entry["status"].as_str().unwrap_or_default().to_string();
+    let chart = entry["chart"].as_str().map(crate::terminal::escape);
     let values = helm.run(
         &kubectl::args(&[
             "get",
@@ -297,7 +306,12 @@ pub fn deployed_state(
     let digest = values["global"]["helmNvflareDeploy"]
         .as_str()
         .map(str::to_string);
-    Ok(Some((revision, status, digest)))
+    Ok(Some(DeployedRelease {
+        revision,
+        status,
+        chart,
+        digest,
+    }))
 }
 
 /// What this deploy would install: chart, values files, `--set`s and staged files.
@@ -384,9 +398,12 @@ fn deploy_steps(
     } else {
         deployed_state(&helm, target)?
     };
-    if let Some((revision, status, Some(deployed))) = &state {
-        if status == "deployed" && *deployed == digest && row.staged == "unchanged" {
-            row.revision = Some(*revision);
+    if let Some(deployed) = &state {
+        if deployed.status == "deployed"
+            && deployed.digest.as_deref() == Some(digest.as_str())
+            && row.staged == "unchanged"
+        {
+            row.revision = Some(deployed.revision);
             row.result = Outcome::Unchanged;
             let report = verify_target(target, &cluster, settings)?;
             row.verdict = Some(report.verdict);
@@ -460,7 +477,7 @@ fn deploy_steps(
     }
     if let Err(mut e) = helm.run(&args, None) {
         let before = match &state {
-            Some((revision, _, _)) => format!("revision {revision} stays deployed"),
+            Some(deployed) => format!("revision {} stays deployed", deployed.revision),
             None => "no revision was installed".into(),
         };
         if e.code == Code::Interrupted {
@@ -481,7 +498,7 @@ fn deploy_steps(
         return Err(e);
     }
     let after = deployed_state(&helm, target)?;
-    row.revision = after.as_ref().map(|(r, _, _)| *r);
+    row.revision = after.as_ref().map(|d| d.revision);
     if let Err(mut e) = kubectl.run(&rollout, None) {
         e.message = format!(
             "{} (revision {} of {release} is installed but its pods are not ready; verify says why)",

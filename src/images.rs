@@ -68,19 +68,6 @@ impl Report for ImagesReport {
     }
 }
 
-fn reference(repository: &str, tag: &str, digest: &str) -> String {
-    let mut image = repository.to_string();
-    if !tag.is_empty() {
-        image.push(':');
-        image.push_str(tag);
-    }
-    if !digest.is_empty() {
-        image.push('@');
-        image.push_str(digest);
-    }
-    image
-}
-
 /// The job images of each study in `local/study_runtime.yaml` (read as kit content).
 fn job_images(kit_dir: &Path) -> Vec<(String, String)> {
     let Ok(bytes) = crate::fs_tree::read_untrusted(
@@ -112,7 +99,12 @@ pub fn images(settings: &ImagesSettings) -> Result<ImagesReport> {
         for target in targets::resolve(source, None, &CommandDefaults::default())? {
             let kit = &target.kit;
             let image = &kit.values.image;
-            uses.entry(reference(&image.repository, &image.tag, &image.digest))
+            let parent = ImageRef {
+                repository: image.repository.clone(),
+                tag: image.tag.clone(),
+                digest: image.digest.clone(),
+            };
+            uses.entry(parent.to_string())
                 .or_default()
                 .push(format!("the parent of {}", target.participant));
             for (study, image) in job_images(&kit.dir) {

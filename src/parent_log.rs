@@ -55,7 +55,8 @@ pub fn joined(log: &str) -> Vec<String> {
     names
 }
 
-fn cut(line: &str) -> String {
+/// A line for a table: escaped, and cut to 160 characters.
+pub fn cut(line: &str) -> String {
     let line = escape(line.trim());
     if line.chars().count() > 160 {
         format!("{}…", line.chars().take(160).collect::<String>())

@@ -166,10 +166,10 @@ fn from_cluster(
     let helm = Kubectl::helm(&cluster, settings.helm.clone())?;
     let kubectl = Kubectl::new(&cluster)?;
     let ns = &target.namespace;
-    if let Some((revision, status, _)) = deployed_state(&helm, target)? {
-        row.revision = Some(revision);
-        row.helm_status = status;
-        row.chart = chart_of(&helm, target)?;
+    if let Some(deployed) = deployed_state(&helm, target)? {
+        row.revision = Some(deployed.revision);
+        row.helm_status = deployed.status;
+        row.chart = deployed.chart;
     }
     // The chart names its Deployment after the participant's object name.
     let object = target.kit.object_name();
@@ -208,37 +208,11 @@ fn from_cluster(
     row.registered = match logs {
         Ok(text) => registration(target, &text),
         Err(failure) => {
-            row.registered_detail = Some(crate::terminal::escape(&cut(&failure.one_line())));
+            row.registered_detail = Some(crate::parent_log::cut(&failure.one_line()));
             "unknown".into()
         }
     };
     Ok(())
-}
-
-/// `nvflare-client-0.1.0` from the newest history entry.
-fn chart_of(helm: &Kubectl, target: &Target) -> Result<Option<String>> {
-    let history = helm.call(
-        &kubectl::args(&[
-            "history",
-            &target.kit.release,
-            "--namespace",
-            &target.namespace,
-            "--max",
-            "1",
-            "--output",
-            "json",
-        ]),
-        None,
-        false,
-    )?;
-    let Ok(history) = history else {
-        return Ok(None);
-    };
-    let entries: Vec<Value> = serde_json::from_str(&history).unwrap_or_default();
-    Ok(entries
-        .last()
-        .and_then(|e| e["chart"].as_str())
-        .map(crate::terminal::escape))
 }
 
 /// What the parent's log says about registration (parent_log.rs).
@@ -251,14 +225,5 @@ pub fn registration(target: &Target, log: &str) -> String {
         Registration::Registered => "yes".into(),
         Registration::NotYet(Some(error)) => format!("no: {error}"),
         Registration::NotYet(None) => "no".into(),
-    }
-}
-
-fn cut(line: &str) -> String {
-    let line = line.trim();
-    if line.chars().count() > 160 {
-        format!("{}…", line.chars().take(160).collect::<String>())
-    } else {
-        line.to_string()
     }
 }

@@ -62,17 +62,17 @@ impl Report for UndeployReport {
     fn text(&self) -> String {
         let mut out = String::new();
         if self.dry_run {
-            for p in &self.participants {
-                out.push_str(&format!(
-                    "# {} ({}, namespace {})\n",
-                    crate::terminal::escape(&p.participant),
-                    crate::terminal::escape(&p.cluster),
-                    p.namespace
-                ));
-                out.push_str(&crate::stage::plan_text(&p.plan));
-                out.push_str("\n\n");
-            }
-            out.push_str("(dry run: nothing was run)\n\n");
+            out.push_str(&crate::stage::participant_plans(
+                self.participants.iter().map(|p| {
+                    (
+                        p.participant.as_str(),
+                        p.cluster.as_str(),
+                        p.namespace.as_str(),
+                        p.plan.as_slice(),
+                    )
+                }),
+            ));
+            out.push('\n');
         }
         let rows: Vec<[String; 7]> = self
             .participants

@@ -196,10 +196,7 @@ pub fn pull_chart(chart: &ChartRef, access: &RegistryAccess) -> Result<PulledCha
     let fetch = |layer: &Value, limit: u64| -> Result<Vec<u8>> {
         let wanted = layer["digest"].as_str().unwrap_or_default();
         let size = layer["size"].as_u64().unwrap_or(u64::MAX);
-        let hex_ok = wanted
-            .strip_prefix("sha256:")
-            .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
-        if !hex_ok || size > limit {
+        if !super::digest_is_sha256(wanted) || size > limit {
             return Err(client.protocol_error("a layer with a bad digest or an oversized layer"));
         }
         let mut response = client.send(

@@ -67,6 +67,24 @@ impl DryRun {
     }
 }
 
+/// The plans of several participants (deploy, undeploy): each under a line naming the
+/// participant, its cluster and namespace, then that nothing was run.
+pub fn participant_plans<'a>(
+    plans: impl Iterator<Item = (&'a str, &'a str, &'a str, &'a [PlanStep])>,
+) -> String {
+    let mut out = String::new();
+    for (participant, cluster, namespace, plan) in plans {
+        out.push_str(&format!(
+            "# {} ({}, namespace {namespace})\n{}\n\n",
+            escape(participant),
+            escape(cluster),
+            plan_text(plan)
+        ));
+    }
+    out.push_str("(dry run: nothing was run)\n");
+    out
+}
+
 /// A plan as text: each command (with its note), then the manifest it sends.
 pub fn plan_text(plan: &[PlanStep]) -> String {
     {
