@@ -20,6 +20,7 @@ use crate::error::{Brief, Code, Error, Result};
 use crate::kit::Role;
 use crate::kubectl::{self, ClusterSettings, Kubectl};
 use crate::output::{Output, Report};
+use crate::prepared::summary::{self, KitSummary};
 use crate::prepared::{fingerprint, stage_record};
 use crate::stage::{self, PlanStep, StageSettings};
 use crate::targets::{self, Chart, CommandDefaults, Target};
@@ -315,7 +316,7 @@ pub fn deployed_state(helm: &Kubectl, target: &Target) -> Result<Option<Deployed
 }
 
 /// What this deploy would install: chart, values files, `--set`s and staged files.
-fn desired_digest(target: &Target, settings: &DeploySettings, staged: &str) -> Result<String> {
+pub fn desired_digest(target: &Target, settings: &DeploySettings, staged: &str) -> Result<String> {
     let mut h = Sha256::new();
     match &target.chart {
         Chart::Local(dir) => {
@@ -414,41 +415,7 @@ fn deploy_steps(
         }
     }
     let mut args = vec!["upgrade".to_string(), "--install".into(), release.clone()];
-    match &target.chart {
-        Chart::Local(dir) => args.push(kubectl::local_path(dir)?),
-        Chart::Oci {
-            reference,
-            version,
-            keyring,
-        } => {
-            args.push(reference.clone());
-            if let Some(v) = version {
-                args.extend(["--version".into(), v.clone()]);
-            }
-            if let Some(k) = keyring {
-                args.extend([
-                    "--verify".into(),
-                    "--keyring".into(),
-                    kubectl::local_path(k)?,
-                ]);
-            }
-        }
-    }
-    args.extend(["--namespace".into(), target.namespace.clone()]);
-    for file in &target.values {
-        args.extend(["--values".into(), kubectl::local_path(file)?]);
-    }
-    for set in &settings.sets {
-        args.extend(["--set".into(), set.clone()]);
-    }
-    args.extend([
-        "--set-string".into(),
-        format!("{DIGEST_VALUE}={digest}"),
-        "--set-string".into(),
-        format!("{STAGED_ANNOTATION}={}", &current["sha256:".len()..][..16]),
-        "--timeout".into(),
-        format!("{}s", settings.timeout_seconds),
-    ]);
+    args.extend(release_args(target, settings, &digest, &current)?);
     let rollout = kubectl::args(&[
         "rollout",
         "status",
@@ -516,7 +483,64 @@ fn deploy_steps(
     Ok(())
 }
 
-fn verify_target(
+/// What `helm upgrade [--install] <release>` is given after the release: the chart, the
+/// namespace, the values (the operator's, then ours: the deploy digest, the staged-files
+/// annotation, the kit summary) and the timeout.
+pub fn release_args(
+    target: &Target,
+    settings: &DeploySettings,
+    digest: &str,
+    staged: &str,
+) -> Result<Vec<String>> {
+    let mut args = Vec::new();
+    match &target.chart {
+        Chart::Local(dir) => args.push(kubectl::local_path(dir)?),
+        Chart::Oci {
+            reference,
+            version,
+            keyring,
+        } => {
+            args.push(reference.clone());
+            if let Some(v) = version {
+                args.extend(["--version".into(), v.clone()]);
+            }
+            if let Some(k) = keyring {
+                args.extend([
+                    "--verify".into(),
+                    "--keyring".into(),
+                    kubectl::local_path(k)?,
+                ]);
+            }
+        }
+    }
+    args.extend(["--namespace".into(), target.namespace.clone()]);
+    for file in &target.values {
+        args.extend(["--values".into(), kubectl::local_path(file)?]);
+    }
+    for set in &settings.sets {
+        args.extend(["--set".into(), set.clone()]);
+    }
+    let summary = KitSummary::of(&target.kit)?;
+    args.extend([
+        "--set-string".into(),
+        format!("{DIGEST_VALUE}={digest}"),
+        "--set-string".into(),
+        format!("{STAGED_ANNOTATION}={}", &staged["sha256:".len()..][..16]),
+        // JSON in --set-json is read whole (commas and dots in it stay), by Helm 3 and 4.
+        "--set-json".into(),
+        format!(
+            "{}={}",
+            summary::VALUE,
+            serde_json::to_string(&summary).expect("a summary serializes")
+        ),
+        "--timeout".into(),
+        format!("{}s", settings.timeout_seconds),
+    ]);
+    Ok(args)
+}
+
+/// verify, against the cluster the target names.
+pub fn verify_target(
     target: &Target,
     cluster: &ClusterSettings,
     settings: &DeploySettings,
@@ -535,7 +559,7 @@ fn verify_target(
     })
 }
 
-fn verify_failed(report: &verify::Report) -> Error {
+pub fn verify_failed(report: &verify::Report) -> Error {
     let failed: Vec<String> = report
         .checks
         .iter()

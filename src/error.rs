@@ -53,6 +53,12 @@ pub enum Code {
     ReleaseBusy,
     ReleaseHookFailed,
     ReleaseNotDeployed,
+    InvalidBackup,
+    BackupMismatch,
+    BackupFailed,
+    JobsRunning,
+    WorkspaceInUse,
+    UpgradeRolledBack,
 }
 
 impl Code {
@@ -99,6 +105,12 @@ impl Code {
             Code::ReleaseBusy => "RELEASE_BUSY",
             Code::ReleaseHookFailed => "RELEASE_HOOK_FAILED",
             Code::ReleaseNotDeployed => "RELEASE_NOT_DEPLOYED",
+            Code::InvalidBackup => "INVALID_BACKUP",
+            Code::BackupMismatch => "BACKUP_MISMATCH",
+            Code::BackupFailed => "BACKUP_FAILED",
+            Code::JobsRunning => "JOBS_RUNNING",
+            Code::WorkspaceInUse => "WORKSPACE_IN_USE",
+            Code::UpgradeRolledBack => "UPGRADE_ROLLED_BACK",
         }
     }
 
@@ -122,7 +134,13 @@ impl Code {
             | Code::ClusterTimeout
             | Code::ReleaseBusy
             | Code::ReleaseHookFailed
-            | Code::ReleaseNotDeployed => EXIT_FAILURE,
+            | Code::ReleaseNotDeployed
+            // The cluster's state, not the input: a backup that failed, jobs or a parent
+            // still running, a new revision that did not become ready.
+            | Code::BackupFailed
+            | Code::JobsRunning
+            | Code::WorkspaceInUse
+            | Code::UpgradeRolledBack => EXIT_FAILURE,
             // As `helm verify`: a bad signature or a changed archive is a failure, not a usage error.
             Code::VerificationFailed => EXIT_FAILURE,
             // As a shell reports a command stopped by SIGINT.

@@ -17,7 +17,7 @@ pub const RESOURCES_JSON: &str = "resources.json";
 pub const COMM_CONFIG_JSON: &str = "comm_config.json";
 pub const STUDY_DATA_YAML: &str = "study_data.yaml";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Server,

@@ -280,9 +280,59 @@ impl Kubectl {
         stdin: Option<&[u8]>,
         own_group: bool,
     ) -> Result<std::result::Result<String, Failure>> {
+        let stdout =
+            |pipe, overflow: &Arc<AtomicBool>| read_capped(pipe, MAX_STDOUT_BYTES, overflow);
+        let answer = self.call_with(args, stdin, own_group, stdout, MAX_STDOUT_BYTES as u64)?;
+        Ok(answer.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
+    }
+
+    /// Runs one call whose stdout (bytes, a tar stream say) goes to `sink`, at most `cap`
+    /// bytes of it: past the cap kubectl is killed and the call is OUTPUT_TOO_LARGE.
+    /// Returns how many bytes were written.
+    pub fn download(
+        &self,
+        args: &[String],
+        sink: std::fs::File,
+        cap: u64,
+    ) -> Result<std::result::Result<u64, Failure>> {
+        let written = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let count = Arc::clone(&written);
+        let stdout = move |pipe: Option<std::process::ChildStdout>, overflow: &Arc<AtomicBool>| {
+            let (tx, rx) = mpsc::channel();
+            let overflow = Arc::clone(overflow);
+            std::thread::spawn(move || {
+                let mut sink = std::io::BufWriter::new(sink);
+                if let Some(pipe) = pipe {
+                    let mut limited = std::io::Read::take(pipe, cap + 1);
+                    let n = std::io::copy(&mut limited, &mut sink).unwrap_or(0);
+                    if n > cap {
+                        overflow.store(true, Ordering::SeqCst);
+                    }
+                    count.store(n.min(cap), Ordering::SeqCst);
+                }
+                let _ = sink.flush();
+                let _ = tx.send(Vec::new());
+            });
+            rx
+        };
+        let answer = self.call_with(args, None, false, stdout, cap)?;
+        Ok(answer.map(|_| written.load(Ordering::SeqCst)))
+    }
+
+    fn call_with(
+        &self,
+        args: &[String],
+        stdin: Option<&[u8]>,
+        own_group: bool,
+        read_stdout: impl FnOnce(
+            Option<std::process::ChildStdout>,
+            &Arc<AtomicBool>,
+        ) -> mpsc::Receiver<Vec<u8>>,
+        cap: u64,
+    ) -> Result<std::result::Result<Vec<u8>, Failure>> {
         let mut child = self.spawn(args, stdin, own_group)?;
         let overflow = Arc::new(AtomicBool::new(false));
-        let stdout = read_capped(child.stdout.take(), MAX_STDOUT_BYTES, &overflow);
+        let stdout = read_stdout(child.stdout.take(), &overflow);
         let stderr = read_capped(
             child.stderr.take(),
             MAX_STDERR_BYTES,
@@ -291,6 +341,17 @@ impl Kubectl {
         let deadline = Instant::now() + self.deadline(args);
         let ended = wait_bounded(&mut child, deadline, own_group, &overflow)
             .map_err(|e| Error::new(Code::KubectlFailed, format!("kubectl: {e}"), ""))?;
+        let collect = |rx: mpsc::Receiver<Vec<u8>>, wait: Duration| {
+            // A grandchild holding the pipe open must not keep us waiting either.
+            rx.recv_timeout(wait).unwrap_or_default()
+        };
+        let too_large = || {
+            Error::new(
+                Code::OutputTooLarge,
+                format!("`{}` printed more than {} MiB; it was stopped.", self.display(args), cap >> 20),
+                "Check that KUBECTL/--kubectl names a real kubectl and the context the right cluster.",
+            )
+        };
         let ended = match ended {
             // A kubectl that exits (SIGPIPE) once we stop reading still overflowed.
             Ended::Exited(_) if overflow.load(Ordering::SeqCst) => Ended::Overflowed,
@@ -299,17 +360,7 @@ impl Kubectl {
         let status = match ended {
             Ended::Exited(status) => status,
             Ended::TimedOut => return Err(self.timeout_error(args)),
-            Ended::Overflowed => {
-                return Err(Error::new(
-                    Code::OutputTooLarge,
-                    format!(
-                        "`{}` printed more than {} MiB; it was stopped.",
-                        self.display(args),
-                        MAX_STDOUT_BYTES >> 20
-                    ),
-                    "Check that KUBECTL/--kubectl names a real kubectl and the context the right cluster.",
-                ))
-            }
+            Ended::Overflowed => return Err(too_large()),
             Ended::Interrupted => return Err(interrupted()),
         };
         // A kubectl killed by Ctrl-C means the user interrupted us, even if our own handler
@@ -318,12 +369,13 @@ impl Kubectl {
             INTERRUPTED.store(true, Ordering::SeqCst);
             return Err(interrupted());
         }
-        let collect = |rx: mpsc::Receiver<Vec<u8>>| {
-            // A grandchild holding the pipe open must not keep us waiting either.
-            rx.recv_timeout(Duration::from_secs(2)).unwrap_or_default()
-        };
-        let stdout = String::from_utf8_lossy(&collect(stdout)).into_owned();
-        let stderr = collect(stderr);
+        // A sink still writing what kubectl sent before it exited gets time to finish.
+        let wait = if cap > MAX_STDOUT_BYTES as u64 { 60 } else { 2 };
+        let stdout = collect(stdout, Duration::from_secs(wait));
+        if overflow.load(Ordering::SeqCst) {
+            return Err(too_large());
+        }
+        let stderr = collect(stderr, Duration::from_secs(2));
         if status.success() {
             return Ok(Ok(stdout));
         }
@@ -331,7 +383,7 @@ impl Kubectl {
             command: self.display(args),
             code: status.code(),
             stderr: self.redact(String::from_utf8_lossy(&stderr).trim()),
-            stdout,
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
         }))
     }
 

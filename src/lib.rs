@@ -8,6 +8,7 @@
 //! does, once.
 
 pub mod archive;
+pub mod backup;
 pub mod bounded_child;
 pub mod chart;
 pub mod cluster_failure;
@@ -44,6 +45,7 @@ pub mod study_runtime;
 pub mod targets;
 pub mod terminal;
 pub mod undeploy;
+pub mod upgrade;
 pub mod verify;
 pub mod verify_chart;
 pub mod yaml_writer;

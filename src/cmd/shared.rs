@@ -291,3 +291,150 @@ pub fn parse_days(text: &str) -> Result<i64, String> {
     }
     Ok(days)
 }
+
+/// What deploy and upgrade both take: where each participant runs, how it is staged, the
+/// chart and its values, Helm, timeouts.
+#[derive(Args, Debug, Clone)]
+pub struct DeployArgs {
+    /// Where each participant runs (README: Deploy a federation).
+    #[arg(long, value_name = "FILE")]
+    pub targets: Option<PathBuf>,
+    #[command(flatten)]
+    pub cluster: ClusterSelection,
+    /// pvc: copy onto the workspace PVC; configmap: local/ as a ConfigMap, startup/ as a
+    /// Secret [default: pvc, or the targets file's].
+    #[arg(long, value_enum)]
+    pub method: Option<MethodArg>,
+    /// Create the workspace PVC when it is missing (stage's --create-pvc).
+    #[arg(long)]
+    pub create_pvc: bool,
+    /// Size of a PVC made by --create-pvc.
+    #[arg(long, value_name = "QUANTITY", default_value = "10Gi")]
+    pub size: String,
+    /// storageClassName of a PVC made by --create-pvc.
+    #[arg(long, value_name = "CLASS")]
+    pub storage_class: Option<String>,
+    /// Stage's helper pod image.
+    #[arg(long, value_name = "IMAGE", default_value = "busybox:1.36")]
+    pub stage_image: String,
+    /// UID of stage's helper pod.
+    #[arg(long, value_name = "UID")]
+    pub run_as_user: Option<i64>,
+    /// A pushed chart instead of the prepared one (one kit; a federation names charts in
+    /// its targets file).
+    #[arg(long, value_name = "OCI_REFERENCE")]
+    pub chart: Option<String>,
+    /// The pushed chart's version.
+    #[arg(long, value_name = "VERSION", requires = "chart")]
+    pub version: Option<String>,
+    /// Verify the pushed chart's provenance before installing it (Helm's --verify).
+    #[arg(long, requires = "chart")]
+    pub verify: bool,
+    /// The keyring --verify checks against [default: Helm's, ~/.gnupg/pubring.gpg].
+    #[arg(long, value_name = "FILE", requires = "verify")]
+    pub keyring: Option<PathBuf>,
+    /// A values file for Helm (repeat for more); checked against the chart first.
+    #[arg(short = 'f', long = "values", value_name = "FILE")]
+    pub values: Vec<PathBuf>,
+    /// A value for Helm, as `helm --set` takes it (repeat for more).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// The Helm to run [default: HELM_BIN, the Helm running this plugin, else helm].
+    #[arg(long, value_name = "PATH")]
+    pub helm: Option<String>,
+    /// How long each wait may take (the helper pod, Helm, the rollout).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub timeout: u64,
+    /// Clients deployed at once.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub parallel: usize,
+    /// Print every kubectl and helm command, and every manifest (secrets redacted); run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+impl DeployArgs {
+    pub fn settings(self, source: PathBuf, env: &HelmEnv) -> helm_nvflare::deploy::DeploySettings {
+        let cluster = self.cluster.settings(env, self.dry_run, self.timeout);
+        helm_nvflare::deploy::DeploySettings {
+            defaults: helm_nvflare::targets::CommandDefaults {
+                namespace: cluster.requested_namespace(),
+                context: cluster.requested_context(),
+                method: self.method.map(helm_nvflare::prepared::Method::from),
+                values: self.values,
+                chart: self.chart,
+                version: self.version,
+                keyring: self
+                    .verify
+                    .then(|| self.keyring.unwrap_or_else(|| env.default_keyring.clone())),
+                home: env.home.clone(),
+            },
+            source,
+            targets_file: self.targets,
+            cluster,
+            helm: self.helm,
+            sets: self.set,
+            create_pvc: self.create_pvc,
+            size: self.size,
+            storage_class: self.storage_class,
+            stage_image: self.stage_image,
+            run_as_user: self.run_as_user,
+            timeout_seconds: self.timeout,
+            parallel: self.parallel,
+        }
+    }
+}
+
+/// `16Gi`, `500Mi`, `1G`, `1024` → bytes.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (number, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (16Gi, 500Mi, 1G)"))?;
+    let scale: u64 = match unit {
+        "" => 1,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        "Ti" => 1 << 40,
+        "K" | "k" => 1_000,
+        "M" => 1_000_000,
+        "G" => 1_000_000_000,
+        "T" => 1_000_000_000_000,
+        _ => {
+            return Err(format!(
+                "{text:?}: use Ki, Mi, Gi, Ti (or K, M, G, T), e.g. 16Gi"
+            ))
+        }
+    };
+    n.checked_mul(scale)
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
+/// A kit's workspace PVC through stage's helper pod (backup, restore).
+#[derive(Args, Debug, Clone)]
+pub struct WorkspaceArgs {
+    #[command(flatten)]
+    pub cluster: ClusterSelection,
+    /// The helper pod's image.
+    #[arg(long, value_name = "IMAGE", default_value = "busybox:1.36")]
+    pub stage_image: String,
+    /// Time limit for the helper pod to start and for each copy, e.g. 90s, 5m.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub timeout: u64,
+    /// The most a backup may unpack to.
+    #[arg(long, value_name = "SIZE", default_value = "16Gi", value_parser = parse_size)]
+    pub max_size: u64,
+}
+
+impl WorkspaceArgs {
+    pub fn settings(&self, kit: PathBuf, env: &HelmEnv) -> helm_nvflare::stage::WorkspaceSettings {
+        helm_nvflare::stage::WorkspaceSettings {
+            kit,
+            cluster: self.cluster.settings(env, false, self.timeout),
+            image: self.stage_image.clone(),
+            timeout_seconds: self.timeout,
+        }
+    }
+}

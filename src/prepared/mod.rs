@@ -8,6 +8,7 @@ pub mod kit;
 pub mod marker;
 pub mod names;
 pub mod stage_record;
+pub mod summary;
 
 pub use kit::PreparedKit;
 pub use stage_record::{Method, Record};

@@ -52,9 +52,47 @@ pub fn object_name(raw: &str) -> String {
     }
 }
 
+/// The suffix NVFlare's Kubernetes launcher (2.8 and 2.9, `job_pod_name`) gives every
+/// job pod of a site: `-<site_name_to_rfc1123(site, 20)>`, so a site's job pods are the
+/// pods whose name ends with it.
+pub fn job_pod_suffix(site: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest: String = Sha256::digest(site.as_bytes())
+        .iter()
+        .take(4)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let lower: String = site
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')
+        .collect();
+    let mut name = lower.trim_matches('-').to_string();
+    if name.is_empty() {
+        name = "site".into();
+    }
+    if name.starts_with(|c: char| c.is_ascii_digit()) {
+        name.insert(0, 's');
+    }
+    let head: String = name.chars().take(20 - 8 - 1).collect();
+    let head = match head.trim_end_matches('-') {
+        "" => "site",
+        h => h,
+    };
+    format!("-{head}-{digest}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Values from NVFlare 2.9's `site_name_to_rfc1123(name, max_length=20)`.
+    #[test]
+    fn job_pod_suffix_is_nvflares() {
+        assert_eq!(job_pod_suffix("site-1"), "-site-1-f505dccd");
+        assert_eq!(job_pod_suffix("fl.example.com"), "-flexampleco-e265d5eb");
+        assert_eq!(job_pod_suffix("1_Hospital"), "-s1hospital-d47a9e09");
+    }
 
     #[test]
     fn one_derivation_for_every_role() {

@@ -100,6 +100,18 @@ pub fn date(secs: u64) -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
+/// A time for names and records: `YYYY-MM-DD HH:MM:SS` (UTC).
+pub fn date_time(secs: u64) -> String {
+    let t = secs % 86_400;
+    format!(
+        "{} {:02}:{:02}:{:02}",
+        date(secs),
+        t / 3600,
+        t / 60 % 60,
+        t % 60
+    )
+}
+
 /// The secret key `--key` names, unlocked once (the passphrase's key derivation is slow
 /// by design; a federation signs hundreds of archives), ready to sign.
 pub struct SigningKey {

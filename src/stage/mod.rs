@@ -8,6 +8,9 @@
 mod configmap;
 pub mod manifests;
 mod pvc;
+mod workspace;
+
+pub use workspace::{on_workspace, Step as WorkspaceStep, WorkspaceSettings, PREVIOUS};
 
 use std::path::PathBuf;
 
@@ -288,6 +291,33 @@ impl<'a> Session<'a> {
         }
         crate::interrupt::check()?;
         self.kubectl.call(&args, None, false)
+    }
+
+    /// A call whose stdout (bytes) goes to `sink`, at most `cap` of them.
+    pub fn download(&mut self, args: &[String], sink: &std::path::Path, cap: u64) -> Result<u64> {
+        let args = self.namespaced(args);
+        if self.dry_run() {
+            self.record_plan(
+                &args,
+                None,
+                Some(&format!(
+                    "into {}, then written as the backup and listed",
+                    sink.display()
+                )),
+            );
+            return Ok(0);
+        }
+        crate::interrupt::check()?;
+        let file = std::fs::File::create(sink).map_err(|e| {
+            Error::new(
+                Code::BackupFailed,
+                format!("Cannot write {}: {e}", sink.display()),
+                "Check --backup-dir.",
+            )
+        })?;
+        self.kubectl
+            .download(&args, file, cap)?
+            .map_err(|f| f.into_error())
     }
 
     /// Cleanup: runs even after an error or Ctrl-C, in its own process group.

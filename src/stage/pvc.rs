@@ -16,7 +16,7 @@ use crate::prepared::kit::PreparedKit;
 use crate::prepared::stage_record::{self as record, Record};
 
 /// `kubectl exec <pod> -c stage -- <command...>`.
-fn exec(pod: &str, command: &[&str]) -> Vec<String> {
+pub(super) fn exec(pod: &str, command: &[&str]) -> Vec<String> {
     [&["exec", pod, "-c", "stage", "--"], command]
         .concat()
         .iter()
@@ -24,7 +24,7 @@ fn exec(pod: &str, command: &[&str]) -> Vec<String> {
         .collect()
 }
 
-fn check_claim(claim: &str) -> Result<()> {
+pub(super) fn check_claim(claim: &str) -> Result<()> {
     if crate::names::is_dns1123_subdomain(claim) {
         return Ok(());
     }
@@ -80,7 +80,7 @@ fn ensure_pvc(s: &mut Session, claim: &str, settings: &StageSettings, release: &
     }
 }
 
-fn identity(
+pub(super) fn identity(
     settings: Option<&StageSettings>,
     kit: &PreparedKit,
     openshift_uid: Option<i64>,
@@ -98,16 +98,16 @@ fn identity(
 }
 
 /// What the helper pod mounts and runs as.
-struct Helper<'a> {
-    claim: &'a str,
-    image: &'a str,
-    identity: Identity,
-    timeout: u64,
+pub(super) struct Helper<'a> {
+    pub claim: &'a str,
+    pub image: &'a str,
+    pub identity: Identity,
+    pub timeout: u64,
 }
 
 /// Starts the helper pod, runs `work` with its name, and deletes the pod whatever `work`
 /// (or the start) did: the one place the "always delete" promise is kept.
-fn with_helper_pod<T>(
+pub(super) fn with_helper_pod<T>(
     s: &mut Session,
     kit: &PreparedKit,
     helper: &Helper,

@@ -9,6 +9,7 @@ mod chart_values;
 mod cluster_deploy;
 mod cluster_failures;
 mod cluster_stage;
+mod cluster_upgrade;
 mod cluster_verify;
 mod demo;
 mod federation;

@@ -416,6 +416,25 @@ spec:
         }
     }
 
+    /// A bare pod, as NVFlare's launcher creates a job pod (no owner, never restarted),
+    /// waited for until it runs.
+    pub fn apply_pod(&self, name: &str) {
+        self.cluster.apply(&format!(
+            "apiVersion: v1
+kind: Pod
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  restartPolicy: Never
+  containers:
+  - {{name: job, image: localhost:5000/nvflare-job:1}}
+",
+            ns = self.name
+        ));
+        self.wait_until(Duration::from_secs(60), "the job pod runs", |ns| {
+            ns.get_json(&["pod", name])["status"]["phase"] == "Running"
+        });
+    }
+
     /// Marks the namespace's nodes unschedulable: its new pods stay Pending.
     pub fn cordon_nodes(&self) {
         let selector = format!("{NODE_GROUP_LABEL}={}", self.name);
