@@ -219,7 +219,8 @@ fn pairs(
 /// `a.b.c` -> the value as JSON, for every leaf.
 pub fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, String>) {
     match value {
-        Value::Object(map) if !map.is_empty() => {
+        // An empty map is no value: `{}` and absent read the same, as Helm merges them.
+        Value::Object(map) => {
             for (k, v) in map {
                 let key = if prefix.is_empty() {
                     k.clone()
@@ -311,7 +312,7 @@ mod tests {
     #[test]
     fn values_diff_leaves_out_bookkeeping() {
         let a = serde_json::json!({"image": {"tag": "1"}, "global": {"helmNvflareDeploy": "x"}});
-        let b = serde_json::json!({"image": {"tag": "2"}, "global": {"helmNvflareDeploy": "y"}, "podAnnotations": {"helm-nvflare/staged": "z"}});
+        let b = serde_json::json!({"image": {"tag": "2"}, "global": {"helmNvflareDeploy": "y"}, "podAnnotations": {"helm-nvflare/staged": "z"}, "tolerations": {}});
         let d = values_diff(&a, &b);
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].detail, "image.tag: \"1\" -> \"2\"");
