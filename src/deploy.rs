@@ -102,20 +102,8 @@ pub struct DeployReport {
 }
 
 impl Report for DeployReport {
-    /// 130 when interrupted (as a shell reports Ctrl-C), else 1 when any participant failed.
     fn exit_code(&self) -> i32 {
-        if self.participants.iter().any(|p| {
-            p.error
-                .as_ref()
-                .is_some_and(|e| e.error_code == Code::Interrupted.as_str())
-        }) {
-            return 130;
-        }
-        i32::from(
-            self.participants
-                .iter()
-                .any(|p| p.result == Outcome::Failed),
-        )
+        crate::output::rows_exit_code(self.participants.iter().map(|p| p.error.as_ref()))
     }
 
     fn text(&self) -> String {

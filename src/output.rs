@@ -205,8 +205,19 @@ pub fn key_value_lines(data: &Map<String, Value>) -> String {
         .join("\n")
 }
 
-/// A plain text table: a header row, then rows, columns padded to their widest cell.
-/// Cells are escaped, so a cell is always one line.
+/// The exit code of a report with a row per participant: 130 when one was interrupted
+/// (as a shell reports Ctrl-C), else 1 when any has an error, else 0.
+pub fn rows_exit_code<'a>(errors: impl Iterator<Item = Option<&'a crate::error::Brief>>) -> i32 {
+    let mut code = 0;
+    for error in errors.flatten() {
+        if error.error_code == crate::error::Code::Interrupted.as_str() {
+            return 130;
+        }
+        code = 1;
+    }
+    code
+}
+
 /// The participants of a report that failed, each with its error and hint, after the
 /// report's table.
 pub fn failures<'a>(
@@ -227,6 +238,8 @@ pub fn failures<'a>(
     out
 }
 
+/// A plain text table: a header row, then rows, columns padded to their widest cell.
+/// Cells are escaped, so a cell is always one line.
 pub fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
     let header: [String; N] = header.map(str::to_string);
     let rows: Vec<[String; N]> = rows

@@ -54,9 +54,9 @@ pub struct UndeployReport {
 }
 
 impl Report for UndeployReport {
-    /// 1 when any participant failed.
+    /// 130 when interrupted, else 1 when any participant failed.
     fn exit_code(&self) -> i32 {
-        i32::from(self.participants.iter().any(|p| p.error.is_some()))
+        crate::output::rows_exit_code(self.participants.iter().map(|p| p.error.as_ref()))
     }
 
     fn text(&self) -> String {

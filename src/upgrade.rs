@@ -94,15 +94,7 @@ pub struct UpgradeReport {
 
 impl Report for UpgradeReport {
     fn exit_code(&self) -> i32 {
-        let code = |p: &Upgraded| p.error.as_ref().map(|e| e.error_code);
-        if self
-            .participants
-            .iter()
-            .any(|p| code(p) == Some(Code::Interrupted.as_str()))
-        {
-            return 130;
-        }
-        i32::from(self.participants.iter().any(|p| p.error.is_some()))
+        crate::output::rows_exit_code(self.participants.iter().map(|p| p.error.as_ref()))
     }
 
     fn text(&self) -> String {

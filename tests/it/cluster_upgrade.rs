@@ -172,19 +172,22 @@ fn issue_22_upgrade_moves_a_federation_to_reprovisioned_kits_and_keeps_the_serve
     );
     let backups = root.join("backups");
     std::fs::create_dir_all(&backups).unwrap();
+    let upgrade = |extra: &[&str]| {
+        let mut args = vec![
+            "upgrade",
+            p(&v2),
+            "--targets",
+            p(&targets),
+            "--backup-dir",
+            p(&backups),
+        ];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--timeout", "90s", "--format", "json"]);
+        plugin(&args)
+    };
 
     // --dry-run: the diff and the plan; nothing changes.
-    let run = plugin(&[
-        "upgrade",
-        p(&v2),
-        "--targets",
-        p(&targets),
-        "--backup-dir",
-        p(&backups),
-        "--dry-run",
-        "--format",
-        "json",
-    ]);
+    let run = upgrade(&["--dry-run"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let planned = rows(&run);
     assert_eq!(planned[0]["participant"], "fl.example.com");
@@ -249,18 +252,7 @@ fn issue_22_upgrade_moves_a_federation_to_reprovisioned_kits_and_keeps_the_serve
     );
 
     // The upgrade: server first (backed up), then the client.
-    let run = plugin(&[
-        "upgrade",
-        p(&v2),
-        "--targets",
-        p(&targets),
-        "--backup-dir",
-        p(&backups),
-        "--timeout",
-        "90s",
-        "--format",
-        "json",
-    ]);
+    let run = upgrade(&[]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let done = rows(&run);
     for row in &done {
@@ -322,18 +314,7 @@ fn issue_22_upgrade_moves_a_federation_to_reprovisioned_kits_and_keeps_the_serve
     );
 
     // Again: nothing to do, no new revision, no new backup.
-    let run = plugin(&[
-        "upgrade",
-        p(&v2),
-        "--targets",
-        p(&targets),
-        "--backup-dir",
-        p(&backups),
-        "--timeout",
-        "90s",
-        "--format",
-        "json",
-    ]);
+    let run = upgrade(&[]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(
         rows(&run)
