@@ -14,6 +14,7 @@
 #   .tools/node/node_modules             the Gateway API CRD schemas (@kubernetes-models/gateway-api)
 #                                        and js-yaml, to validate the chart's TLSRoutes (node)
 #   docker-registry, htpasswd            a real OCI registry for push tests (Debian packages)
+#   skopeo                               the reference for mirror's digests (Debian package)
 #   openssl, ssh-keygen, git             keys in every encoding for the key scanner; the demo test's clone
 # Safe to run again: finished steps are skipped.
 set -euo pipefail
@@ -62,6 +63,7 @@ fi
 need_apt=()
 command -v docker-registry >/dev/null || need_apt+=(docker-registry)
 command -v htpasswd >/dev/null || need_apt+=(apache2-utils)
+command -v skopeo >/dev/null || need_apt+=(skopeo)
 command -v openssl >/dev/null || need_apt+=(openssl)
 command -v ssh-keygen >/dev/null || need_apt+=(openssh-client)
 command -v git >/dev/null || need_apt+=(git)

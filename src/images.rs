@@ -69,7 +69,7 @@ impl Report for ImagesReport {
 }
 
 /// The job images of each study in `local/study_runtime.yaml` (read as kit content).
-fn job_images(kit_dir: &Path) -> Vec<(String, String)> {
+pub fn job_images(kit_dir: &Path) -> Vec<(String, String)> {
     let Ok(bytes) = crate::fs_tree::read_untrusted(
         &kit_dir.join("local"),
         Path::new(crate::study_runtime::STUDY_RUNTIME_YAML),
@@ -93,9 +93,11 @@ fn job_images(kit_dir: &Path) -> Vec<(String, String)> {
         .collect()
 }
 
-pub fn images(settings: &ImagesSettings) -> Result<ImagesReport> {
+/// Every image the prepared kits or federations in `sources` pull, with what uses each,
+/// the stage helper last among them; sorted by reference.
+pub fn uses(sources: &[PathBuf], stage_image: &str) -> Result<Vec<(String, Vec<String>)>> {
     let mut uses: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for source in &settings.sources {
+    for source in sources {
         for target in targets::resolve(source, None, &CommandDefaults::default())? {
             let kit = &target.kit;
             let image = &kit.values.image;
@@ -115,16 +117,20 @@ pub fn images(settings: &ImagesSettings) -> Result<ImagesReport> {
             }
         }
     }
-    crate::image::ImageRef::parse(&settings.stage_image).map_err(|why| {
+    crate::image::ImageRef::parse(stage_image).map_err(|why| {
         crate::error::Error::invalid_args(
             format!("--stage-image is not a valid image reference: {why}."),
             "Use [registry[:port]/]repository[:tag][@digest], e.g. busybox:1.36.",
         )
     })?;
-    uses.entry(settings.stage_image.clone())
+    uses.entry(stage_image.to_string())
         .or_default()
         .push("the stage helper".into());
-    let entries: Vec<(String, Vec<String>)> = uses.into_iter().collect();
+    Ok(uses.into_iter().collect())
+}
+
+pub fn images(settings: &ImagesSettings) -> Result<ImagesReport> {
+    let entries = uses(&settings.sources, &settings.stage_image)?;
     let images = crate::parallel::map_per_core(&entries, |(image, used_by)| {
         let parsed = ImageRef::parse(image).expect("checked when read");
         let pinned = (!parsed.digest.is_empty()).then(|| parsed.digest.clone());

@@ -24,6 +24,7 @@ pub mod interrupt;
 pub mod json_file;
 pub mod kit;
 pub mod kubectl;
+pub mod mirror;
 pub mod names;
 pub mod nvflare_version;
 pub mod output;

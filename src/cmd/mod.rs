@@ -45,6 +45,7 @@ commands! {
     Backup => backup,
     Restore => restore,
     Images => images,
+    Mirror => mirror,
     VerifyChart => verify_chart,
     Version => version,
     Completion => completion,

@@ -231,7 +231,68 @@ impl Client {
         body: Option<&[u8]>,
         scope: &str,
     ) -> Result<Response<Body>> {
-        let response = self.send_once(method, url, content_type, body)?;
+        self.send_with(method, url, content_type, body, scope, true)
+    }
+
+    /// A GET or HEAD that follows no redirect: a 3xx comes back, for the caller to follow
+    /// with [`Self::resolve`] (and, off this registry, without our credentials).
+    pub fn send_unfollowed(
+        &self,
+        method: &str,
+        url: &str,
+        accept: Option<&str>,
+        scope: &str,
+    ) -> Result<Response<Body>> {
+        self.send_with(method, url, accept, None, scope, false)
+    }
+
+    /// A PUT whose body of `length` bytes streams from `reader` (a blob, never buffered
+    /// whole). It cannot be sent twice, so it is not retried on a challenge: the upload's
+    /// POST has authenticated already.
+    pub fn put_reader(
+        &self,
+        url: &str,
+        content_type: &str,
+        reader: &mut dyn std::io::Read,
+        length: u64,
+    ) -> Result<Response<Body>> {
+        let auth = self
+            .authorization
+            .borrow()
+            .clone()
+            .filter(|_| self.is_own(url));
+        let left = Some(self.remaining()?);
+        let mut req = self
+            .agent
+            .put(url)
+            .config()
+            .timeout_global(left)
+            .max_redirects(0)
+            .build();
+        if let Some(a) = &auth {
+            req = req.header("Authorization", a);
+        }
+        let response = req
+            .header("Content-Type", content_type)
+            .header("Content-Length", &length.to_string())
+            .send(ureq::SendBody::from_reader(reader))
+            .map_err(|e| self.transport_error(e))?;
+        if response.status() == 401 {
+            return Err(self.auth_refused());
+        }
+        Ok(response)
+    }
+
+    fn send_with(
+        &self,
+        method: &str,
+        url: &str,
+        content_type: Option<&str>,
+        body: Option<&[u8]>,
+        scope: &str,
+        follow: bool,
+    ) -> Result<Response<Body>> {
+        let response = self.send_once(method, url, content_type, body, follow)?;
         if response.status() != 401 {
             return Ok(response);
         }
@@ -258,7 +319,7 @@ impl Client {
             .unwrap_or("")
             .to_string();
         self.authenticate(&challenge, scope)?;
-        let response = self.send_once(method, url, content_type, body)?;
+        let response = self.send_once(method, url, content_type, body, follow)?;
         if response.status() == 401 {
             return Err(self.auth_refused());
         }
@@ -317,6 +378,7 @@ impl Client {
         url: &str,
         content_type: Option<&str>,
         body: Option<&[u8]>,
+        follow: bool,
     ) -> Result<Response<Body>> {
         // Credentials go only to the registry they belong to.
         let auth = self
@@ -332,7 +394,12 @@ impl Client {
                 } else {
                     self.agent.get(url)
                 };
-                let mut req = req.config().timeout_global(left).build();
+                let redirects = if follow { 10 } else { 0 };
+                let mut req = req
+                    .config()
+                    .timeout_global(left)
+                    .max_redirects(redirects)
+                    .build();
                 if let Some(a) = &auth {
                     req = req.header("Authorization", a);
                 }

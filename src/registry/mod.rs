@@ -8,6 +8,7 @@
 
 mod challenge;
 mod client;
+pub mod copy;
 pub mod credentials;
 pub mod plugin;
 pub mod pull;
@@ -305,15 +306,21 @@ fn put_manifest(
     manifest: &[u8],
     scope: &str,
 ) -> Result<()> {
+    put_manifest_as(client, repo, tag, manifest, MANIFEST_MEDIA_TYPE, scope)
+}
+
+/// Stores a manifest of `media_type` under a tag or its digest.
+fn put_manifest_as(
+    client: &Client,
+    repo: &str,
+    tag: &str,
+    manifest: &[u8],
+    media_type: &str,
+    scope: &str,
+) -> Result<()> {
     let manifest_digest = digest(manifest);
     let url = client.url(&format!("/v2/{repo}/manifests/{tag}"));
-    let response = client.send(
-        "PUT",
-        &url,
-        Some(MANIFEST_MEDIA_TYPE),
-        Some(manifest),
-        scope,
-    )?;
+    let response = client.send("PUT", &url, Some(media_type), Some(manifest), scope)?;
     if response.status() != 201 && response.status() != 200 {
         return Err(status_error(client, "store the manifest", response));
     }

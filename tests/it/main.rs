@@ -16,6 +16,7 @@ mod federation;
 mod help;
 mod images;
 mod interrupts;
+mod mirror;
 mod nvflare_federation;
 mod nvflare_kits;
 mod openpgp;

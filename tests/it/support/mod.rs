@@ -8,6 +8,7 @@ pub mod gpg;
 pub mod http_files;
 pub mod kits;
 pub mod manifests;
+pub mod oci;
 pub mod registry;
 pub mod stand_in_kubectl;
 pub mod token_registry;

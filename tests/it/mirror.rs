@@ -1,0 +1,460 @@
+//! `mirror` (issue 23, item 2) between real registries: Debian's docker-registry as the
+//! source (plain HTTP) and as the site's mirror (TLS and htpasswd). The test builds a
+//! two-platform OCI index, a Docker v2 job image and a helper image sharing a base layer;
+//! the digests are compared with what `skopeo copy --all` makes of the same index. Hostile
+//! source answers come from a server that answers what each case needs.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+
+use crate::support;
+use support::kits::Project;
+use support::oci;
+use support::registry::{Registry, PASSWORD, USER};
+use support::{
+    nvflare, nvflare_cmd, prepare_json, run_cmd, run_with_stdin, tool, write, Run, K8S_CONFIG,
+};
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// `mirror <args> --to <to>` with the mirror's CA and login.
+fn mirror_to(mirror: &Registry, to: &str, args: &[&str]) -> Run {
+    let mut cmd = nvflare_cmd();
+    cmd.arg("mirror")
+        .args(args)
+        .args(["--to", to, "--ca-file"])
+        .arg(mirror.ca_file.as_ref().unwrap());
+    cmd.args(["--username", USER, "--password-stdin", "--format", "json"]);
+    run_with_stdin(cmd, PASSWORD)
+}
+
+fn rows(run: &Run) -> Vec<Value> {
+    run.json()["data"]["images"].as_array().unwrap().clone()
+}
+
+fn at_mirror(mirror: &Registry, repo: &str, reference: &str) -> (u16, String, Vec<u8>) {
+    oci::get_manifest(
+        &mirror.host,
+        repo,
+        reference,
+        Some((mirror.ca_file.as_ref().unwrap(), USER, PASSWORD)),
+    )
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs docker-registry and skopeo: run scripts/test.sh"
+)]
+fn issue_23_mirror_copies_every_image_by_digest_and_rewrite_points_the_kit_at_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let source = Registry::plain(&root.join("source"));
+    let mirror = Registry::tls_with_auth(&root.join("mirror"));
+    let h = source.host.clone();
+    let base = oci::layer("etc/os-release", 30_000, b'o');
+    let (index, children) = oci::two_platform_index(&h, "nvidia/nvflare", "2.9.0", &base);
+    let job = oci::image(
+        &h,
+        "fl/job",
+        Some("1.0"),
+        "amd64",
+        &[base.clone(), oci::layer("app/train.py", 5_000, b'j')],
+        false,
+    );
+    let helper = oci::image(
+        &h,
+        "library/busybox",
+        Some("1.36"),
+        "amd64",
+        &[oci::layer("bin/busybox", 10_000, b'x')],
+        false,
+    );
+
+    // A prepared client kit whose parent, study job and stage helper come from the source.
+    let project = Project::new(&root.join("ws/example_project"), "fl.example.com");
+    let config = write(
+        &root.join("k8s.yaml"),
+        &K8S_CONFIG.replace(
+            "localhost:5000/nvflare:2.9.0",
+            &format!("{h}/nvidia/nvflare:2.9.0"),
+        ),
+    );
+    let kit = project.client_kit("site-1");
+    write(
+        &kit.join("local/study_runtime.yaml"),
+        &format!("format_version: 2\nstudies:\n  cancer:\n    container: {{image: \"{h}/fl/job:1.0\"}}\n"),
+    );
+    let out = root.join("prepared/site-1");
+    prepare_json(&kit, &config, &out, &[]);
+    let stage = format!("{h}/library/busybox:1.36");
+    let to = mirror.oci("mirror");
+    let args = [
+        p(&out),
+        "--stage-image",
+        stage.as_str(),
+        "--source-plain-http",
+    ];
+
+    let run = mirror_to(&mirror, &to, &args);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let images = rows(&run);
+    assert_eq!(images.len(), 3, "{images:?}");
+    let row = |name: &str| {
+        images
+            .iter()
+            .find(|i| i["source"] == format!("{h}/{name}"))
+            .unwrap_or_else(|| panic!("{name}: {images:?}"))
+            .clone()
+    };
+    for (name, bytes) in [
+        ("nvidia/nvflare:2.9.0", &index),
+        ("fl/job:1.0", &job),
+        ("library/busybox:1.36", &helper),
+    ] {
+        let r = row(name);
+        assert_eq!(r["status"], "copied", "{r}");
+        assert_eq!(r["digest"], oci::sha256(bytes), "{r}");
+        assert_eq!(
+            r["destination"],
+            format!("{}/mirror/{name}", mirror.host),
+            "{r}"
+        );
+        let (repo, tag) = name.split_once(':').unwrap();
+        let (status, digest, body) = at_mirror(&mirror, &format!("mirror/{repo}"), tag);
+        assert_eq!(
+            (status, digest.as_str(), &body),
+            (200, oci::sha256(bytes).as_str(), bytes),
+            "{name} at the mirror"
+        );
+    }
+    for child in &children {
+        let (status, _, body) = at_mirror(&mirror, "mirror/nvidia/nvflare", &oci::sha256(child));
+        assert_eq!((status, &body), (200, child), "every platform of the index");
+    }
+    // The base layer crossed once: fl/job sent it, nvidia/nvflare mounted it.
+    assert_eq!(
+        row("nvidia/nvflare:2.9.0")["blobs_mounted"],
+        1,
+        "{images:?}"
+    );
+
+    // skopeo copy --all of the same index: the same index digest, the same manifests.
+    let skopeo = run_cmd({
+        let mut cmd = std::process::Command::new("skopeo");
+        cmd.args([
+            "copy",
+            "--all",
+            "--insecure-policy",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+        ])
+        .arg(format!("docker://{h}/nvidia/nvflare:2.9.0"))
+        .arg(format!("docker://{h}/parity/nvidia/nvflare:2.9.0"));
+        cmd
+    });
+    assert_eq!(skopeo.code, 0, "{}", skopeo.stderr);
+    let (_, skopeo_digest, skopeo_index) =
+        oci::get_manifest(&h, "parity/nvidia/nvflare", "2.9.0", None);
+    assert_eq!(
+        skopeo_digest,
+        row("nvidia/nvflare:2.9.0")["digest"].as_str().unwrap()
+    );
+    assert_eq!(
+        skopeo_index,
+        at_mirror(&mirror, "mirror/nvidia/nvflare", "2.9.0").2
+    );
+    for child in &children {
+        let d = oci::sha256(child);
+        assert_eq!(
+            oci::get_manifest(&h, "parity/nvidia/nvflare", &d, None).2,
+            at_mirror(&mirror, "mirror/nvidia/nvflare", &d).2
+        );
+    }
+
+    // Again: nothing new, every image present, nothing sent.
+    let run = mirror_to(&mirror, &to, &args);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    for r in rows(&run) {
+        assert_eq!(
+            (r["status"].as_str(), r["bytes_sent"].as_u64()),
+            (Some("present"), Some(0)),
+            "{r}"
+        );
+    }
+
+    // --platform: only that platform, under an index of its own.
+    let run = mirror_to(
+        &mirror,
+        &mirror.oci("arm"),
+        &[
+            &format!("{h}/nvidia/nvflare:2.9.0"),
+            "--platform",
+            "linux/arm64",
+            "--source-plain-http",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let (_, _, arm_index) = at_mirror(&mirror, "arm/nvidia/nvflare", "2.9.0");
+    let arm_index: Value = serde_json::from_slice(&arm_index).unwrap();
+    let entries = arm_index["manifests"].as_array().unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["platform"]["architecture"], "arm64");
+    assert_eq!(
+        at_mirror(&mirror, "arm/nvidia/nvflare", &oci::sha256(&children[0])).0,
+        404,
+        "amd64 was not copied"
+    );
+
+    // --rewrite: the kit pulls from the mirror, pinned by digest, and still verifies.
+    let run = mirror_to(&mirror, &to, &[&args[..], &["--rewrite"]].concat());
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let rewritten = run.json()["data"]["rewritten"][0].clone();
+    assert_eq!(rewritten["staging"], "not staged", "{rewritten}");
+    assert_eq!(rewritten["job_images"], 1, "{rewritten}");
+    let pinned_parent = format!(
+        "{}/mirror/nvidia/nvflare:2.9.0@{}",
+        mirror.host,
+        oci::sha256(&index)
+    );
+    assert_eq!(rewritten["image"], pinned_parent.as_str());
+    let study = std::fs::read_to_string(out.join("local/study_runtime.yaml")).unwrap();
+    assert!(
+        study.contains(&format!(
+            "{}/mirror/fl/job:1.0@{}",
+            mirror.host,
+            oci::sha256(&job)
+        )),
+        "{study}"
+    );
+    nvflare(["verify", p(&out), "--offline", "--format", "json"]).success();
+    let rendered = run_cmd({
+        let mut cmd = std::process::Command::new(tool("helm4"));
+        cmd.args(["template", "site-1"]).arg(out.join("helm_chart"));
+        cmd
+    });
+    assert_eq!(rendered.code, 0, "{}", rendered.stderr);
+    assert!(
+        rendered
+            .stdout
+            .contains(&format!("image: \"{pinned_parent}\""))
+            || rendered.stdout.contains(&format!("image: {pinned_parent}")),
+        "{}",
+        rendered.stdout
+    );
+    let listed = nvflare([
+        "images",
+        p(&out),
+        "--stage-image",
+        &stage,
+        "--format",
+        "json",
+    ])
+    .success();
+    assert!(listed.json()["data"]["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|i| i["image"] == pinned_parent.as_str()));
+}
+
+/// What the hostile source answers for one path.
+enum Answer {
+    Manifest(&'static str, Vec<u8>),
+    Blob(Vec<u8>),
+    /// A blob without end.
+    Endless,
+    Redirect(String),
+}
+
+/// A source registry that asks for a login (Basic) and then answers `answers`; every
+/// request is recorded as `METHOD PATH auth|no-auth`.
+fn hostile_source(answers: Vec<(String, Answer)>) -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut stream = stream;
+            let mut request = String::new();
+            if reader.read_line(&mut request).unwrap_or(0) == 0 {
+                continue;
+            }
+            let mut auth = false;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                auth |= line.to_ascii_lowercase().starts_with("authorization:");
+            }
+            let mut parts = request.split_whitespace();
+            let (method, path) = (
+                parts.next().unwrap_or("").to_string(),
+                parts.next().unwrap_or("").to_string(),
+            );
+            log.lock().unwrap().push(format!(
+                "{method} {path} {}",
+                if auth { "auth" } else { "no-auth" }
+            ));
+            if !auth {
+                let _ = stream.write_all(b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"source\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                continue;
+            }
+            let found = answers.iter().find(|(p, _)| *p == path).map(|(_, a)| a);
+            let _ = match found {
+                Some(Answer::Manifest(media_type, body)) => stream
+                    .write_all(format!("HTTP/1.1 200 OK\r\nContent-Type: {media_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).as_bytes())
+                    .and_then(|_| if method == "GET" { stream.write_all(body) } else { Ok(()) }),
+                Some(Answer::Blob(body)) => stream
+                    .write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).as_bytes())
+                    .and_then(|_| stream.write_all(body)),
+                Some(Answer::Endless) => {
+                    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+                    let chunk = vec![0u8; 64 * 1024];
+                    while stream.write_all(&chunk).is_ok() {}
+                    Ok(())
+                }
+                Some(Answer::Redirect(to)) => stream.write_all(format!("HTTP/1.1 307 Temporary Redirect\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes()),
+                None => stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+            };
+        }
+    });
+    (host, seen)
+}
+
+fn docker_manifest(config: &[u8], layers: &[(String, u64)]) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": oci::DOCKER_MANIFEST,
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": oci::sha256(config), "size": config.len()},
+        "layers": layers.iter().map(|(d, s)| serde_json::json!({"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "digest": d, "size": s})).collect::<Vec<_>>()
+    }))
+    .unwrap()
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs docker-registry: run scripts/test.sh"
+)]
+fn issue_23_hostile_source_answers_are_refused_and_nothing_is_tagged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let mirror = Registry::tls_with_auth(&root.join("mirror"));
+    // Another host, where a redirect sends the blob download: it records what it got.
+    let (other, other_seen) = hostile_source(Vec::new());
+    let config = br#"{"architecture":"amd64","os":"linux"}"#.to_vec();
+    let layer = oci::layer("x", 1000, b'l');
+    let digest = oci::sha256(&layer);
+    let size = layer.len() as u64;
+    let mut cases: Vec<(&str, Vec<(String, Answer)>, &str)> = Vec::new();
+    let with = |repo: &str, manifest: Vec<u8>, layer_answer: Answer| {
+        vec![
+            (
+                format!("/v2/{repo}/manifests/1"),
+                Answer::Manifest(oci::DOCKER_MANIFEST, manifest),
+            ),
+            (
+                format!("/v2/{repo}/blobs/{}", oci::sha256(&config)),
+                Answer::Blob(config.clone()),
+            ),
+            (format!("/v2/{repo}/blobs/{digest}"), layer_answer),
+        ]
+    };
+    let one = docker_manifest(&config, &[(digest.clone(), size)]);
+    let mut wrong = layer.clone();
+    wrong[10] ^= 0xff;
+    cases.push((
+        "wrong-digest",
+        with("wrong-digest", one.clone(), Answer::Blob(wrong)),
+        "has digest",
+    ));
+    cases.push((
+        "endless",
+        with("endless", one.clone(), Answer::Endless),
+        "longer than",
+    ));
+    let many: Vec<(String, u64)> = (0..10_000)
+        .map(|i| (oci::sha256(format!("{i}").as_bytes()), 1))
+        .collect();
+    cases.push((
+        "many-layers",
+        with(
+            "many-layers",
+            docker_manifest(&config, &many),
+            Answer::Blob(layer.clone()),
+        ),
+        "naming 10000 layers",
+    ));
+    cases.push((
+        "redirect",
+        with(
+            "redirect",
+            one.clone(),
+            Answer::Redirect(format!("http://{other}/elsewhere/{digest}")),
+        ),
+        "login is not sent to another host",
+    ));
+    for (repo, answers, why) in cases {
+        let (host, seen) = hostile_source(answers);
+        // The source's login, stored as Docker stores it.
+        let docker = root.join(format!("docker-{repo}"));
+        use base64::Engine;
+        let auth = base64::engine::general_purpose::STANDARD.encode("reader:source-secret");
+        write(
+            &docker.join("config.json"),
+            &format!("{{\"auths\": {{\"{host}\": {{\"auth\": \"{auth}\"}}}}}}"),
+        );
+        let mut cmd = nvflare_cmd();
+        cmd.env("DOCKER_CONFIG", &docker);
+        cmd.args([
+            "mirror",
+            &format!("{host}/{repo}:1"),
+            "--to",
+            &mirror.oci("m"),
+            "--source-plain-http",
+            "--ca-file",
+        ])
+        .arg(mirror.ca_file.as_ref().unwrap());
+        cmd.args(["--username", USER, "--password-stdin", "--format", "json"]);
+        let run = run_with_stdin(cmd, PASSWORD);
+        assert_eq!(run.code, 1, "{repo}: {}\n{}", run.stdout, run.stderr);
+        let row = rows(&run)[0].clone();
+        assert_eq!(row["status"], "failed", "{repo}: {row}");
+        assert!(
+            row["error"]["message"].as_str().unwrap().contains(why),
+            "{repo}: {row}"
+        );
+        assert_eq!(
+            at_mirror(&mirror, &format!("m/{repo}"), "1").0,
+            404,
+            "{repo}: something was tagged at the mirror"
+        );
+        let seen = seen.lock().unwrap().clone();
+        if repo == "many-layers" {
+            assert!(
+                !seen.iter().any(|r| r.contains("/blobs/")),
+                "{repo}: blobs were read: {seen:?}"
+            );
+        }
+    }
+    // The redirect's other host got the request, never a login.
+    let other_seen = other_seen.lock().unwrap().clone();
+    assert!(
+        other_seen.iter().any(|r| r.contains("/elsewhere/")),
+        "{other_seen:?}"
+    );
+    assert!(
+        other_seen.iter().all(|r| r.ends_with("no-auth")),
+        "{other_seen:?}"
+    );
+    let mut buf = String::new();
+    let _ = std::io::empty().read_to_string(&mut buf);
+}
