@@ -96,15 +96,6 @@ pub struct Copied {
     pub bytes_sent: u64,
 }
 
-/// The registries of one mirror run: a client per host (each keeps its login), and which
-/// blobs the mirror holds in which repository, for cross-repository mounts.
-pub struct Session {
-    source: RegistryAccess,
-    mirror: RegistryAccess,
-    clients: HashMap<(bool, String), Client>,
-    held: HashMap<String, String>,
-}
-
 fn refused(image: &str, why: impl std::fmt::Display) -> Error {
     Error::new(
         Code::VerificationFailed,
@@ -198,6 +189,274 @@ fn descriptor(d: &Value, image: &str) -> Result<(String, u64)> {
     Ok((digest.to_string(), size))
 }
 
+/// Where an image is read from: a registry, or an OCI image layout (a bundle).
+pub trait Source {
+    /// The manifest `reference` (a tag or a digest) names: its bytes, the media type it
+    /// was served as, and the digest the source says it has.
+    fn manifest(&mut self, reference: &str) -> Result<Option<(Vec<u8>, String, Option<String>)>>;
+    /// A blob's bytes, and the length the source announces.
+    fn blob(&mut self, digest: &str) -> Result<(Box<dyn Read + '_>, Option<u64>)>;
+}
+
+/// How a blob gets to where it goes.
+pub enum Start {
+    Present,
+    Mounted,
+    /// Send it to this upload.
+    Upload(String),
+}
+
+/// Where an image is written: a registry (the mirror), or an OCI image layout.
+pub trait Sink {
+    /// The digest the sink holds under `tag`, if any.
+    fn digest_of(&mut self, tag: &str) -> Result<Option<String>>;
+    fn start_blob(&mut self, digest: &str) -> Result<Start>;
+    /// Sends `size` bytes read from `body` to an upload `start_blob` began; `body` fails
+    /// the read when the bytes are not the blob's.
+    fn send_blob(
+        &mut self,
+        upload: String,
+        digest: &str,
+        size: u64,
+        body: &mut dyn Read,
+    ) -> Result<()>;
+    fn put_manifest(&mut self, reference: &str, bytes: &[u8], media_type: &str) -> Result<()>;
+}
+
+/// Copies the image `reference` names from `source` to `sink`, tagging it `tag` there
+/// last of all. Every manifest must hash to the digest that names it; every blob streams
+/// through the digest check.
+pub fn copy(
+    source: &mut dyn Source,
+    sink: &mut dyn Sink,
+    name: &str,
+    reference: &str,
+    tag: &str,
+    platforms: &[Platform],
+    progress: &dyn Fn(&str),
+) -> Result<Copied> {
+    let (top, media_type) = checked_manifest(source, reference, name)?;
+    let top_json: Value = serde_json::from_slice(&top).expect("checked as JSON");
+    // The image manifests to copy, and the top manifest as the sink stores it.
+    let mut manifests: Vec<(Vec<u8>, String, String)> = Vec::new();
+    let top = if media_type == OCI_INDEX || media_type == DOCKER_LIST {
+        let entries = top_json["manifests"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if entries.len() > MAX_PLATFORMS {
+            return Err(refused(
+                name,
+                format!(
+                    "an index of {} manifests (at most {MAX_PLATFORMS})",
+                    entries.len()
+                ),
+            ));
+        }
+        let chosen: Vec<Value> = entries
+            .into_iter()
+            .filter(|e| platforms.is_empty() || platforms.iter().any(|p| p.matches(&e["platform"])))
+            .collect();
+        if chosen.is_empty() {
+            return Err(Error::invalid_args(
+                format!(
+                    "{} has no manifest for --platform {}.",
+                    crate::terminal::escape(name),
+                    platforms
+                        .iter()
+                        .map(|p| format!("{}/{}", p.os, p.architecture))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                "Leave --platform out to copy every platform, or name one the image has.",
+            ));
+        }
+        for entry in &chosen {
+            let (child_digest, size) = descriptor(entry, name)?;
+            let (bytes, child_type) = checked_manifest(source, &child_digest, name)?;
+            if bytes.len() as u64 != size {
+                return Err(refused(
+                    name,
+                    format!(
+                        "manifest {child_digest} is {} bytes, not the {size} its index says",
+                        bytes.len()
+                    ),
+                ));
+            }
+            if child_type != OCI_MANIFEST && child_type != DOCKER_MANIFEST {
+                return Err(refused(
+                    name,
+                    format!(
+                        "an index entry of type {:?}",
+                        crate::terminal::escape(&child_type)
+                    ),
+                ));
+            }
+            manifests.push((bytes, child_type, child_digest));
+        }
+        if platforms.is_empty() {
+            top
+        } else {
+            let mut filtered = top_json.clone();
+            filtered["manifests"] = Value::Array(chosen);
+            serde_json::to_vec(&filtered).expect("JSON serializes")
+        }
+    } else if media_type == OCI_MANIFEST || media_type == DOCKER_MANIFEST {
+        top
+    } else {
+        return Err(refused(
+            name,
+            format!(
+                "a manifest of type {:?} (Docker v2 and OCI images are copied)",
+                crate::terminal::escape(&media_type)
+            ),
+        ));
+    };
+    let top_digest = digest(&top);
+    if sink.digest_of(tag)?.as_deref() == Some(top_digest.as_str()) {
+        return Ok(Copied {
+            digest: top_digest,
+            present: true,
+            blobs_sent: 0,
+            blobs_mounted: 0,
+            blobs_present: 0,
+            bytes_sent: 0,
+        });
+    }
+    let single = manifests.is_empty();
+    if single {
+        manifests.push((top.clone(), media_type.clone(), top_digest.clone()));
+    }
+    // Every blob of every manifest, named (and counted) before any is copied.
+    let mut blobs: Vec<(String, u64)> = Vec::new();
+    for (bytes, _, _) in &manifests {
+        let m: Value = serde_json::from_slice(bytes)
+            .map_err(|_| refused(name, "a manifest that is not JSON"))?;
+        let layers = m["layers"].as_array().cloned().unwrap_or_default();
+        if layers.len() > MAX_LAYERS {
+            return Err(refused(
+                name,
+                format!(
+                    "a manifest naming {} layers (at most {MAX_LAYERS})",
+                    layers.len()
+                ),
+            ));
+        }
+        blobs.push(descriptor(&m["config"], name)?);
+        for layer in &layers {
+            blobs.push(descriptor(layer, name)?);
+        }
+    }
+    let mut copied = Copied {
+        digest: top_digest.clone(),
+        present: false,
+        blobs_sent: 0,
+        blobs_mounted: 0,
+        blobs_present: 0,
+        bytes_sent: 0,
+    };
+    let mut seen = std::collections::HashSet::new();
+    for (i, (blob, size)) in blobs.iter().enumerate() {
+        if !seen.insert(blob.clone()) {
+            continue;
+        }
+        crate::interrupt::check()?;
+        progress(&format!(
+            "{}: blob {}/{} ({} MiB)",
+            crate::terminal::escape(name),
+            i + 1,
+            blobs.len(),
+            size >> 20
+        ));
+        match sink.start_blob(blob)? {
+            Start::Present => copied.blobs_present += 1,
+            Start::Mounted => copied.blobs_mounted += 1,
+            Start::Upload(upload) => {
+                let (body, length) = source.blob(blob)?;
+                if let Some(length) = length.filter(|l| l != size) {
+                    return Err(refused(
+                        name,
+                        format!("blob {blob} is sent as {length} bytes, not its {size}"),
+                    ));
+                }
+                let mut reader = Checked {
+                    inner: body,
+                    size: *size,
+                    expected: blob.clone(),
+                    read: 0,
+                    hasher: Sha256::new(),
+                    failure: None,
+                };
+                let sent = sink.send_blob(upload, blob, *size, &mut reader);
+                if let Some(why) = reader.failure.take() {
+                    if why == "interrupted" {
+                        return Err(crate::interrupt::interrupted());
+                    }
+                    return Err(refused(name, why));
+                }
+                sent?;
+                copied.blobs_sent += 1;
+                copied.bytes_sent += size;
+            }
+        }
+    }
+    if !single {
+        for (bytes, child_type, child_digest) in &manifests {
+            sink.put_manifest(child_digest, bytes, child_type)?;
+        }
+    }
+    sink.put_manifest(tag, &top, &media_type)?;
+    Ok(copied)
+}
+
+/// A manifest from `source`, its digest checked: against the reference when that is a
+/// digest, and against what the source says it is.
+fn checked_manifest(
+    source: &mut dyn Source,
+    reference: &str,
+    name: &str,
+) -> Result<(Vec<u8>, String)> {
+    let Some((bytes, served_as, said)) = source.manifest(reference)? else {
+        return Err(Error::new(
+            Code::RegistryError,
+            format!("{} has no manifest {}.", crate::terminal::escape(name), crate::terminal::escape(reference)),
+            "Check the image reference (`helm nvflare images` lists them), or push the image there first.",
+        ));
+    };
+    let got = digest(&bytes);
+    if reference.starts_with("sha256:") && got != reference {
+        return Err(refused(
+            name,
+            format!("the manifest for {reference} has digest {got}"),
+        ));
+    }
+    if let Some(said) = said.filter(|a| *a != got) {
+        return Err(refused(
+            name,
+            format!(
+                "the source says {} for a manifest whose digest is {got}",
+                crate::terminal::escape(&said)
+            ),
+        ));
+    }
+    let parsed: Value =
+        serde_json::from_slice(&bytes).map_err(|_| refused(name, "a manifest that is not JSON"))?;
+    let media_type = parsed["mediaType"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| served_as.split(';').next().unwrap_or("").trim().to_string());
+    Ok((bytes, media_type))
+}
+
+/// The registries of one mirror run: a client per host (each keeps its login), and which
+/// blobs the mirror holds in which repository, for cross-repository mounts.
+pub struct Session {
+    source: RegistryAccess,
+    mirror: RegistryAccess,
+    clients: HashMap<(bool, String), Client>,
+    held: HashMap<String, String>,
+}
+
 impl Session {
     pub fn new(source: RegistryAccess, mirror: RegistryAccess) -> Session {
         Session {
@@ -208,112 +467,18 @@ impl Session {
         }
     }
 
-    fn client(&mut self, mirror: bool, host: &str) -> Result<&Client> {
+    fn ensure(&mut self, mirror: bool, host: &str) -> Result<()> {
         let key = (mirror, host.to_string());
         if !self.clients.contains_key(&key) {
             let access = if mirror { &self.mirror } else { &self.source };
             let client = access.client(host)?;
-            self.clients.insert(key.clone(), client);
+            self.clients.insert(key, client);
         }
-        Ok(&self.clients[&key])
+        Ok(())
     }
 
-    /// What the mirror answers for `repository:reference` (its digest), if anything.
-    pub fn mirror_digest(&mut self, dest: &Destination, reference: &str) -> Result<Option<String>> {
-        let scope = format!("repository:{}:pull,push", dest.repository);
-        let client = self.client(true, &dest.host)?;
-        let url = client.url(&format!("/v2/{}/manifests/{reference}", dest.repository));
-        let response = client.send("HEAD", &url, Some(ACCEPT), None, &scope)?;
-        Ok((response.status() == 200)
-            .then(|| header(&response, "docker-content-digest"))
-            .flatten())
-    }
-
-    /// GET on the source, following each redirect ourselves.
-    fn source_get(
-        &mut self,
-        host: &str,
-        path: &str,
-        accept: Option<&str>,
-        scope: &str,
-    ) -> Result<ureq::http::Response<ureq::Body>> {
-        let client = self.client(false, host)?;
-        let mut url = client.url(path);
-        for _ in 0..=MAX_REDIRECTS {
-            let response = client.send_unfollowed("GET", &url, accept, scope)?;
-            if !response.status().is_redirection() {
-                return Ok(response);
-            }
-            let location = header(&response, "location")
-                .ok_or_else(|| client.protocol_error("a redirect without Location"))?;
-            url = client.resolve(&location)?;
-        }
-        Err(client.protocol_error(&format!("more than {MAX_REDIRECTS} redirects")))
-    }
-
-    /// A manifest's bytes and media type, checked against `expected` when the reference
-    /// is a digest, and against the registry's own Docker-Content-Digest when it says one.
-    fn manifest(
-        &mut self,
-        host: &str,
-        repo: &str,
-        reference: &str,
-        image: &str,
-    ) -> Result<(Vec<u8>, String)> {
-        let scope = format!("repository:{repo}:pull");
-        let mut response = self.source_get(
-            host,
-            &format!("/v2/{repo}/manifests/{reference}"),
-            Some(ACCEPT),
-            &scope,
-        )?;
-        let client = self.client(false, host)?;
-        if response.status() == 404 {
-            return Err(Error::new(
-                Code::RegistryError,
-                format!("Registry {host} has no {repo}:{}.", crate::terminal::escape(reference)),
-                "Check the image reference (`helm nvflare images` lists them), or push the image there first.",
-            ));
-        }
-        if response.status() != 200 {
-            return Err(status_error(client, "read a manifest", response));
-        }
-        let answered = header(&response, "docker-content-digest");
-        let content_type = header(&response, "content-type").unwrap_or_default();
-        let bytes = client.body_bytes(&mut response, MAX_MANIFEST_BYTES)?;
-        let got = digest(&bytes);
-        if reference.starts_with("sha256:") && got != reference {
-            return Err(refused(
-                image,
-                format!("the manifest for {reference} has digest {got}"),
-            ));
-        }
-        if let Some(answered) = answered.filter(|a| *a != got) {
-            return Err(refused(
-                image,
-                format!(
-                    "the registry says {} for a manifest whose digest is {got}",
-                    crate::terminal::escape(&answered)
-                ),
-            ));
-        }
-        let parsed: Value = serde_json::from_slice(&bytes)
-            .map_err(|_| refused(image, "a manifest that is not JSON"))?;
-        let media_type = parsed["mediaType"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| {
-                content_type
-                    .split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_string()
-            });
-        Ok((bytes, media_type))
-    }
-
-    /// Copies `image` to `dest` under its tag (its digest when it has none).
+    /// Copies `image` from its registry to `dest`, under its tag (its digest when it has
+    /// none).
     pub fn copy(
         &mut self,
         image: &ImageRef,
@@ -321,281 +486,217 @@ impl Session {
         platforms: &[Platform],
         progress: &dyn Fn(&str),
     ) -> Result<Copied> {
-        let name = image.to_string();
         let (host, repo) = image.registry_and_path();
-        let reference = if !image.digest.is_empty() {
-            image.digest.clone()
-        } else if image.tag.is_empty() {
-            "latest".to_string()
-        } else {
-            image.tag.clone()
+        self.ensure(false, &host)?;
+        self.ensure(true, &dest.host)?;
+        let mut source = RegistrySource {
+            client: &self.clients[&(false, host.clone())],
+            repo,
         };
-        let (top, media_type) = self.manifest(&host, &repo, &reference, &name)?;
-        let top_json: Value = serde_json::from_slice(&top).expect("checked as JSON");
-        // The image manifests to copy, and the top manifest as the mirror stores it.
-        let mut manifests: Vec<(Vec<u8>, String, String)> = Vec::new();
-        let top = if media_type == OCI_INDEX || media_type == DOCKER_LIST {
-            let entries = top_json["manifests"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            if entries.len() > MAX_PLATFORMS {
-                return Err(refused(
-                    &name,
-                    format!(
-                        "an index of {} manifests (at most {MAX_PLATFORMS})",
-                        entries.len()
-                    ),
-                ));
-            }
-            let chosen: Vec<Value> = entries
-                .into_iter()
-                .filter(|e| {
-                    platforms.is_empty() || platforms.iter().any(|p| p.matches(&e["platform"]))
-                })
-                .collect();
-            if chosen.is_empty() {
-                return Err(Error::invalid_args(
-                    format!(
-                        "{} has no manifest for --platform {}.",
-                        crate::terminal::escape(&name),
-                        platforms
-                            .iter()
-                            .map(|p| format!("{}/{}", p.os, p.architecture))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                    "Leave --platform out to copy every platform, or name one the image has.",
-                ));
-            }
-            for entry in &chosen {
-                let (child_digest, size) = descriptor(entry, &name)?;
-                let (bytes, child_type) = self.manifest(&host, &repo, &child_digest, &name)?;
-                if bytes.len() as u64 != size {
-                    return Err(refused(
-                        &name,
-                        format!(
-                            "manifest {child_digest} is {} bytes, not the {size} its index says",
-                            bytes.len()
-                        ),
-                    ));
-                }
-                if child_type != OCI_MANIFEST && child_type != DOCKER_MANIFEST {
-                    return Err(refused(
-                        &name,
-                        format!(
-                            "an index entry of type {:?}",
-                            crate::terminal::escape(&child_type)
-                        ),
-                    ));
-                }
-                manifests.push((bytes, child_type, child_digest));
-            }
-            if platforms.is_empty() {
-                top
-            } else {
-                let mut filtered = top_json.clone();
-                filtered["manifests"] = Value::Array(chosen);
-                serde_json::to_vec(&filtered).expect("JSON serializes")
-            }
-        } else if media_type == OCI_MANIFEST || media_type == DOCKER_MANIFEST {
-            top
-        } else {
-            return Err(refused(
-                &name,
-                format!(
-                    "a manifest of type {:?} (Docker v2 and OCI images are copied)",
-                    crate::terminal::escape(&media_type)
-                ),
-            ));
-        };
-        let top_digest = digest(&top);
-        let tag = if image.tag.is_empty() && !image.digest.is_empty() {
-            top_digest.clone()
-        } else {
+        let reference = reference_of(image);
+        let tag = if image.tag.is_empty() {
             reference.clone()
-        };
-        let tag = if tag.starts_with("sha256:") && !image.tag.is_empty() {
-            image.tag.clone()
         } else {
-            tag
+            image.tag.clone()
         };
-        if self.mirror_digest(dest, &tag)? == Some(top_digest.clone()) {
-            return Ok(Copied {
-                digest: top_digest,
-                present: true,
-                blobs_sent: 0,
-                blobs_mounted: 0,
-                blobs_present: 0,
-                bytes_sent: 0,
-            });
-        }
-        let single = manifests.is_empty();
-        if single {
-            manifests.push((top.clone(), media_type.clone(), top_digest.clone()));
-        }
-        // Every blob of every manifest, named before any is copied.
-        let mut blobs: Vec<(String, u64)> = Vec::new();
-        for (bytes, _, _) in &manifests {
-            let m: Value = serde_json::from_slice(bytes)
-                .map_err(|_| refused(&name, "a manifest that is not JSON"))?;
-            let layers = m["layers"].as_array().cloned().unwrap_or_default();
-            if layers.len() > MAX_LAYERS {
-                return Err(refused(
-                    &name,
-                    format!(
-                        "a manifest naming {} layers (at most {MAX_LAYERS})",
-                        layers.len()
-                    ),
-                ));
-            }
-            blobs.push(descriptor(&m["config"], &name)?);
-            for layer in &layers {
-                blobs.push(descriptor(layer, &name)?);
-            }
-        }
-        let mut copied = Copied {
-            digest: top_digest.clone(),
-            present: false,
-            blobs_sent: 0,
-            blobs_mounted: 0,
-            blobs_present: 0,
-            bytes_sent: 0,
+        let mut sink = RegistrySink {
+            client: &self.clients[&(true, dest.host.clone())],
+            repo: &dest.repository,
+            held: &mut self.held,
         };
-        let mut seen = std::collections::HashSet::new();
-        for (i, (blob, size)) in blobs.iter().enumerate() {
-            if !seen.insert(blob.clone()) {
-                continue;
-            }
-            crate::interrupt::check()?;
-            progress(&format!(
-                "{name}: blob {}/{} ({} MiB)",
-                i + 1,
-                blobs.len(),
-                size >> 20
-            ));
-            match self.copy_blob(&host, &repo, dest, blob, *size, &name)? {
-                Moved::Present => copied.blobs_present += 1,
-                Moved::Mounted => copied.blobs_mounted += 1,
-                Moved::Sent => {
-                    copied.blobs_sent += 1;
-                    copied.bytes_sent += size;
-                }
-            }
-        }
-        let scope = format!("repository:{}:pull,push", dest.repository);
-        let client = self.client(true, &dest.host)?;
-        if !single {
-            for (bytes, child_type, child_digest) in &manifests {
-                put_manifest_as(
-                    client,
-                    &dest.repository,
-                    child_digest,
-                    bytes,
-                    child_type,
-                    &scope,
-                )?;
-            }
-        }
-        put_manifest_as(client, &dest.repository, &tag, &top, &media_type, &scope)?;
-        Ok(copied)
+        copy(
+            &mut source,
+            &mut sink,
+            &image.to_string(),
+            &reference,
+            &tag,
+            platforms,
+            progress,
+        )
     }
 
-    fn copy_blob(
+    /// Copies `image` from `source` (a bundle's layout, say) to `dest`.
+    pub fn copy_from(
         &mut self,
-        host: &str,
-        repo: &str,
+        source: &mut dyn Source,
+        image: &ImageRef,
         dest: &Destination,
-        blob: &str,
-        size: u64,
-        image: &str,
-    ) -> Result<Moved> {
-        let scope = format!("repository:{}:pull,push", dest.repository);
-        let from = self
-            .held
-            .get(blob)
-            .filter(|r| **r != dest.repository)
-            .cloned();
-        let mirror = self.client(true, &dest.host)?;
-        let head = mirror.send(
+        platforms: &[Platform],
+        progress: &dyn Fn(&str),
+    ) -> Result<Copied> {
+        let reference = reference_of(image);
+        let tag = if image.tag.is_empty() {
+            reference.clone()
+        } else {
+            image.tag.clone()
+        };
+        self.ensure(true, &dest.host)?;
+        let mut sink = RegistrySink {
+            client: &self.clients[&(true, dest.host.clone())],
+            repo: &dest.repository,
+            held: &mut self.held,
+        };
+        copy(
+            source,
+            &mut sink,
+            &image.to_string(),
+            &reference,
+            &tag,
+            platforms,
+            progress,
+        )
+    }
+}
+
+/// What a pull of `image` asks for: its digest, else its tag, else `latest`.
+pub fn reference_of(image: &ImageRef) -> String {
+    if !image.digest.is_empty() {
+        image.digest.clone()
+    } else if image.tag.is_empty() {
+        "latest".to_string()
+    } else {
+        image.tag.clone()
+    }
+}
+
+/// An image's repository on a registry.
+pub struct RegistrySource<'a> {
+    pub client: &'a Client,
+    pub repo: String,
+}
+
+impl RegistrySource<'_> {
+    /// GET, following each redirect ourselves (each checked; our login stays home).
+    fn get(&self, path: &str, accept: Option<&str>) -> Result<ureq::http::Response<ureq::Body>> {
+        let scope = format!("repository:{}:pull", self.repo);
+        let mut url = self.client.url(path);
+        for _ in 0..=MAX_REDIRECTS {
+            let response = self.client.send_unfollowed("GET", &url, accept, &scope)?;
+            if !response.status().is_redirection() {
+                return Ok(response);
+            }
+            let location = header(&response, "location")
+                .ok_or_else(|| self.client.protocol_error("a redirect without Location"))?;
+            url = self.client.resolve(&location)?;
+        }
+        Err(self
+            .client
+            .protocol_error(&format!("more than {MAX_REDIRECTS} redirects")))
+    }
+}
+
+impl Source for RegistrySource<'_> {
+    fn manifest(&mut self, reference: &str) -> Result<Option<(Vec<u8>, String, Option<String>)>> {
+        let mut response = self.get(
+            &format!("/v2/{}/manifests/{reference}", self.repo),
+            Some(ACCEPT),
+        )?;
+        if response.status() == 404 {
+            return Ok(None);
+        }
+        if response.status() != 200 {
+            return Err(status_error(self.client, "read a manifest", response));
+        }
+        let said = header(&response, "docker-content-digest");
+        let served_as = header(&response, "content-type").unwrap_or_default();
+        let bytes = self.client.body_bytes(&mut response, MAX_MANIFEST_BYTES)?;
+        Ok(Some((bytes, served_as, said)))
+    }
+
+    fn blob(&mut self, digest: &str) -> Result<(Box<dyn Read + '_>, Option<u64>)> {
+        let response = self.get(&format!("/v2/{}/blobs/{digest}", self.repo), None)?;
+        if response.status() != 200 {
+            return Err(status_error(self.client, "read a blob", response));
+        }
+        let length = header(&response, "content-length").and_then(|l| l.parse().ok());
+        Ok((Box::new(response.into_body().into_reader()), length))
+    }
+}
+
+/// A repository on the mirror; `held` says where else on it a blob is, for mounts.
+pub struct RegistrySink<'a> {
+    pub client: &'a Client,
+    pub repo: &'a str,
+    pub held: &'a mut HashMap<String, String>,
+}
+
+impl Sink for RegistrySink<'_> {
+    fn digest_of(&mut self, tag: &str) -> Result<Option<String>> {
+        let scope = format!("repository:{}:pull,push", self.repo);
+        let url = self
+            .client
+            .url(&format!("/v2/{}/manifests/{tag}", self.repo));
+        let response = self.client.send("HEAD", &url, Some(ACCEPT), None, &scope)?;
+        Ok((response.status() == 200)
+            .then(|| header(&response, "docker-content-digest"))
+            .flatten())
+    }
+
+    fn start_blob(&mut self, blob: &str) -> Result<Start> {
+        let scope = format!("repository:{}:pull,push", self.repo);
+        let head = self.client.send(
             "HEAD",
-            &mirror.url(&format!("/v2/{}/blobs/{blob}", dest.repository)),
+            &self.client.url(&format!("/v2/{}/blobs/{blob}", self.repo)),
             None,
             None,
             &scope,
         )?;
         if head.status() == 200 {
-            self.held.insert(blob.to_string(), dest.repository.clone());
-            return Ok(Moved::Present);
+            self.held.insert(blob.to_string(), self.repo.to_string());
+            return Ok(Start::Present);
         }
-        let start_path = match &from {
-            Some(other) => format!(
-                "/v2/{}/blobs/uploads/?mount={blob}&from={other}",
-                dest.repository
+        let from = self
+            .held
+            .get(blob)
+            .filter(|r| r.as_str() != self.repo)
+            .cloned();
+        let (path, scope) = match &from {
+            Some(other) => (
+                format!("/v2/{}/blobs/uploads/?mount={blob}&from={other}", self.repo),
+                format!("{scope} repository:{other}:pull"),
             ),
-            None => format!("/v2/{}/blobs/uploads/", dest.repository),
+            None => (format!("/v2/{}/blobs/uploads/", self.repo), scope),
         };
-        let mount_scope = match &from {
-            Some(other) => format!("{scope} repository:{other}:pull"),
-            None => scope.clone(),
-        };
-        let start = mirror.send("POST", &mirror.url(&start_path), None, None, &mount_scope)?;
+        let start = self
+            .client
+            .send("POST", &self.client.url(&path), None, None, &scope)?;
         if start.status() == 201 && from.is_some() {
-            self.held.insert(blob.to_string(), dest.repository.clone());
-            return Ok(Moved::Mounted);
+            self.held.insert(blob.to_string(), self.repo.to_string());
+            return Ok(Start::Mounted);
         }
         if start.status() != 202 {
-            return Err(status_error(mirror, "start a blob upload", start));
+            return Err(status_error(self.client, "start a blob upload", start));
         }
         let location = header(&start, "location")
-            .ok_or_else(|| mirror.protocol_error("a blob upload without Location"))?;
+            .ok_or_else(|| self.client.protocol_error("a blob upload without Location"))?;
         let separator = if location.contains('?') { '&' } else { '?' };
-        let upload = mirror.resolve(&format!("{location}{separator}digest={blob}"))?;
-        let pull = format!("repository:{repo}:pull");
-        let response = self.source_get(host, &format!("/v2/{repo}/blobs/{blob}"), None, &pull)?;
-        let source = self.client(false, host)?;
-        if response.status() != 200 {
-            return Err(status_error(source, "read a blob", response));
-        }
-        if let Some(length) =
-            header(&response, "content-length").and_then(|l| l.parse::<u64>().ok())
-        {
-            if length != size {
-                return Err(refused(
-                    image,
-                    format!("blob {blob} is sent as {length} bytes, not its {size}"),
-                ));
-            }
-        }
-        let mut reader = Checked {
-            inner: response.into_body().into_reader(),
-            size,
-            expected: blob.to_string(),
-            read: 0,
-            hasher: Sha256::new(),
-            failure: None,
-        };
-        let mirror = &self.clients[&(true, dest.host.clone())];
-        let put = mirror.put_reader(&upload, "application/octet-stream", &mut reader, size);
-        if let Some(why) = reader.failure.take() {
-            if why == "interrupted" {
-                return Err(crate::interrupt::interrupted());
-            }
-            return Err(refused(image, why));
-        }
-        let put = put?;
-        if put.status() != 201 && put.status() != 204 {
-            return Err(status_error(mirror, "upload a blob", put));
-        }
-        self.held.insert(blob.to_string(), dest.repository.clone());
-        Ok(Moved::Sent)
+        Ok(Start::Upload(
+            self.client
+                .resolve(&format!("{location}{separator}digest={blob}"))?,
+        ))
     }
-}
 
-enum Moved {
-    Present,
-    Mounted,
-    Sent,
+    fn send_blob(
+        &mut self,
+        upload: String,
+        blob: &str,
+        size: u64,
+        body: &mut dyn Read,
+    ) -> Result<()> {
+        let put = self
+            .client
+            .put_reader(&upload, "application/octet-stream", body, size)?;
+        if put.status() != 201 && put.status() != 204 {
+            return Err(status_error(self.client, "upload a blob", put));
+        }
+        self.held.insert(blob.to_string(), self.repo.to_string());
+        Ok(())
+    }
+
+    fn put_manifest(&mut self, reference: &str, bytes: &[u8], media_type: &str) -> Result<()> {
+        let scope = format!("repository:{}:pull,push", self.repo);
+        put_manifest_as(self.client, self.repo, reference, bytes, media_type, &scope)
+    }
 }
 
 #[cfg(test)]
