@@ -10,6 +10,7 @@
 pub mod archive;
 pub mod backup;
 pub mod bounded_child;
+pub mod bundle;
 pub mod chart;
 pub mod cluster_failure;
 pub mod deploy;

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::error::{Brief, Code, Error, Result};
 use crate::image::ImageRef;
 use crate::output::{Output, Report};
-use crate::registry::copy::{Destination, Platform, Session};
+use crate::registry::copy::{Copied, Destination, Platform, Session};
 use crate::registry::RegistryAccess;
 
 #[derive(Debug, Clone)]
@@ -112,7 +112,7 @@ impl Report for MirrorReport {
 }
 
 /// `oci://HOST[:PORT]/PATH` as `HOST[:PORT]/PATH`.
-fn mirror_root(to: &str) -> Result<String> {
+pub fn mirror_root(to: &str) -> Result<String> {
     let root = to
         .strip_prefix("oci://")
         .unwrap_or("")
@@ -127,6 +127,46 @@ fn mirror_root(to: &str) -> Result<String> {
                 "Name the site's registry and a path in it, e.g. oci://registry.site.local:5000/mirror.",
             )
         })
+}
+
+/// A mirror root `HOST[:PORT]/PATH` as its registry host and path.
+pub fn split_root(root: &str) -> (String, String) {
+    let probe = ImageRef::parse(&format!("{root}/x")).expect("a checked mirror root");
+    let (host, path) = probe.registry_and_path();
+    (host, path.trim_end_matches("/x").to_string())
+}
+
+impl MirroredImage {
+    pub fn new(source: &str, destination: &str, used_by: Vec<String>) -> MirroredImage {
+        MirroredImage {
+            source: source.to_string(),
+            destination: destination.to_string(),
+            digest: None,
+            status: Status::Failed,
+            used_by,
+            blobs_sent: 0,
+            blobs_mounted: 0,
+            blobs_present: 0,
+            bytes_sent: 0,
+            error: None,
+        }
+    }
+
+    /// What a copy did.
+    pub fn record(&mut self, c: Copied) {
+        self.digest = Some(c.digest);
+        self.status = if c.present {
+            Status::Present
+        } else {
+            Status::Copied
+        };
+        (
+            self.blobs_sent,
+            self.blobs_mounted,
+            self.blobs_present,
+            self.bytes_sent,
+        ) = (c.blobs_sent, c.blobs_mounted, c.blobs_present, c.bytes_sent);
+    }
 }
 
 pub fn mirror(settings: &MirrorSettings, out: &Output) -> Result<MirrorReport> {
@@ -158,11 +198,7 @@ pub fn mirror(settings: &MirrorSettings, out: &Output) -> Result<MirrorReport> {
             entries.push((image.clone(), Vec::new()));
         }
     }
-    let (mirror_host, mirror_path) = {
-        let probe = ImageRef::parse(&format!("{root}/x")).expect("checked");
-        let (host, path) = probe.registry_and_path();
-        (host, path.trim_end_matches("/x").to_string())
-    };
+    let (mirror_host, mirror_path) = split_root(&root);
     let mut session = Session::new(
         settings.source_access.clone(),
         settings.mirror_access.clone(),
@@ -176,33 +212,10 @@ pub fn mirror(settings: &MirrorSettings, out: &Output) -> Result<MirrorReport> {
             host: mirror_host.clone(),
             repository: format!("{mirror_path}/{path}"),
         };
-        let mut row = MirroredImage {
-            source: source.clone(),
-            destination: image.in_mirror(&root).to_string(),
-            digest: None,
-            status: Status::Failed,
-            used_by: used_by.clone(),
-            blobs_sent: 0,
-            blobs_mounted: 0,
-            blobs_present: 0,
-            bytes_sent: 0,
-            error: None,
-        };
+        let mut row =
+            MirroredImage::new(source, &image.in_mirror(&root).to_string(), used_by.clone());
         match session.copy(&image, &dest, &settings.platforms, &|m| out.status(m)) {
-            Ok(c) => {
-                row.digest = Some(c.digest);
-                row.status = if c.present {
-                    Status::Present
-                } else {
-                    Status::Copied
-                };
-                (
-                    row.blobs_sent,
-                    row.blobs_mounted,
-                    row.blobs_present,
-                    row.bytes_sent,
-                ) = (c.blobs_sent, c.blobs_mounted, c.blobs_present, c.bytes_sent);
-            }
+            Ok(c) => row.record(c),
             Err(e) if e.code == Code::Interrupted => return Err(e),
             Err(e) => row.error = Some(e.into()),
         }

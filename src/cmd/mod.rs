@@ -46,6 +46,7 @@ commands! {
     Restore => restore,
     Images => images,
     Mirror => mirror,
+    Bundle => bundle,
     VerifyChart => verify_chart,
     Version => version,
     Completion => completion,

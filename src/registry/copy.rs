@@ -515,6 +515,37 @@ impl Session {
         )
     }
 
+    /// Copies `image` from its registry into `sink` (a bundle's layout).
+    pub fn copy_to(
+        &mut self,
+        image: &ImageRef,
+        sink: &mut dyn Sink,
+        platforms: &[Platform],
+        progress: &dyn Fn(&str),
+    ) -> Result<Copied> {
+        let (host, repo) = image.registry_and_path();
+        self.ensure(false, &host)?;
+        let mut source = RegistrySource {
+            client: &self.clients[&(false, host.clone())],
+            repo,
+        };
+        let reference = reference_of(image);
+        let tag = if image.tag.is_empty() {
+            reference.clone()
+        } else {
+            image.tag.clone()
+        };
+        copy(
+            &mut source,
+            sink,
+            &image.to_string(),
+            &reference,
+            &tag,
+            platforms,
+            progress,
+        )
+    }
+
     /// Copies `image` from `source` (a bundle's layout, say) to `dest`.
     pub fn copy_from(
         &mut self,

@@ -10,6 +10,7 @@ mod challenge;
 mod client;
 pub mod copy;
 pub mod credentials;
+pub mod layout;
 pub mod plugin;
 pub mod pull;
 mod reference;

@@ -46,16 +46,22 @@ fn at_mirror(mirror: &Registry, repo: &str, reference: &str) -> (u16, String, Ve
     )
 }
 
-#[test]
-#[cfg_attr(
-    not(feature = "external-tools"),
-    ignore = "needs docker-registry and skopeo: run scripts/test.sh"
-)]
-fn issue_23_mirror_copies_every_image_by_digest_and_rewrite_points_the_kit_at_it() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+/// A site: a plain source registry with a two-platform index (the parent), a Docker v2
+/// job image and a helper image, sharing a base layer; and a prepared client kit pulling
+/// them.
+struct Site {
+    source: Registry,
+    h: String,
+    index: Vec<u8>,
+    children: Vec<Vec<u8>>,
+    job: Vec<u8>,
+    helper: Vec<u8>,
+    out: std::path::PathBuf,
+    stage: String,
+}
+
+fn site(root: &Path) -> Site {
     let source = Registry::plain(&root.join("source"));
-    let mirror = Registry::tls_with_auth(&root.join("mirror"));
     let h = source.host.clone();
     let base = oci::layer("etc/os-release", 30_000, b'o');
     let (index, children) = oci::two_platform_index(&h, "nvidia/nvflare", "2.9.0", &base);
@@ -75,8 +81,6 @@ fn issue_23_mirror_copies_every_image_by_digest_and_rewrite_points_the_kit_at_it
         &[oci::layer("bin/busybox", 10_000, b'x')],
         false,
     );
-
-    // A prepared client kit whose parent, study job and stage helper come from the source.
     let project = Project::new(&root.join("ws/example_project"), "fl.example.com");
     let config = write(
         &root.join("k8s.yaml"),
@@ -93,6 +97,37 @@ fn issue_23_mirror_copies_every_image_by_digest_and_rewrite_points_the_kit_at_it
     let out = root.join("prepared/site-1");
     prepare_json(&kit, &config, &out, &[]);
     let stage = format!("{h}/library/busybox:1.36");
+    Site {
+        source,
+        h,
+        index,
+        children,
+        job,
+        helper,
+        out,
+        stage,
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs docker-registry and skopeo: run scripts/test.sh"
+)]
+fn issue_23_mirror_copies_every_image_by_digest_and_rewrite_points_the_kit_at_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let mirror = Registry::tls_with_auth(&root.join("mirror"));
+    let Site {
+        source: _source,
+        h,
+        index,
+        children,
+        job,
+        helper,
+        out,
+        stage,
+    } = site(root);
     let to = mirror.oci("mirror");
     let args = [
         p(&out),
@@ -457,4 +492,202 @@ fn issue_23_hostile_source_answers_are_refused_and_nothing_is_tagged() {
     );
     let mut buf = String::new();
     let _ = std::io::empty().read_to_string(&mut buf);
+}
+
+/// Rewrites the tar `from` into `to`, passing each (path, bytes) through `change`.
+fn retar(from: &Path, to: &Path, change: impl Fn(&str, Vec<u8>) -> Vec<(String, Vec<u8>)>) {
+    let mut archive = tar::Archive::new(std::fs::File::open(from).unwrap());
+    let mut b = tar::Builder::new(std::fs::File::create(to).unwrap());
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().display().to_string();
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).unwrap();
+        for (name, data) in change(&path, bytes) {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_entry_type(tar::EntryType::Regular);
+            h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+            h.set_cksum();
+            b.append(&h, data.as_slice()).unwrap();
+        }
+    }
+    b.finish().unwrap();
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs docker-registry: run scripts/test.sh"
+)]
+fn issue_23_a_bundle_carries_a_site_to_a_registry_the_source_cannot_reach() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let Site {
+        source,
+        h,
+        index,
+        children,
+        job,
+        helper,
+        out,
+        stage,
+    } = site(root);
+    let bundle = root.join("site.tar");
+    let run = nvflare([
+        "bundle",
+        p(&out),
+        "-o",
+        p(&bundle),
+        "--stage-image",
+        &stage,
+        "--plain-http",
+        "--format",
+        "json",
+    ])
+    .success();
+    let data = run.json()["data"].clone();
+    let digests: Vec<(String, String)> = data["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["image"].as_str().unwrap().to_string(),
+                i["digest"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for (name, bytes) in [
+        ("nvidia/nvflare:2.9.0", &index),
+        ("fl/job:1.0", &job),
+        ("library/busybox:1.36", &helper),
+    ] {
+        assert!(
+            digests.contains(&(format!("{h}/{name}"), oci::sha256(bytes))),
+            "{digests:?}"
+        );
+    }
+    assert_eq!(
+        data["charts"],
+        serde_json::json!(["charts/0/nvflare-client-0.1.0.tgz"])
+    );
+
+    // The site's registry, with no way to the source.
+    drop(source);
+    let site_registry = Registry::tls_with_auth(&root.join("site-registry"));
+    let push = |bundle: &Path, path: &str| {
+        let mut cmd = nvflare_cmd();
+        cmd.args([
+            "bundle",
+            "push",
+            p(bundle),
+            "--to",
+            &site_registry.oci(path),
+            "--ca-file",
+        ])
+        .arg(site_registry.ca_file.as_ref().unwrap());
+        cmd.args(["--username", USER, "--password-stdin", "--format", "json"]);
+        run_with_stdin(cmd, PASSWORD)
+    };
+    let run = push(&bundle, "fl");
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    for r in rows(&run) {
+        assert_eq!(r["status"], "copied", "{r}");
+    }
+    let (status, digest, body) = at_mirror(&site_registry, "fl/nvidia/nvflare", "2.9.0");
+    assert_eq!((status, digest, &body), (200, oci::sha256(&index), &index));
+    for child in &children {
+        assert_eq!(
+            at_mirror(&site_registry, "fl/nvidia/nvflare", &oci::sha256(child)).0,
+            200
+        );
+    }
+    assert_eq!(
+        at_mirror(&site_registry, "fl/fl/job", "1.0").1,
+        oci::sha256(&job)
+    );
+    let charts = run.json()["data"]["charts"].clone();
+    assert!(
+        charts[0]["reference"]
+            .as_str()
+            .unwrap()
+            .contains("/fl/site-1/nvflare-client"),
+        "{charts}"
+    );
+    // Again: everything present.
+    let run = push(&bundle, "fl");
+    assert!(
+        rows(&run).iter().all(|r| r["status"] == "present"),
+        "{}",
+        run.stdout
+    );
+
+    // A bundle changed on the way: one layer's bytes flipped. Refused, nothing tagged.
+    let biggest = {
+        let mut archive = tar::Archive::new(std::fs::File::open(&bundle).unwrap());
+        let mut best = (String::new(), 0u64);
+        for e in archive.entries().unwrap() {
+            let mut e = e.unwrap();
+            let path = e.path().unwrap().display().to_string();
+            let mut magic = [0u8; 2];
+            let layer = e.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
+            if path.starts_with("images/blobs/") && layer && e.size() > best.1 {
+                best = (path, e.size());
+            }
+        }
+        best.0
+    };
+    let changed = root.join("changed.tar");
+    retar(&bundle, &changed, |path, mut bytes| {
+        if path == biggest {
+            bytes[100] ^= 0xff;
+        }
+        vec![(path.to_string(), bytes)]
+    });
+    let run = push(&changed, "changed");
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        rows(&run).iter().any(|r| r["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("has digest"))),
+        "{}",
+        run.stdout
+    );
+    let failed: Vec<String> = rows(&run)
+        .iter()
+        .filter(|r| r["status"] == "failed")
+        .map(|r| r["source"].as_str().unwrap().to_string())
+        .collect();
+    for source in failed {
+        let (repo, tag) = source.split_once('/').unwrap().1.split_once(':').unwrap();
+        assert_eq!(
+            at_mirror(&site_registry, &format!("changed/{repo}"), tag).0,
+            404,
+            "{source} was tagged"
+        );
+    }
+    // A bundle with a path no bundle has: refused before anything is pushed.
+    let escaping = root.join("escaping.tar");
+    retar(&bundle, &escaping, |path, bytes| {
+        let mut out = vec![(path.to_string(), bytes)];
+        if path == "bundle.json" {
+            out.push(("../outside".into(), b"x".to_vec()));
+        }
+        out
+    });
+    let run = push(&escaping, "escaping");
+    assert_eq!(run.code, 4, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.json()["error_code"],
+        "INVALID_ARCHIVE",
+        "{}",
+        run.stdout
+    );
+    assert!(!root.join("outside").exists());
+    assert_eq!(
+        at_mirror(&site_registry, "escaping/nvidia/nvflare", "2.9.0").0,
+        404
+    );
 }
