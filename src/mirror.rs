@@ -94,12 +94,16 @@ impl Report for MirrorReport {
             .collect();
         let mut out = crate::output::table(["SOURCE", "DESTINATION", "DIGEST", "STATUS"], &rows);
         for r in &self.rewritten {
+            let staging = match r.staging {
+                "required" => "stage it again (deploy does): the staged local/ changed",
+                "still valid" => "what is staged is still this kit's",
+                _ => "not staged yet",
+            };
             out.push_str(&format!(
-                "\nrewrote {}: image {}, {} job image(s); staging {}",
+                "\nrewrote {}: image {}, {} job image(s); {staging}",
                 esc(&r.kit.display().to_string()),
                 esc(&r.image),
                 r.job_images,
-                r.staging
             ));
         }
         out.push_str(&crate::output::failures(
