@@ -78,11 +78,12 @@ impl Report for BundleReport {
         if let Some(plugin) = &self.plugin {
             out.push_str(&format!("\nplugin: {}", crate::terminal::escape(plugin)));
         }
-        out.push_str(&format!(
-            "\nbundle: {} ({} MiB)",
-            self.bundle.display(),
-            self.bytes >> 20
-        ));
+        let size = if self.bytes >= 1 << 20 {
+            format!("{} MiB", self.bytes >> 20)
+        } else {
+            format!("{} KiB", self.bytes.div_ceil(1024))
+        };
+        out.push_str(&format!("\nbundle: {} ({size})", self.bundle.display()));
         out
     }
 }

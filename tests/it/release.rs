@@ -329,3 +329,66 @@ fn plugin_installs_from_a_registry_on_helm4() {
     assert_eq!(run.code, 4, "{}", run.stdout);
     assert!(run.stdout.contains("Helm 4 checks"), "{}", run.stdout);
 }
+
+/// Issue 23, item 4: the signed plugin travels in a site's bundle and installs, verified,
+/// from the site's registry after `bundle push`.
+#[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs Helm, kubernetes-validate, NVFlare or a registry: run scripts/test.sh"
+)]
+fn issue_23_a_bundle_carries_the_signed_plugin_to_the_sites_registry() {
+    use support::oci;
+    let r = release();
+    let version = env!("CARGO_PKG_VERSION");
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path();
+    let source = Registry::plain(&root.join("source"));
+    oci::image(
+        &source.host,
+        "nvidia/nvflare",
+        Some("2.9.0"),
+        "amd64",
+        &[oci::layer("opt/x", 1000, b'p')],
+        true,
+    );
+    let image = format!("{}/nvidia/nvflare:2.9.0", source.host);
+    let project = support::kits::Project::new(&root.join("ws/example_project"), "fl.example.com");
+    let config = support::write(
+        &root.join("k8s.yaml"),
+        &support::K8S_CONFIG.replace("localhost:5000/nvflare:2.9.0", &image),
+    );
+    let out = root.join("prepared/site-1");
+    support::prepare_json(&project.client_kit("site-1"), &config, &out, &[]);
+    let bundle = root.join("site.tar");
+    let mut cmd = nvflare_cmd();
+    cmd.arg("bundle")
+        .arg(&out)
+        .arg("-o")
+        .arg(&bundle)
+        .args(["--stage-image", &image, "--plugin"])
+        .arg(&r.archive);
+    cmd.args(["--plain-http", "--format", "json"]);
+    let run = run_cmd(cmd).success();
+    let name = r.archive.file_name().unwrap().to_str().unwrap();
+    assert_eq!(run.json()["data"]["plugin"], name);
+
+    drop(source);
+    let site = Registry::plain(&root.join("site"));
+    let mut push = nvflare_cmd();
+    push.args(["bundle", "push"])
+        .arg(&bundle)
+        .arg("--to")
+        .arg(site.oci("fl"))
+        .args(["--plain-http", "--format", "json"]);
+    let run = run_cmd(push).success();
+    let plugin = &run.json()["data"]["plugin"];
+    assert_eq!(plugin["provenance"], true, "{plugin}");
+    let reference = format!("oci://{}/fl/helm-nvflare:{version}", site.host);
+    let home = root.join("helm-home");
+    let mut install = helm_no_cargo("helm4", &home);
+    install
+        .args(["plugin", "install", &reference, "--plain-http", "--keyring"])
+        .arg(&r.key.pubring);
+    assert_verified_install(&home, run_cmd(install));
+}
