@@ -20,9 +20,8 @@ use serde::Serialize;
 
 use crate::error::{Code, Error, Result};
 use crate::image::ImageRef;
-use crate::mirror::MirroredImage;
 use crate::output::{Output, Report};
-use crate::registry::copy::{Destination, Platform, Session};
+use crate::registry::copy::{Destination, MirroredImage, Platform, Session};
 use crate::registry::layout::{LayoutSink, LayoutSource};
 use crate::registry::RegistryAccess;
 
@@ -171,7 +170,7 @@ pub fn bundle(settings: &BundleSettings, out: &Output) -> Result<BundleReport> {
     };
 
     // Images, as an OCI layout.
-    let uses = crate::images::uses(&settings.sources, &settings.stage_image)?;
+    let uses = crate::prepared::images::uses(&settings.sources, &settings.stage_image)?;
     let mut sink = LayoutSink::create(&root.join("bundle/images"))?;
     let mut session = Session::new(
         settings.source_access.clone(),
@@ -390,7 +389,7 @@ fn unpack(path: &Path, into: &Path, max_bytes: u64) -> Result<()> {
 }
 
 pub fn push(settings: &BundlePushSettings, out: &Output) -> Result<BundlePushReport> {
-    let root = crate::mirror::mirror_root(&settings.to)?;
+    let root = crate::image::mirror_root(&settings.to)?;
     let scratch = tempfile::tempdir().map_err(|e| invalid(&settings.bundle, e))?;
     unpack(&settings.bundle, scratch.path(), settings.max_bytes)?;
     let dir = scratch.path();
@@ -398,7 +397,7 @@ pub fn push(settings: &BundlePushSettings, out: &Output) -> Result<BundlePushRep
         return Err(invalid(&settings.bundle, "it has no bundle.json"));
     }
     let mut layout = LayoutSource::open(&dir.join("images"))?;
-    let (host, path) = crate::mirror::split_root(&root);
+    let (host, path) = crate::image::split_mirror(&root);
     let mut session = Session::new(
         settings.mirror_access.clone(),
         settings.mirror_access.clone(),

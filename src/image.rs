@@ -107,8 +107,49 @@ pub fn check_mirror(mirror: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `oci://HOST[:PORT]/PATH` as `HOST[:PORT]/PATH`.
+pub fn mirror_root(to: &str) -> crate::error::Result<String> {
+    let root = to
+        .strip_prefix("oci://")
+        .unwrap_or("")
+        .trim_end_matches('/');
+    check_mirror(root)
+        .ok()
+        .filter(|_| root.contains('/'))
+        .map(|_| root.to_string())
+        .ok_or_else(|| {
+            crate::error::Error::invalid_args(
+                format!("--to {} is not oci://HOST[:PORT]/PATH.", crate::terminal::escape(to)),
+                "Name the site's registry and a path in it, e.g. oci://registry.site.local:5000/mirror.",
+            )
+        })
+}
+
+/// A mirror root `HOST[:PORT]/PATH` as its registry host and path.
+pub fn split_mirror(root: &str) -> (String, String) {
+    let probe = ImageRef::parse(&format!("{root}/x")).expect("a checked mirror root");
+    let (host, path) = probe.registry_and_path();
+    (host, path.trim_end_matches("/x").to_string())
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_mirror_is_an_oci_reference_with_a_path() {
+        assert_eq!(
+            mirror_root("oci://reg.site:5000/mirror/").unwrap(),
+            "reg.site:5000/mirror"
+        );
+        for bad in [
+            "reg.site:5000/mirror",
+            "oci://reg.site:5000",
+            "oci://Reg/UPPER",
+            "oci://",
+        ] {
+            assert!(mirror_root(bad).is_err(), "{bad}");
+        }
+    }
+
     use super::*;
 
     fn split(s: &str) -> (String, String, String) {

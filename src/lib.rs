@@ -38,6 +38,7 @@ pub mod prepare;
 pub mod prepared;
 pub mod provenance;
 pub mod registry;
+pub mod release;
 pub mod runtime_config;
 pub mod shell_quote;
 pub mod sign;

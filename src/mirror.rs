@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::error::{Brief, Code, Error, Result};
+use crate::error::{Code, Error, Result};
 use crate::image::ImageRef;
 use crate::output::{Output, Report};
-use crate::registry::copy::{Copied, Destination, Platform, Session};
+use crate::registry::copy::{Destination, MirroredImage, Platform, Session};
 use crate::registry::RegistryAccess;
 
 #[derive(Debug, Clone)]
@@ -26,31 +26,6 @@ pub struct MirrorSettings {
     pub source_access: RegistryAccess,
     /// TLS and login for the mirror, as for push.
     pub mirror_access: RegistryAccess,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Copied,
-    Present,
-    Failed,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct MirroredImage {
-    pub source: String,
-    pub destination: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub digest: Option<String>,
-    pub status: Status,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub used_by: Vec<String>,
-    pub blobs_sent: usize,
-    pub blobs_mounted: usize,
-    pub blobs_present: usize,
-    pub bytes_sent: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<Brief>,
 }
 
 /// A prepared kit pointed at the mirror.
@@ -115,66 +90,8 @@ impl Report for MirrorReport {
     }
 }
 
-/// `oci://HOST[:PORT]/PATH` as `HOST[:PORT]/PATH`.
-pub fn mirror_root(to: &str) -> Result<String> {
-    let root = to
-        .strip_prefix("oci://")
-        .unwrap_or("")
-        .trim_end_matches('/');
-    crate::image::check_mirror(root)
-        .ok()
-        .filter(|_| root.contains('/'))
-        .map(|_| root.to_string())
-        .ok_or_else(|| {
-            Error::invalid_args(
-                format!("--to {} is not oci://HOST[:PORT]/PATH.", crate::terminal::escape(to)),
-                "Name the site's registry and a path in it, e.g. oci://registry.site.local:5000/mirror.",
-            )
-        })
-}
-
-/// A mirror root `HOST[:PORT]/PATH` as its registry host and path.
-pub fn split_root(root: &str) -> (String, String) {
-    let probe = ImageRef::parse(&format!("{root}/x")).expect("a checked mirror root");
-    let (host, path) = probe.registry_and_path();
-    (host, path.trim_end_matches("/x").to_string())
-}
-
-impl MirroredImage {
-    pub fn new(source: &str, destination: &str, used_by: Vec<String>) -> MirroredImage {
-        MirroredImage {
-            source: source.to_string(),
-            destination: destination.to_string(),
-            digest: None,
-            status: Status::Failed,
-            used_by,
-            blobs_sent: 0,
-            blobs_mounted: 0,
-            blobs_present: 0,
-            bytes_sent: 0,
-            error: None,
-        }
-    }
-
-    /// What a copy did.
-    pub fn record(&mut self, c: Copied) {
-        self.digest = Some(c.digest);
-        self.status = if c.present {
-            Status::Present
-        } else {
-            Status::Copied
-        };
-        (
-            self.blobs_sent,
-            self.blobs_mounted,
-            self.blobs_present,
-            self.bytes_sent,
-        ) = (c.blobs_sent, c.blobs_mounted, c.blobs_present, c.bytes_sent);
-    }
-}
-
 pub fn mirror(settings: &MirrorSettings, out: &Output) -> Result<MirrorReport> {
-    let root = mirror_root(&settings.to)?;
+    let root = crate::image::mirror_root(&settings.to)?;
     // Folders are prepared kits or federations; anything else must be an image reference.
     let (folders, named): (Vec<&String>, Vec<&String>) = settings
         .sources
@@ -189,7 +106,7 @@ pub fn mirror(settings: &MirrorSettings, out: &Output) -> Result<MirrorReport> {
     let mut entries: Vec<(String, Vec<String>)> = Vec::new();
     if !folders.is_empty() {
         let paths: Vec<PathBuf> = folders.iter().map(PathBuf::from).collect();
-        entries = crate::images::uses(&paths, &settings.stage_image)?;
+        entries = crate::prepared::images::uses(&paths, &settings.stage_image)?;
     }
     for image in named {
         ImageRef::parse(image).map_err(|why| {
@@ -202,7 +119,7 @@ pub fn mirror(settings: &MirrorSettings, out: &Output) -> Result<MirrorReport> {
             entries.push((image.clone(), Vec::new()));
         }
     }
-    let (mirror_host, mirror_path) = split_root(&root);
+    let (mirror_host, mirror_path) = crate::image::split_mirror(&root);
     let mut session = Session::new(
         settings.source_access.clone(),
         settings.mirror_access.clone(),
@@ -386,21 +303,5 @@ mod tests {
             new,
             "name: \"s\"\nimage:\n  # comment\n  repository: \"m:5000/mirror/r/nvflare\"\n  tag: \"2.9.0\"\n  digest: \"sha256:0000000000000000000000000000000000000000000000000000000000000000\"\n  pullPolicy: \"Always\"\nother:\n  repository: \"x\"\n"
         );
-    }
-
-    #[test]
-    fn the_mirror_is_an_oci_reference_with_a_path() {
-        assert_eq!(
-            mirror_root("oci://reg.site:5000/mirror/").unwrap(),
-            "reg.site:5000/mirror"
-        );
-        for bad in [
-            "reg.site:5000/mirror",
-            "oci://reg.site:5000",
-            "oci://Reg/UPPER",
-            "oci://",
-        ] {
-            assert!(mirror_root(bad).is_err(), "{bad}");
-        }
     }
 }

@@ -11,12 +11,12 @@ use std::path::PathBuf;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::deploy::{cluster_for, deployed_state};
 use crate::error::{Brief, Result};
 use crate::kit::Role;
 use crate::kubectl::{self, ClusterSettings, Kubectl};
 use crate::output::Report;
 use crate::prepared::{fingerprint, stage_record};
+use crate::release::{cluster_for, deployed_state};
 use crate::targets::{self, CommandDefaults, Target};
 
 /// How much of the parent's log is read: the newest lines hold the answer.

@@ -7,11 +7,11 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::deploy::{cluster_for, deployed_state};
 use crate::error::{Brief, Result};
 use crate::kit::Role;
 use crate::kubectl::{self, ClusterSettings, Kubectl};
 use crate::output::{Output, Report};
+use crate::release::{cluster_for, deployed_state};
 use crate::stage::{self, PlanStep, UnstageSettings};
 use crate::targets::{self, CommandDefaults, Target};
 

@@ -19,13 +19,13 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::backup::{self, BackupSettings};
-use crate::deploy::{self, cluster_for, deployed_state, DeploySettings, DeployedRelease};
 use crate::error::{Brief, Code, Error, Result};
 use crate::kit::Role;
 use crate::kubectl::{self, ClusterSettings, Kubectl};
 use crate::output::{Output, Report};
 use crate::prepared::summary::{self, Change, KitSummary};
 use crate::prepared::{fingerprint, Method};
+use crate::release::{self, cluster_for, deployed_state, DeploySettings, DeployedRelease};
 use crate::stage::{self, PlanStep, StageSettings, WorkspaceSettings, WorkspaceStep};
 use crate::targets::{self, Target};
 use crate::verify::Status;
@@ -374,7 +374,7 @@ fn plan_steps(
         });
     }
     let staged = fingerprint::of(&target.kit.dir)?;
-    let digest = deploy::desired_digest(target, d, &staged)?;
+    let digest = release::desired_digest(target, d, &staged)?;
     let record = crate::prepared::stage_record::read(&target.kit.dir)?;
     let staged_already = record
         .as_ref()
@@ -493,7 +493,7 @@ fn upgrade_args(
     staged: &str,
 ) -> Result<Vec<String>> {
     let mut args = vec!["upgrade".to_string(), target.kit.release.clone()];
-    args.extend(deploy::release_args(
+    args.extend(release::release_args(
         target,
         &settings.deploy,
         digest,
@@ -671,10 +671,10 @@ fn apply_steps(
     }
     let after = deployed_state(&helm, target)?;
     row.revision = after.as_ref().map(|a| a.revision);
-    let report = deploy::verify_target(target, &cluster, d)?;
+    let report = release::verify_target(target, &cluster, d)?;
     row.verdict = Some(report.verdict);
     if report.verdict == Status::Fail {
-        return Err(deploy::verify_failed(&report));
+        return Err(release::verify_failed(&report));
     }
     row.result = Outcome::Upgraded;
     Ok(())

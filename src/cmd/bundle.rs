@@ -74,6 +74,8 @@ pub struct PushArgs {
 }
 
 pub fn exec(args: Args, out: &Output, env: &HelmEnv) -> Result<i32> {
+    // Both work in a temporary folder, removed on the way out, Ctrl-C included.
+    helm_nvflare::interrupt::cleans_up_itself();
     if let Some(Sub::Push(push)) = args.push {
         let settings = BundlePushSettings {
             bundle: push.bundle,

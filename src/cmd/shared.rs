@@ -354,9 +354,9 @@ pub struct DeployArgs {
 }
 
 impl DeployArgs {
-    pub fn settings(self, source: PathBuf, env: &HelmEnv) -> helm_nvflare::deploy::DeploySettings {
+    pub fn settings(self, source: PathBuf, env: &HelmEnv) -> helm_nvflare::release::DeploySettings {
         let cluster = self.cluster.settings(env, self.dry_run, self.timeout);
-        helm_nvflare::deploy::DeploySettings {
+        helm_nvflare::release::DeploySettings {
             defaults: helm_nvflare::targets::CommandDefaults {
                 namespace: cluster.requested_namespace(),
                 context: cluster.requested_context(),

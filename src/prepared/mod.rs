@@ -4,6 +4,7 @@
 //! it imports none of them.
 
 pub mod fingerprint;
+pub mod images;
 pub mod kit;
 pub mod marker;
 pub mod names;

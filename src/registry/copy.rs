@@ -14,12 +14,13 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::sync::atomic::Ordering;
 
+use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::client::Client;
 use super::{digest, digest_is_sha256, put_manifest_as, status_error, RegistryAccess};
-use crate::error::{Code, Error, Result};
+use crate::error::{Brief, Code, Error, Result};
 use crate::image::ImageRef;
 
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -727,6 +728,65 @@ impl Sink for RegistrySink<'_> {
     fn put_manifest(&mut self, reference: &str, bytes: &[u8], media_type: &str) -> Result<()> {
         let scope = format!("repository:{}:pull,push", self.repo);
         put_manifest_as(self.client, self.repo, reference, bytes, media_type, &scope)
+    }
+}
+
+/// How one image's copy ended, as `mirror` and `bundle push` report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Copied,
+    Present,
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MirroredImage {
+    pub source: String,
+    pub destination: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub used_by: Vec<String>,
+    pub blobs_sent: usize,
+    pub blobs_mounted: usize,
+    pub blobs_present: usize,
+    pub bytes_sent: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Brief>,
+}
+
+impl MirroredImage {
+    pub fn new(source: &str, destination: &str, used_by: Vec<String>) -> MirroredImage {
+        MirroredImage {
+            source: source.to_string(),
+            destination: destination.to_string(),
+            digest: None,
+            status: Status::Failed,
+            used_by,
+            blobs_sent: 0,
+            blobs_mounted: 0,
+            blobs_present: 0,
+            bytes_sent: 0,
+            error: None,
+        }
+    }
+
+    /// What a copy did.
+    pub fn record(&mut self, c: Copied) {
+        self.digest = Some(c.digest);
+        self.status = if c.present {
+            Status::Present
+        } else {
+            Status::Copied
+        };
+        (
+            self.blobs_sent,
+            self.blobs_mounted,
+            self.blobs_present,
+            self.bytes_sent,
+        ) = (c.blobs_sent, c.blobs_mounted, c.blobs_present, c.bytes_sent);
     }
 }
 
