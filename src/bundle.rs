@@ -170,7 +170,7 @@ pub fn bundle(settings: &BundleSettings, out: &Output) -> Result<BundleReport> {
     };
 
     // Images, as an OCI layout.
-    let uses = crate::prepared::images::uses(&settings.sources, &settings.stage_image)?;
+    let uses = crate::site_images::uses(&settings.sources, &settings.stage_image)?;
     let mut sink = LayoutSink::create(&root.join("bundle/images"))?;
     let mut session = Session::new(
         settings.source_access.clone(),

@@ -127,8 +127,7 @@ fn duplicate_participants(kits: &[(String, Plan)]) -> Vec<Detail> {
     let mut problems = Vec::new();
     for (i, (folder, plan)) in kits.iter().enumerate() {
         // The release follows from the participant name alone.
-        let release_of =
-            |p: &Plan| crate::prepared::names::Derived::new(&p.kit.name, p.kit.role, "").release;
+        let release_of = |p: &Plan| crate::names::Derived::new(&p.kit.name, p.kit.role, "").release;
         let release = release_of(plan);
         let earlier = kits[..i]
             .iter()

@@ -66,7 +66,7 @@ impl Report for ImagesReport {
 }
 
 pub fn images(settings: &ImagesSettings) -> Result<ImagesReport> {
-    let entries = crate::prepared::images::uses(&settings.sources, &settings.stage_image)?;
+    let entries = crate::site_images::uses(&settings.sources, &settings.stage_image)?;
     let images = crate::parallel::map_per_core(&entries, |(image, used_by)| {
         let parsed = ImageRef::parse(image).expect("checked when read");
         let pinned = (!parsed.digest.is_empty()).then(|| parsed.digest.clone());

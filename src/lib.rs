@@ -42,6 +42,7 @@ pub mod release;
 pub mod runtime_config;
 pub mod shell_quote;
 pub mod sign;
+pub mod site_images;
 pub mod stage;
 pub mod status;
 pub mod study_runtime;

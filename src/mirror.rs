@@ -106,7 +106,7 @@ pub fn mirror(settings: &MirrorSettings, out: &Output) -> Result<MirrorReport> {
     let mut entries: Vec<(String, Vec<String>)> = Vec::new();
     if !folders.is_empty() {
         let paths: Vec<PathBuf> = folders.iter().map(PathBuf::from).collect();
-        entries = crate::prepared::images::uses(&paths, &settings.stage_image)?;
+        entries = crate::site_images::uses(&paths, &settings.stage_image)?;
     }
     for image in named {
         ImageRef::parse(image).map_err(|why| {

@@ -3,6 +3,8 @@
 //!
 //! Every check is a full match; the seed's `re.match(...$)` accepted `"site-1\n"`.
 
+use crate::kit::Role;
+
 use sha2::{Digest, Sha256};
 
 pub const DNS_LABEL_MAX: usize = 63;
@@ -50,6 +52,126 @@ pub fn is_path_component(c: &str) -> bool {
         && b[0].is_ascii_lowercase() | b[0].is_ascii_digit()
         && b.iter()
             .all(|x| x.is_ascii_lowercase() || x.is_ascii_digit() || b"._-".contains(x))
+}
+
+// A participant's derived names, computed in one place: the Helm release, the Service job
+// pods dial, the chart's object name (`_helpers.tpl`'s `nvflare.fullname`) and its job pods'
+// suffix. `prepare` writes them; every reader of a prepared kit derives them again from
+// its values.yaml with the same functions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Derived {
+    /// The Helm release: the participant's name when it is a valid release name, else a
+    /// sanitized name with 8 hex digits of its sha256.
+    pub release: String,
+    /// The parent Service: the configured server Service, or the client's DNS-1035 name.
+    pub service: String,
+    /// The Deployment, ServiceAccount and Role name.
+    pub object: String,
+}
+
+impl Derived {
+    /// From the participant's name (exactly as the kit has it), its role and, for a
+    /// server, the Service name the runtime config chose.
+    pub fn new(participant: &str, role: Role, server_service_name: &str) -> Derived {
+        let service = match role {
+            Role::Server => server_service_name.to_string(),
+            _ => client_service_name(participant),
+        };
+        Derived {
+            release: release_name(participant),
+            object: object_for(role, participant, &service),
+            service,
+        }
+    }
+}
+
+/// The chart's object name: the server's from its name, a client's from its Service.
+pub fn object_for(role: Role, participant: &str, service: &str) -> String {
+    match role {
+        Role::Server => object_name(participant),
+        _ => object_name(service),
+    }
+}
+
+/// `_helpers.tpl`'s `nvflare.objectName`: the name when it is a DNS-1123 subdomain of at
+/// most 63 characters, else the stable sanitized name.
+pub fn object_name(raw: &str) -> String {
+    if raw.len() <= 63 && is_dns1123_subdomain(raw) {
+        raw.to_string()
+    } else {
+        stable_k8s_name(raw, 63)
+    }
+}
+
+/// The suffix NVFlare's Kubernetes launcher (2.8 and 2.9, `job_pod_name`) gives every
+/// job pod of a site: `-<site_name_to_rfc1123(site, 20)>`, so a site's job pods are the
+/// pods whose name ends with it.
+pub fn job_pod_suffix(site: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest: String = Sha256::digest(site.as_bytes())
+        .iter()
+        .take(4)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let lower: String = site
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')
+        .collect();
+    let mut name = lower.trim_matches('-').to_string();
+    if name.is_empty() {
+        name = "site".into();
+    }
+    if name.starts_with(|c: char| c.is_ascii_digit()) {
+        name.insert(0, 's');
+    }
+    let head: String = name.chars().take(20 - 8 - 1).collect();
+    let head = match head.trim_end_matches('-') {
+        "" => "site",
+        h => h,
+    };
+    format!("-{head}-{digest}")
+}
+
+static SEMVER: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    let num = "(?:0|[1-9][0-9]*)";
+    let pre = "(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)";
+    regex::Regex::new(&format!(
+        r"\A{num}\.{num}\.{num}(?:-{pre}(?:\.{pre})*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?\z"
+    ))
+    .expect("semver regex")
+});
+
+/// Strict semver whose major, minor and patch fit u64, as Helm parses them.
+pub fn is_strict_semver(version: &str) -> bool {
+    SEMVER.is_match(version)
+        && version
+            .split(['-', '+'])
+            .next()
+            .is_some_and(|core| core.split('.').all(|n| n.parse::<u64>().is_ok()))
+}
+
+#[cfg(test)]
+mod derived_tests {
+    use super::*;
+
+    /// Values from NVFlare 2.9's `site_name_to_rfc1123(name, max_length=20)`.
+    #[test]
+    fn job_pod_suffix_is_nvflares() {
+        assert_eq!(job_pod_suffix("site-1"), "-site-1-f505dccd");
+        assert_eq!(job_pod_suffix("fl.example.com"), "-flexampleco-e265d5eb");
+        assert_eq!(job_pod_suffix("1_Hospital"), "-s1hospital-d47a9e09");
+    }
+
+    #[test]
+    fn one_derivation_for_every_role() {
+        let server = Derived::new("fl.example.com", Role::Server, "nvflare-server");
+        assert_eq!(server.service, "nvflare-server");
+        assert_eq!(server.object, "fl.example.com");
+        let client = Derived::new("Hospital_A", Role::Client, "unused");
+        assert_eq!(client.release, release_name("Hospital_A"));
+        assert_eq!(client.object, object_name(&client.service));
+    }
 }
 
 #[cfg(test)]

@@ -433,7 +433,7 @@ fn running_job_pods(kubectl: &Kubectl, target: &Target) -> Result<Vec<String>> {
     let ns = format!("--namespace={}", target.namespace);
     let answer = kubectl.run(&kubectl::args(&[&ns, "get", "pods", "-o", "json"]), None)?;
     let pods: Value = serde_json::from_str(&answer).unwrap_or(Value::Null);
-    let suffix = crate::prepared::names::job_pod_suffix(&target.kit.participant);
+    let suffix = crate::names::job_pod_suffix(&target.kit.participant);
     let mut names: Vec<String> = pods["items"]
         .as_array()
         .into_iter()

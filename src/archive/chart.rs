@@ -211,7 +211,7 @@ fn chart_metadata(top: &str, chart_yaml: &[u8]) -> Result<Checked, Problem> {
         )));
     }
     let version = field("version").ok_or_else(|| invalid("Chart.yaml has no version"))?;
-    if !crate::package::is_strict_semver(&version) {
+    if !crate::names::is_strict_semver(&version) {
         return Err(invalid(format!(
             "version {:?} is not strict semver",
             crate::terminal::escape(&version)

@@ -15,8 +15,8 @@ use crate::kit::Role;
 
 /// The first entry of every backup.
 pub const MANIFEST: &str = ".helm-nvflare-backup.json";
-/// What a restore never writes: staging owns these (and the copy `upgrade` keeps).
-pub const NOT_BACKED_UP: [&str; 3] = ["startup", "local", ".helm-nvflare-previous"];
+/// What a backup never holds and a restore never writes: staging's.
+pub use crate::stage::STAGING_OWNS as NOT_BACKED_UP;
 /// Default cap on a backup's unpacked size.
 pub const DEFAULT_MAX_BYTES: u64 = 16 << 30;
 const MAX_ENTRIES: usize = 1_000_000;

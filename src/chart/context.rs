@@ -11,9 +11,9 @@ use super::values::{
 
 use crate::kit::{KitInfo, Role};
 use crate::names;
+use crate::names::Derived;
 use crate::nvflare_version::NvflareVersion;
 use crate::parent_process::{chart_args, server_ports};
-use crate::prepared::names::Derived;
 use crate::runtime_config::K8sConfig;
 
 /// The chart's metadata (Chart.yaml) beside its values.

@@ -5,9 +5,8 @@ mod archive;
 mod helmignore;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
-use regex::Regex;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -29,7 +28,7 @@ impl ChartVersions {
     /// The one check of `--version`, before anything is written.
     pub fn check(&self) -> Result<()> {
         match &self.version {
-            Some(v) if !is_strict_semver(v) => Err(Error::invalid_args(
+            Some(v) if !crate::names::is_strict_semver(v) => Err(Error::invalid_args(
                 format!("--version {v:?} is not a strict semantic version."),
                 "Use MAJOR.MINOR.PATCH with optional -prerelease and +build, without a leading v, e.g. 1.2.0 or 1.2.0-rc.1.",
             )),
@@ -95,24 +94,6 @@ impl Built {
         }
         Ok(())
     }
-}
-
-static SEMVER: LazyLock<Regex> = LazyLock::new(|| {
-    let num = "(?:0|[1-9][0-9]*)";
-    let pre = "(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)";
-    Regex::new(&format!(
-        r"\A{num}\.{num}\.{num}(?:-{pre}(?:\.{pre})*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?\z"
-    ))
-    .expect("semver regex")
-});
-
-/// Strict semver whose major, minor and patch fit u64, as Helm parses them.
-pub fn is_strict_semver(version: &str) -> bool {
-    SEMVER.is_match(version)
-        && version
-            .split(['-', '+'])
-            .next()
-            .is_some_and(|core| core.split('.').all(|n| n.parse::<u64>().is_ok()))
 }
 
 /// `<path>` itself when it holds Chart.yaml, else `<path>/helm_chart` of a prepared kit.
@@ -252,7 +233,7 @@ pub fn build(settings: &PackageSettings) -> Result<Built> {
         Some(Value::Number(n)) => n.to_string(),
         _ => return Err(chart_error(&chart_dir, "Chart.yaml has no version")),
     };
-    if !is_strict_semver(&version) {
+    if !crate::names::is_strict_semver(&version) {
         return Err(chart_error(
             &chart_dir,
             format!("version {version:?} is not a strict semantic version; pass --version"),
@@ -319,7 +300,7 @@ pub fn write_archive(path: &Path, bytes: &[u8]) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::is_strict_semver;
+    use crate::names::is_strict_semver;
 
     #[test]
     fn strict_semver() {
@@ -337,7 +318,7 @@ mod tests {
             "１.0.0",
             "99999999999999999999.0.0",
         ] {
-            assert!(!is_strict_semver(bad), "{bad}");
+            assert!(!crate::names::is_strict_semver(bad), "{bad}");
         }
     }
 }

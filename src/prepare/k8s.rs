@@ -59,8 +59,7 @@ pub(super) fn prepare_k8s(
         args.insert("image_pull_secrets".into(), json!(secrets));
     }
     resources::install_launcher(work, "k8s_launcher", launcher_path, args, version, warnings)?;
-    let derived =
-        crate::prepared::names::Derived::new(&kit.name, kit.role, &config.server_service_name);
+    let derived = crate::names::Derived::new(&kit.name, kit.role, &config.server_service_name);
     let service = derived.service.clone();
     let security = comm_config::internal_security(version, parent.internal_connection_security);
     comm_config::patch_for_k8s(work, &service, parent.parent_port, security, version)?;

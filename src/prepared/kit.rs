@@ -174,7 +174,7 @@ impl PreparedKit {
 
     /// The Deployment, ServiceAccount and Role name the chart renders (`nvflare.fullname`).
     pub fn object_name(&self) -> String {
-        super::names::object_for(self.role, &self.values.name, &self.values.service_name)
+        crate::names::object_for(self.role, &self.values.name, &self.values.service_name)
     }
 
     /// The ServiceAccount the parent pod (and its launcher) runs as.
@@ -183,7 +183,7 @@ impl PreparedKit {
         match account.name.as_str() {
             "" if !account.create => "default".into(),
             "" => self.object_name(),
-            name => super::names::object_name(name),
+            name => crate::names::object_name(name),
         }
     }
 

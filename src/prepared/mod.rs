@@ -4,10 +4,8 @@
 //! it imports none of them.
 
 pub mod fingerprint;
-pub mod images;
 pub mod kit;
 pub mod marker;
-pub mod names;
 pub mod stage_record;
 pub mod summary;
 

@@ -134,7 +134,7 @@ pub fn plugin_metadata(bytes: &[u8]) -> std::result::Result<(String, String), Pr
             chart_archive::invalid("plugin.yaml has no name of letters, digits, '-' or '_'")
         })?;
     let version = field("version")
-        .filter(|v| crate::package::is_strict_semver(v))
+        .filter(|v| crate::names::is_strict_semver(v))
         .ok_or_else(|| chart_archive::invalid("plugin.yaml has no strict semver version"))?;
     Ok((name, version))
 }

@@ -10,7 +10,9 @@ pub mod manifests;
 mod pvc;
 mod workspace;
 
-pub use workspace::{on_workspace, Step as WorkspaceStep, WorkspaceSettings, PREVIOUS};
+pub use workspace::{
+    on_workspace, Step as WorkspaceStep, WorkspaceSettings, PREVIOUS, STAGING_OWNS,
+};
 
 use std::path::PathBuf;
 

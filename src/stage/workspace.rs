@@ -18,6 +18,8 @@ use crate::prepared::PreparedKit;
 
 /// Where `upgrade` keeps the running revision's `startup/` and `local/`, on the PVC.
 pub const PREVIOUS: &str = ".helm-nvflare-previous";
+/// What staging owns at the workspace root: never in a backup, never restored.
+pub const STAGING_OWNS: [&str; 3] = ["startup", "local", PREVIOUS];
 
 #[derive(Debug, Clone)]
 pub struct WorkspaceSettings {
@@ -66,7 +68,7 @@ fn list_files(s: &mut Session, pod: &str) -> Result<Vec<String>> {
         "1".into(),
         "(".into(),
     ];
-    for (i, name) in crate::backup::NOT_BACKED_UP.iter().enumerate() {
+    for (i, name) in STAGING_OWNS.iter().enumerate() {
         if i > 0 {
             find.push("-o".into());
         }
@@ -100,7 +102,7 @@ fn step(s: &mut Session, pod: &str, step: &Step, done: &mut Done) -> Result<()> 
                 done.listed.len()
             ));
             let mut tar = vec!["tar", "-cf", "-", "-C", WORKSPACE];
-            let excludes: Vec<String> = crate::backup::NOT_BACKED_UP
+            let excludes: Vec<String> = STAGING_OWNS
                 .iter()
                 .map(|n| format!("--exclude=./{n}"))
                 .collect();

@@ -31,6 +31,7 @@ mod registry_auth;
 mod release;
 mod signing;
 mod stage;
+mod structure;
 mod untrusted_answers;
 mod untrusted_kit;
 mod verify;

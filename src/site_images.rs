@@ -1,4 +1,4 @@
-//! The images a prepared kit's cluster pulls: the parent (the chart's image), the jobs of
+//! The images a site's cluster pulls for its prepared kits: the parent (the chart's image), the jobs of
 //! each study (`container.image` in NVFlare 2.9's `local/study_runtime.yaml`, read as kit
 //! content), and stage's helper pod. Read by `images`, `mirror` and `bundle`.
 
