@@ -17,6 +17,7 @@ pub mod deploy;
 pub mod docker_script;
 pub mod error;
 pub mod federation;
+pub mod fields;
 pub mod fs_tree;
 pub mod helm_env;
 pub mod image;

@@ -12,6 +12,7 @@ use std::path::Path;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
+use crate::fields::first_line;
 use crate::image::ImageRef;
 use crate::names;
 use crate::runtime_config::{Runtime, RESERVED_DOCKER_KWARGS_2_9 as RESERVED_DOCKER_KWARGS};
@@ -64,15 +65,13 @@ fn mapping<'a>(value: &'a Value, label: &str) -> Result<&'a Map<String, Value>> 
 }
 
 fn known_keys(entry: &Map<String, Value>, known: &[&str], label: &str) -> Result<()> {
-    let mut unknown: Vec<String> = entry
-        .keys()
-        .filter(|k| !known.contains(&k.as_str()))
-        .map(|k| show(k))
+    let unknown: Vec<String> = crate::fields::unknown_keys(entry, known)
+        .into_iter()
+        .map(show)
         .collect();
     if unknown.is_empty() {
         return Ok(());
     }
-    unknown.sort();
     Err(fail(format_args!(
         "{label} has unknown key(s) [{}]; allowed: {known:?}.",
         unknown.join(", ")
@@ -80,10 +79,8 @@ fn known_keys(entry: &Map<String, Value>, known: &[&str], label: &str) -> Result
 }
 
 fn non_empty_str<'a>(value: Option<&'a Value>, label: &str) -> Result<&'a str> {
-    match value {
-        Some(Value::String(s)) if !s.is_empty() => Ok(s),
-        _ => Err(fail(format_args!("{label} must be a non-empty string."))),
-    }
+    crate::fields::non_empty_str(value)
+        .ok_or_else(|| fail(format_args!("{label} must be a non-empty string.")))
 }
 
 /// Study, dataset and secret-mount names: NVFlare's `^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?$`.
@@ -178,10 +175,6 @@ pub fn check_text(text: &str, local: &Path, runtime: Runtime) -> Result<Vec<Gran
         grants.extend(check_study(study, entry, local, runtime)?);
     }
     Ok(grants)
-}
-
-fn first_line(text: &str) -> &str {
-    text.lines().next().unwrap_or(text)
 }
 
 fn check_study(study: &str, entry: &Value, local: &Path, runtime: Runtime) -> Result<Vec<Grant>> {

@@ -13,6 +13,7 @@ use std::path::Path;
 use serde_json::{Map, Value};
 
 use crate::error::{Code, Error, Result};
+use crate::fields::first_line;
 use crate::image::ImageRef;
 use crate::names;
 use crate::nvflare_version::NvflareVersion;
@@ -285,10 +286,6 @@ fn control_character(value: &Value, place: &str) -> Option<String> {
     }
 }
 
-fn first_line(text: &str) -> &str {
-    text.lines().next().unwrap_or(text)
-}
-
 /// Checks an already-parsed config mapping.
 pub fn parse(config: &Map<String, Value>) -> Result<RuntimeConfig> {
     if let Some(place) = control_character(&Value::Object(config.clone()), "") {
@@ -352,15 +349,10 @@ fn mapping<'a>(value: Option<&'a Value>, name: &str) -> Result<&'a Map<String, V
 }
 
 fn allowed_keys(data: &Map<String, Value>, allowed: &[&str], place: &str) -> Result<()> {
-    let mut unknown: Vec<&str> = data
-        .keys()
-        .map(String::as_str)
-        .filter(|k| !allowed.contains(k))
-        .collect();
+    let unknown = crate::fields::unknown_keys(data, allowed);
     if unknown.is_empty() {
         return Ok(());
     }
-    unknown.sort_unstable();
     Err(Error::invalid_config(
         format!("Unknown keys in {place}: {}", py_list(&unknown)),
         "Remove or rename unsupported keys.",
@@ -368,13 +360,14 @@ fn allowed_keys(data: &Map<String, Value>, allowed: &[&str], place: &str) -> Res
 }
 
 fn required_str(data: &Map<String, Value>, key: &str, place: &str) -> Result<String> {
-    match data.get(key) {
-        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
-        _ => Err(Error::invalid_config(
-            format!("{place}.{key} must be a non-empty string."),
-            fix_config(),
-        )),
-    }
+    crate::fields::non_empty_str(data.get(key))
+        .map(str::to_string)
+        .ok_or_else(|| {
+            Error::invalid_config(
+                format!("{place}.{key} must be a non-empty string."),
+                fix_config(),
+            )
+        })
 }
 
 fn optional_str(data: &Map<String, Value>, key: &str, place: &str) -> Result<Option<String>> {
