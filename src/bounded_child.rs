@@ -20,7 +20,7 @@ pub enum Ended {
 
 /// Waits for `child` until `deadline`; kills it (its whole group when it has its own)
 /// when the deadline passes, its output overflows, or the user interrupts a step.
-pub fn wait_bounded(
+pub(crate) fn wait_bounded(
     child: &mut Child,
     deadline: Instant,
     own_group: bool,
@@ -56,7 +56,7 @@ pub fn wait_bounded(
 
 /// Reads a pipe on a thread, keeping at most `cap` bytes; past it sets `overflow` and
 /// stops reading. The bytes arrive on the returned channel when the pipe closes.
-pub fn read_capped(
+pub(crate) fn read_capped(
     pipe: Option<impl Read + Send + 'static>,
     cap: usize,
     overflow: &Arc<AtomicBool>,

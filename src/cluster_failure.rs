@@ -129,7 +129,7 @@ fn meaningful_lines(stderr: &str) -> Vec<&str> {
 }
 
 /// Reads a failed call's stderr.
-pub fn classify(stderr: &str) -> Reading {
+pub(crate) fn classify(stderr: &str) -> Reading {
     let lines = meaningful_lines(stderr);
     // Client noise only: the server address is still in the klog lines.
     let all = if lines.is_empty() {

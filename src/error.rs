@@ -214,16 +214,16 @@ impl Error {
         Self::new(Code::InvalidArgs, message, hint)
     }
 
-    pub fn invalid_kit(message: impl Into<String>, hint: impl Into<String>) -> Self {
+    pub(crate) fn invalid_kit(message: impl Into<String>, hint: impl Into<String>) -> Self {
         Self::new(Code::InvalidKit, message, hint)
     }
 
-    pub fn invalid_config(message: impl Into<String>, hint: impl Into<String>) -> Self {
+    pub(crate) fn invalid_config(message: impl Into<String>, hint: impl Into<String>) -> Self {
         Self::new(Code::InvalidConfig, message, hint)
     }
 
     /// An I/O failure while writing the prepared kit; the path says where.
-    pub fn prepare_io(action: &str, path: &Path, err: std::io::Error) -> Self {
+    pub(crate) fn prepare_io(action: &str, path: &Path, err: std::io::Error) -> Self {
         Self::new(
             Code::DeployPrepareFailed,
             format!(

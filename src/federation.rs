@@ -16,7 +16,7 @@ use crate::prepare::{self, Plan, PrepareSettings, Prepared};
 use crate::terminal::escape;
 
 /// True when `dir` is no kit itself but holds participant kits (a `prod_NN/` folder).
-pub fn is_federation(dir: &Path) -> bool {
+pub(crate) fn is_federation(dir: &Path) -> bool {
     !kit::has_role_file(dir) && participant_dirs(dir).iter().any(|d| kit::has_role_file(d))
 }
 
@@ -193,7 +193,7 @@ pub struct PreparedFederation {
 impl PreparedFederation {
     /// The same warning for hundreds of kits, once, with whom it concerns; in plain words
     /// when `plain` (text for a person).
-    pub fn grouped_warnings(&self, plain: bool) -> Vec<String> {
+    pub(crate) fn grouped_warnings(&self, plain: bool) -> Vec<String> {
         let mut grouped: Vec<(&String, Vec<&str>)> = Vec::new();
         for p in &self.participants {
             for warning in &p.prepared.warnings {
@@ -401,7 +401,7 @@ impl Report for PackagedFederation {
 
 /// Packages every chart of a prepared federation into `<destination>/<participant>/`:
 /// all archives are built (and checked for key material) before any is written.
-pub fn package_all(
+pub(crate) fn package_all(
     dir: &Path,
     settings: &PackageSettings,
     out: &Output,
@@ -468,7 +468,7 @@ pub fn package_all(
 }
 
 /// The charts of a prepared federation: `<dir>/<participant>/helm_chart/`, by name.
-pub fn prepared_charts(dir: &Path) -> Vec<(String, PathBuf)> {
+pub(crate) fn prepared_charts(dir: &Path) -> Vec<(String, PathBuf)> {
     participant_dirs(dir)
         .into_iter()
         .filter(|d| d.join(crate::chart::CHART_DIR).join("Chart.yaml").is_file())

@@ -6,12 +6,12 @@
 use serde_json::{Map, Value};
 
 /// The first line of a parser's message (the rest is context we print ourselves).
-pub fn first_line(text: &str) -> &str {
+pub(crate) fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or(text)
 }
 
 /// The keys of `map` that are not in `allowed`, sorted.
-pub fn unknown_keys<'a>(map: &'a Map<String, Value>, allowed: &[&str]) -> Vec<&'a str> {
+pub(crate) fn unknown_keys<'a>(map: &'a Map<String, Value>, allowed: &[&str]) -> Vec<&'a str> {
     let mut unknown: Vec<&str> = map
         .keys()
         .map(String::as_str)
@@ -22,7 +22,7 @@ pub fn unknown_keys<'a>(map: &'a Map<String, Value>, allowed: &[&str]) -> Vec<&'
 }
 
 /// The value as a non-empty string; None for anything else.
-pub fn non_empty_str(value: Option<&Value>) -> Option<&str> {
+pub(crate) fn non_empty_str(value: Option<&Value>) -> Option<&str> {
     match value {
         Some(Value::String(s)) if !s.is_empty() => Some(s),
         _ => None,

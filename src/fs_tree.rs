@@ -76,7 +76,7 @@ fn walk_into(
 
 /// The entries of a walk that are neither regular files nor folders (symlinks, FIFOs,
 /// sockets, devices), as `rel` paths: a kit, a prepared output and a chart hold none.
-pub fn irregular(entries: &[Entry]) -> Vec<String> {
+pub(crate) fn irregular(entries: &[Entry]) -> Vec<String> {
     entries
         .iter()
         .filter(|e| matches!(e.kind, Kind::Symlink | Kind::Special))
@@ -96,7 +96,7 @@ pub fn irregular(entries: &[Entry]) -> Vec<String> {
 /// Copies the walked `entries` of `src` into the new folder `dst`, keeping permission bits
 /// (a private key stays 0600). Only files and folders are copied: a symlink or special
 /// file is an error, so nothing outside `src` can end up in `dst`.
-pub fn copy_entries(src: &Path, dst: &Path, entries: &[Entry]) -> io::Result<()> {
+pub(crate) fn copy_entries(src: &Path, dst: &Path, entries: &[Entry]) -> io::Result<()> {
     std::fs::create_dir(dst)?;
     std::fs::set_permissions(dst, std::fs::symlink_metadata(src)?.permissions())?;
     for entry in entries {
@@ -138,7 +138,7 @@ fn copy_file(from: &Path, to: &Path) -> io::Result<()> {
 /// Reads `base/rel` as untrusted kit content: no component below `base` may be a link,
 /// the file must be a regular file (a FIFO or device is refused, never waited on), and
 /// at most `cap` bytes are read.
-pub fn read_untrusted(base: &Path, rel: &Path, cap: u64) -> io::Result<Vec<u8>> {
+pub(crate) fn read_untrusted(base: &Path, rel: &Path, cap: u64) -> io::Result<Vec<u8>> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let path = no_links_below(base, rel)?;
@@ -160,7 +160,7 @@ pub fn read_untrusted(base: &Path, rel: &Path, cap: u64) -> io::Result<Vec<u8>> 
 
 /// `base/rel`, when `rel` is a plain relative path none of whose components is a link
 /// and all but the last of which are folders: a path that cannot lead out of `base`.
-pub fn no_links_below(base: &Path, rel: &Path) -> io::Result<PathBuf> {
+pub(crate) fn no_links_below(base: &Path, rel: &Path) -> io::Result<PathBuf> {
     let refused = |why: &str| io::Error::new(io::ErrorKind::InvalidInput, why.to_string());
     let mut path = base.to_path_buf();
     let parts: Vec<_> = rel.components().collect();
@@ -188,7 +188,7 @@ fn with_path(err: io::Error, path: &Path) -> io::Error {
 /// Moves the finished folder `new` to `target`, replacing any previous `target`. The old
 /// folder is first moved into `scratch` (on the same filesystem), so a failure at any
 /// point leaves either the old or the new folder at `target`, never a mix.
-pub fn replace_dir(new: &Path, target: &Path, scratch: &Path) -> io::Result<()> {
+pub(crate) fn replace_dir(new: &Path, target: &Path, scratch: &Path) -> io::Result<()> {
     if target.symlink_metadata().is_err() {
         return std::fs::rename(new, target);
     }
@@ -203,7 +203,7 @@ pub fn replace_dir(new: &Path, target: &Path, scratch: &Path) -> io::Result<()> 
 
 /// Creates `dir` and its missing parents, returning the topmost folder it created (to be
 /// removed again if the command fails).
-pub fn create_dir_all_tracked(dir: &Path) -> io::Result<Option<PathBuf>> {
+pub(crate) fn create_dir_all_tracked(dir: &Path) -> io::Result<Option<PathBuf>> {
     let mut first_missing = None;
     let mut cursor = Some(dir);
     while let Some(path) = cursor {
@@ -252,7 +252,7 @@ pub fn resolve(path: &Path) -> PathBuf {
 
 /// Writes `bytes` to `path` through a temporary file beside it and one rename, so readers
 /// see the old file or the new one, never half of one. Mode 0644.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     // Declared first, dropped last: a signal's exit waits until the temporary file is
     // renamed or removed.
@@ -268,7 +268,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 /// Relative paths (slash-separated) of the regular files under `dir`, sorted.
-pub fn walk_files(dir: &Path) -> io::Result<Vec<String>> {
+pub(crate) fn walk_files(dir: &Path) -> io::Result<Vec<String>> {
     let mut files: Vec<String> = walk(dir, &|_| false)?
         .into_iter()
         .filter(|e| e.kind == Kind::File)
@@ -281,7 +281,7 @@ pub fn walk_files(dir: &Path) -> io::Result<Vec<String>> {
 /// Runs `build(work, temp)` to fill the new folder `work` inside a temporary folder `temp`
 /// beside `output`, then moves `work` to `output` in one rename. On error, the temporary
 /// folder and any parent folders created for `output` are removed again.
-pub fn build_dir_atomically<T>(
+pub(crate) fn build_dir_atomically<T>(
     output: &Path,
     build: impl FnOnce(&Path, &Path) -> crate::error::Result<T>,
 ) -> crate::error::Result<T> {

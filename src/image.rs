@@ -53,7 +53,7 @@ impl ImageRef {
     /// (registry host, repository path), as Docker reads a reference: the first component
     /// is a host when it has a `.` or `:` or is `localhost`; otherwise Docker Hub, with
     /// `library/` for one-component names.
-    pub fn registry_and_path(&self) -> (String, String) {
+    pub(crate) fn registry_and_path(&self) -> (String, String) {
         match self.repository.split_once('/') {
             Some((first, rest))
                 if first.contains('.') || first.contains(':') || first == "localhost" =>
@@ -70,7 +70,7 @@ impl ImageRef {
 
     /// The same image in a mirror `HOST[:PORT]/PATH`: `reg:5000/nvidia/nvflare:2.9.0` is
     /// `HOST/PATH/nvidia/nvflare:2.9.0`; tag and digest stay.
-    pub fn in_mirror(&self, mirror: &str) -> ImageRef {
+    pub(crate) fn in_mirror(&self, mirror: &str) -> ImageRef {
         let (_, path) = self.registry_and_path();
         ImageRef {
             repository: format!("{}/{path}", mirror.trim_end_matches('/')),
@@ -93,7 +93,7 @@ impl std::fmt::Display for ImageRef {
 }
 
 /// `--image-mirror`: `HOST[:PORT]/PATH`, a registry host and a path an image can live under.
-pub fn check_mirror(mirror: &str) -> Result<(), String> {
+pub(crate) fn check_mirror(mirror: &str) -> Result<(), String> {
     let probe = format!("{}/x", mirror.trim_end_matches('/'));
     let parsed = ImageRef::parse(&probe).map_err(|_| {
         format!("{mirror:?} is not HOST[:PORT]/PATH (lower case path components, no oci://)")
@@ -108,7 +108,7 @@ pub fn check_mirror(mirror: &str) -> Result<(), String> {
 }
 
 /// `oci://HOST[:PORT]/PATH` as `HOST[:PORT]/PATH`.
-pub fn mirror_root(to: &str) -> crate::error::Result<String> {
+pub(crate) fn mirror_root(to: &str) -> crate::error::Result<String> {
     let root = to
         .strip_prefix("oci://")
         .unwrap_or("")
@@ -126,7 +126,7 @@ pub fn mirror_root(to: &str) -> crate::error::Result<String> {
 }
 
 /// A mirror root `HOST[:PORT]/PATH` as its registry host and path.
-pub fn split_mirror(root: &str) -> (String, String) {
+pub(crate) fn split_mirror(root: &str) -> (String, String) {
     let probe = ImageRef::parse(&format!("{root}/x")).expect("a checked mirror root");
     let (host, path) = probe.registry_and_path();
     (host, path.trim_end_matches("/x").to_string())

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 
 /// Loads a JSON object from a kit file; every failure is `INVALID_KIT`, as in the seed.
-pub fn load_object(path: &Path, label: &str) -> Result<Map<String, Value>> {
+pub(crate) fn load_object(path: &Path, label: &str) -> Result<Map<String, Value>> {
     if !path.is_file() {
         return Err(Error::invalid_kit(
             format!("Missing {label}: {}", path.display()),
@@ -38,13 +38,13 @@ pub fn load_object(path: &Path, label: &str) -> Result<Map<String, Value>> {
 }
 
 /// Writes `value` as Python's `json.dumps(value, indent=4) + "\n"` would.
-pub fn write_pretty(path: &Path, value: &Map<String, Value>) -> Result<()> {
+pub(crate) fn write_pretty(path: &Path, value: &Map<String, Value>) -> Result<()> {
     let mut text = to_python_json(&Value::Object(value.clone()));
     text.push('\n');
     std::fs::write(path, text).map_err(|err| Error::prepare_io("write", path, err))
 }
 
-pub fn to_python_json(value: &Value) -> String {
+pub(crate) fn to_python_json(value: &Value) -> String {
     let mut out = Vec::new();
     let mut serializer =
         serde_json::Serializer::with_formatter(&mut out, PythonFormatter::default());
@@ -177,7 +177,7 @@ fn python_number(text: &str) -> String {
 /// Python's `repr(float)`: the shortest digits that round-trip, in positional notation
 /// when the exponent is from -5 to 15 (with `.0` when whole), else as `d.ddde±XX`;
 /// `json.dumps` writes infinities as `Infinity`.
-pub fn python_float(value: f64) -> String {
+pub(crate) fn python_float(value: f64) -> String {
     if value.is_nan() {
         return "NaN".into();
     }

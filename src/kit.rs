@@ -34,7 +34,7 @@ impl Role {
         }
     }
 
-    pub fn role_file(self) -> &'static str {
+    pub(crate) fn role_file(self) -> &'static str {
         match self {
             Role::Server => FED_SERVER_JSON,
             Role::Client => FED_CLIENT_JSON,
@@ -54,7 +54,7 @@ pub struct KitInfo {
 }
 
 /// True when `dir` looks like one participant's kit (it has `startup/` with a role file).
-pub fn has_role_file(dir: &Path) -> bool {
+pub(crate) fn has_role_file(dir: &Path) -> bool {
     [Role::Server, Role::Client, Role::Admin]
         .iter()
         .any(|role| dir.join("startup").join(role.role_file()).is_file())
@@ -62,7 +62,7 @@ pub fn has_role_file(dir: &Path) -> bool {
 
 /// Validates a kit and reads who it is for. Admin kits are read too; refusing them is the
 /// caller's decision (`UNSUPPORTED_KIT`).
-pub fn inspect(kit_dir: &Path) -> Result<KitInfo> {
+pub(crate) fn inspect(kit_dir: &Path) -> Result<KitInfo> {
     if !kit_dir.is_dir() {
         return Err(Error::invalid_kit(
             format!(
@@ -340,7 +340,7 @@ fn detect_ports(
 
 /// The FL server port a client dials (`servers[0].service.target` of fed_client.json), for
 /// the client's NetworkPolicy; None when the kit does not say.
-pub fn client_server_port(kit_dir: &Path) -> Option<u16> {
+pub(crate) fn client_server_port(kit_dir: &Path) -> Option<u16> {
     let config = crate::json_file::load_object(
         &kit_dir.join("startup").join(FED_CLIENT_JSON),
         FED_CLIENT_JSON,

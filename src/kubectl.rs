@@ -264,7 +264,7 @@ impl Kubectl {
         line.join(" ")
     }
 
-    pub fn redact(&self, text: &str) -> String {
+    pub(crate) fn redact(&self, text: &str) -> String {
         match &self.secret {
             Some(token) => text.replace(token.as_str(), "<redacted>"),
             None => text.to_string(),
@@ -494,7 +494,7 @@ impl Failure {
     /// The error an operator reads: one line of the failure's kind, with its code and hint
     /// (cluster_failure.rs); the command and kubectl's whole stderr ride along for --debug
     /// and JSON.
-    pub fn into_error(self) -> Error {
+    pub(crate) fn into_error(self) -> Error {
         let reading = crate::cluster_failure::classify(&self.stderr);
         let what = self.verb();
         let message = if reading.line.is_empty() {
@@ -514,7 +514,7 @@ impl Failure {
     }
 
     /// What kubectl said, in one line, its client noise dropped (cluster_failure.rs).
-    pub fn one_line(&self) -> String {
+    pub(crate) fn one_line(&self) -> String {
         crate::cluster_failure::classify(&self.stderr).line
     }
 
@@ -582,7 +582,7 @@ pub fn args(parts: &[&str]) -> Vec<String> {
 }
 
 /// A path for `kubectl cp`: absolute, so kubectl never reads `a:b` as `pod:path`.
-pub fn local_path(path: &std::path::Path) -> Result<String> {
+pub(crate) fn local_path(path: &std::path::Path) -> Result<String> {
     let text = path.display().to_string();
     if !path.is_absolute() || text.contains(':') {
         return Err(Error::invalid_args(

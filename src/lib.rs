@@ -2,58 +2,60 @@
 //!
 //! Each command's core takes a settings value and returns a typed, `Serialize` result
 //! ([`prepare::Prepared`], [`package::Packaged`], [`registry::PushReport`],
-//! [`stage::Staged`], [`stage::Unstaged`], [`verify::Report`], and the federation forms
-//! in [`federation`]); [`output::Output`] renders it as text or JSON. Nothing here parses
-//! flags or reads the environment: the binary (`src/main.rs`, `src/cli.rs`, `src/cmd/`)
-//! does, once.
+//! [`stage::Staged`], [`verify::Report`], [`deploy::DeployReport`],
+//! [`upgrade::UpgradeReport`], [`mirror::MirrorReport`], [`bundle::BundleReport`], ...);
+//! [`output::Output`] renders it as text or JSON. Nothing here parses flags. The
+//! environment is read in one place, [`helm_env`], which the binary calls once
+//! (`clippy.toml` forbids `std::env` everywhere else). Modules only the library itself
+//! uses are `pub(crate)`.
 
-pub mod archive;
+pub(crate) mod archive;
 pub mod backup;
-pub mod bounded_child;
+pub(crate) mod bounded_child;
 pub mod bundle;
-pub mod chart;
-pub mod cluster_failure;
+pub(crate) mod chart;
+pub(crate) mod cluster_failure;
 pub mod deploy;
-pub mod docker_script;
+pub(crate) mod docker_script;
 pub mod error;
 pub mod federation;
-pub mod fields;
-pub mod fs_tree;
+pub(crate) mod fields;
+pub(crate) mod fs_tree;
 pub mod helm_env;
-pub mod image;
+pub(crate) mod image;
 pub mod images;
 pub mod interrupt;
-pub mod json_file;
-pub mod kit;
+pub(crate) mod json_file;
+pub(crate) mod kit;
 pub mod kubectl;
 pub mod mirror;
-pub mod names;
+pub(crate) mod names;
 pub mod nvflare_version;
 pub mod output;
 pub mod package;
-pub mod parallel;
-pub mod parent_log;
-pub mod parent_process;
-pub mod patch;
+pub(crate) mod parallel;
+pub(crate) mod parent_log;
+pub(crate) mod parent_process;
+pub(crate) mod patch;
 pub mod prepare;
 pub mod prepared;
 pub mod provenance;
 pub mod registry;
 pub mod release;
-pub mod runtime_config;
-pub mod shell_quote;
+pub(crate) mod runtime_config;
+pub(crate) mod shell_quote;
 pub mod sign;
-pub mod site_images;
+pub(crate) mod site_images;
 pub mod stage;
 pub mod status;
-pub mod study_runtime;
+pub(crate) mod study_runtime;
 pub mod targets;
 pub mod terminal;
 pub mod undeploy;
 pub mod upgrade;
 pub mod verify;
 pub mod verify_chart;
-pub mod yaml_writer;
+pub(crate) mod yaml_writer;
 
 /// This plugin's version, as `helm nvflare version` prints it.
 #[derive(Debug, Clone, serde::Serialize)]

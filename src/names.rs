@@ -13,7 +13,7 @@ pub const SUBDOMAIN_MAX: usize = 253;
 pub const RELEASE_NAME_MAX: usize = 53;
 
 /// DNS-1035 label: Service names. `^[a-z]([-a-z0-9]*[a-z0-9])?$`.
-pub fn is_dns1035_label(name: &str) -> bool {
+pub(crate) fn is_dns1035_label(name: &str) -> bool {
     let bytes = name.as_bytes();
     name.len() <= DNS_LABEL_MAX
         && bytes.first().is_some_and(u8::is_ascii_lowercase)
@@ -21,7 +21,7 @@ pub fn is_dns1035_label(name: &str) -> bool {
 }
 
 /// DNS-1123 label: namespaces, container names. `^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`.
-pub fn is_dns1123_label(name: &str) -> bool {
+pub(crate) fn is_dns1123_label(name: &str) -> bool {
     let bytes = name.as_bytes();
     name.len() <= DNS_LABEL_MAX
         && bytes
@@ -31,7 +31,7 @@ pub fn is_dns1123_label(name: &str) -> bool {
 }
 
 /// DNS-1123 subdomain: Secrets, ConfigMaps, Deployments, ServiceAccounts, Pods.
-pub fn is_dns1123_subdomain(name: &str) -> bool {
+pub(crate) fn is_dns1123_subdomain(name: &str) -> bool {
     name.len() <= SUBDOMAIN_MAX
         && name.split('.').all(|label| {
             let b = label.as_bytes();
@@ -42,11 +42,11 @@ pub fn is_dns1123_subdomain(name: &str) -> bool {
 }
 
 /// A Helm release name: a DNS-1123 subdomain of at most 53 characters.
-pub fn is_release_name(name: &str) -> bool {
+pub(crate) fn is_release_name(name: &str) -> bool {
     name.len() <= RELEASE_NAME_MAX && is_dns1123_subdomain(name)
 }
 
-pub fn is_path_component(c: &str) -> bool {
+pub(crate) fn is_path_component(c: &str) -> bool {
     let b = c.as_bytes();
     !b.is_empty()
         && b[0].is_ascii_lowercase() | b[0].is_ascii_digit()
@@ -86,7 +86,7 @@ impl Derived {
 }
 
 /// The chart's object name: the server's from its name, a client's from its Service.
-pub fn object_for(role: Role, participant: &str, service: &str) -> String {
+pub(crate) fn object_for(role: Role, participant: &str, service: &str) -> String {
     match role {
         Role::Server => object_name(participant),
         _ => object_name(service),
@@ -95,7 +95,7 @@ pub fn object_for(role: Role, participant: &str, service: &str) -> String {
 
 /// `_helpers.tpl`'s `nvflare.objectName`: the name when it is a DNS-1123 subdomain of at
 /// most 63 characters, else the stable sanitized name.
-pub fn object_name(raw: &str) -> String {
+pub(crate) fn object_name(raw: &str) -> String {
     if raw.len() <= 63 && is_dns1123_subdomain(raw) {
         raw.to_string()
     } else {
@@ -106,7 +106,7 @@ pub fn object_name(raw: &str) -> String {
 /// The suffix NVFlare's Kubernetes launcher (2.8 and 2.9, `job_pod_name`) gives every
 /// job pod of a site: `-<site_name_to_rfc1123(site, 20)>`, so a site's job pods are the
 /// pods whose name ends with it.
-pub fn job_pod_suffix(site: &str) -> String {
+pub(crate) fn job_pod_suffix(site: &str) -> String {
     use sha2::{Digest, Sha256};
     let digest: String = Sha256::digest(site.as_bytes())
         .iter()
@@ -143,7 +143,7 @@ static SEMVER: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
 });
 
 /// Strict semver whose major, minor and patch fit u64, as Helm parses them.
-pub fn is_strict_semver(version: &str) -> bool {
+pub(crate) fn is_strict_semver(version: &str) -> bool {
     SEMVER.is_match(version)
         && version
             .split(['-', '+'])
@@ -198,7 +198,7 @@ fn is_label_body(bytes: &[u8]) -> bool {
 
 /// The seed's `_stable_k8s_name`: the name itself when it is already a DNS-1035 label that
 /// fits, otherwise a sanitized head plus `-<sha256[:8]>` of the raw name.
-pub fn stable_k8s_name(raw: &str, max_length: usize) -> String {
+pub(crate) fn stable_k8s_name(raw: &str, max_length: usize) -> String {
     if raw.len() <= max_length && is_dns1035_label(raw) {
         return raw.to_string();
     }
@@ -229,16 +229,16 @@ pub fn stable_k8s_name(raw: &str, max_length: usize) -> String {
 }
 
 /// The Helm release name for a participant (at most 53 characters).
-pub fn release_name(participant: &str) -> String {
+pub(crate) fn release_name(participant: &str) -> String {
     stable_k8s_name(participant, RELEASE_NAME_MAX)
 }
 
 /// The Service name of a client's parent pod (at most 63 characters).
-pub fn client_service_name(participant: &str) -> String {
+pub(crate) fn client_service_name(participant: &str) -> String {
     stable_k8s_name(participant, SERVICE_NAME_MAX)
 }
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))

@@ -51,7 +51,7 @@ impl NvflareVersion {
     }
 
     /// The flag's or config's value, with an error naming where it was given.
-    pub fn parse_given(text: &str, place: &str) -> Result<NvflareVersion> {
+    pub(crate) fn parse_given(text: &str, place: &str) -> Result<NvflareVersion> {
         NvflareVersion::parse(text).ok_or_else(|| {
             Error::invalid_config(
                 format!(
@@ -64,7 +64,7 @@ impl NvflareVersion {
     }
 
     /// NVFlare 2.9 keeps parent <-> job connections on mTLS and reads study_runtime.yaml.
-    pub fn has_study_runtime(self) -> bool {
+    pub(crate) fn has_study_runtime(self) -> bool {
         self >= NvflareVersion::V2_9
     }
 }
@@ -72,7 +72,7 @@ impl NvflareVersion {
 /// What an image tag says about the NVFlare release, when it is a version at all:
 /// `Ok(Some(v))` for 2.8.x / 2.9.x, `Err(tag)` for another version, `Ok(None)` for a tag
 /// that is no version (`latest`, `dev`, a digest only).
-pub fn from_image_tag(tag: &str) -> std::result::Result<Option<NvflareVersion>, String> {
+pub(crate) fn from_image_tag(tag: &str) -> std::result::Result<Option<NvflareVersion>, String> {
     let Some(version) = major_minor(tag) else {
         return Ok(None);
     };

@@ -80,7 +80,7 @@ impl Output {
     }
 
     /// How far long work has come (`3/100 prepared`), only for a person at a terminal.
-    pub fn progress(&self, done: usize, total: usize, what: &str) {
+    pub(crate) fn progress(&self, done: usize, total: usize, what: &str) {
         if self.stderr_is_terminal && self.format == Format::Txt && total > 1 {
             let end = if done == total { "\n" } else { "" };
             let _ = write!(std::io::stderr().lock(), "\r==> {done}/{total} {what}{end}");
@@ -176,7 +176,7 @@ impl Output {
 }
 
 /// A `key: value` block per item, blank lines between: one result per archive, say.
-pub fn key_value_blocks<T: Serialize>(items: &[T]) -> String {
+pub(crate) fn key_value_blocks<T: Serialize>(items: &[T]) -> String {
     items
         .iter()
         .map(|item| match serde_json::to_value(item) {
@@ -189,7 +189,7 @@ pub fn key_value_blocks<T: Serialize>(items: &[T]) -> String {
 
 /// `key: value` lines, each value escaped onto its line; nested values as compact JSON;
 /// absent (null) values left out.
-pub fn key_value_lines(data: &Map<String, Value>) -> String {
+pub(crate) fn key_value_lines(data: &Map<String, Value>) -> String {
     data.iter()
         .filter(|(_, value)| !value.is_null())
         .map(|(key, value)| match value {
@@ -207,7 +207,7 @@ pub fn key_value_lines(data: &Map<String, Value>) -> String {
 
 /// The exit code of a report with a row per participant: 130 when one was interrupted
 /// (as a shell reports Ctrl-C), else 1 when any has an error, else 0.
-pub fn rows_exit_code<'a>(errors: impl Iterator<Item = Option<&'a crate::error::Brief>>) -> i32 {
+pub(crate) fn rows_exit_code<'a>(errors: impl Iterator<Item = Option<&'a crate::error::Brief>>) -> i32 {
     let mut code = 0;
     for error in errors.flatten() {
         if error.error_code == crate::error::Code::Interrupted.as_str() {

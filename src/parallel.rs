@@ -29,7 +29,7 @@ pub fn map<T: Sync, R: Send>(items: &[T], workers: usize, job: impl Fn(&T) -> R 
 }
 
 /// [`map`] with one worker per core.
-pub fn map_per_core<T: Sync, R: Send>(items: &[T], job: impl Fn(&T) -> R + Sync) -> Vec<R> {
+pub(crate) fn map_per_core<T: Sync, R: Send>(items: &[T], job: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     map(items, cores, job)
 }

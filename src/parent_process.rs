@@ -29,7 +29,7 @@ fn base_args(role: Role, workspace: &str) -> Vec<String> {
 
 /// The chart's `args` value. The client Deployment appends `uid=<siteName>` itself, so the
 /// site name stays one Helm value.
-pub fn chart_args(kit: &KitInfo, workspace: &str) -> Vec<String> {
+pub(crate) fn chart_args(kit: &KitInfo, workspace: &str) -> Vec<String> {
     let mut args = base_args(kit.role, workspace);
     args.extend([
         "secure_train=true".to_string(),
@@ -40,7 +40,7 @@ pub fn chart_args(kit: &KitInfo, workspace: &str) -> Vec<String> {
 }
 
 /// The Docker parent container's full command line.
-pub fn docker_command(kit: &KitInfo, python: &str, workspace: &str) -> Vec<String> {
+pub(crate) fn docker_command(kit: &KitInfo, python: &str, workspace: &str) -> Vec<String> {
     let mut command = vec![python.to_string()];
     command.extend(base_args(kit.role, workspace));
     match kit.role {
@@ -60,7 +60,7 @@ pub fn docker_command(kit: &KitInfo, python: &str, workspace: &str) -> Vec<Strin
 }
 
 /// The ports the server exposes: the FL port, then the admin port when it is distinct.
-pub fn server_ports(kit: &KitInfo) -> (u16, Option<u16>) {
+pub(crate) fn server_ports(kit: &KitInfo) -> (u16, Option<u16>) {
     let fed = kit.fed_learn_port.unwrap_or(DEFAULT_FED_LEARN_PORT);
     (fed, kit.admin_port.filter(|a| *a != fed))
 }

@@ -48,7 +48,7 @@ pub struct DeploySettings {
 }
 
 /// The cluster a target names, on top of the command's.
-pub fn cluster_for(target: &Target, base: &ClusterSettings, dry_run: bool) -> ClusterSettings {
+pub(crate) fn cluster_for(target: &Target, base: &ClusterSettings, dry_run: bool) -> ClusterSettings {
     ClusterSettings {
         namespace: Some(target.namespace.clone()),
         context: target.context.clone().or_else(|| base.context.clone()),
@@ -75,7 +75,7 @@ pub struct DeployedRelease {
 
 /// What is deployed now, None when nothing is. `helm history` and `helm get values` read
 /// the same on Helm 3 and 4.
-pub fn deployed_state(helm: &Kubectl, target: &Target) -> Result<Option<DeployedRelease>> {
+pub(crate) fn deployed_state(helm: &Kubectl, target: &Target) -> Result<Option<DeployedRelease>> {
     let release = &target.kit.release;
     let history = helm.call(
         &kubectl::args(&[
@@ -131,7 +131,7 @@ pub fn deployed_state(helm: &Kubectl, target: &Target) -> Result<Option<Deployed
 }
 
 /// What this deploy would install: chart, values files, `--set`s and staged files.
-pub fn desired_digest(target: &Target, settings: &DeploySettings, staged: &str) -> Result<String> {
+pub(crate) fn desired_digest(target: &Target, settings: &DeploySettings, staged: &str) -> Result<String> {
     let mut h = Sha256::new();
     match &target.chart {
         Chart::Local(dir) => {
@@ -170,7 +170,7 @@ pub fn desired_digest(target: &Target, settings: &DeploySettings, staged: &str) 
 /// What `helm upgrade [--install] <release>` is given after the release: the chart, the
 /// namespace, the values (the operator's, then ours: the deploy digest, the staged-files
 /// annotation, the kit summary) and the timeout.
-pub fn release_args(
+pub(crate) fn release_args(
     target: &Target,
     settings: &DeploySettings,
     digest: &str,
@@ -224,7 +224,7 @@ pub fn release_args(
 }
 
 /// verify, against the cluster the target names.
-pub fn verify_target(
+pub(crate) fn verify_target(
     target: &Target,
     cluster: &ClusterSettings,
     settings: &DeploySettings,
@@ -243,7 +243,7 @@ pub fn verify_target(
     })
 }
 
-pub fn verify_failed(report: &verify::Report) -> Error {
+pub(crate) fn verify_failed(report: &verify::Report) -> Error {
     let failed: Vec<String> = report
         .checks
         .iter()

@@ -147,7 +147,7 @@ pub fn check(local: &Path, runtime: Runtime) -> Result<Vec<Grant>> {
     check_text(&text, local, runtime)
 }
 
-pub fn check_text(text: &str, local: &Path, runtime: Runtime) -> Result<Vec<Grant>> {
+pub(crate) fn check_text(text: &str, local: &Path, runtime: Runtime) -> Result<Vec<Grant>> {
     let config: Value = serde_saphyr::from_str::<Option<Value>>(text)
         .map_err(|e| {
             fail(format_args!(

@@ -40,7 +40,7 @@ pub fn escape(text: &str) -> String {
 }
 
 /// A block we laid out ourselves (a table, pretty JSON): each of its lines escaped.
-pub fn escape_lines(block: &str) -> String {
+pub(crate) fn escape_lines(block: &str) -> String {
     block.split('\n').map(escape).collect::<Vec<_>>().join("\n")
 }
 

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 /// Renders `value` for the position right after `key:`. Scalars and empty collections stay
 /// on the key's line (` "x"`, ` {}`); other collections start on the next line, indented.
-pub fn after_key(value: &Value, indent: usize) -> String {
+pub(crate) fn after_key(value: &Value, indent: usize) -> String {
     match value {
         Value::Object(map) if !map.is_empty() => format!("\n{}", block(value, indent)),
         Value::Array(items) if !items.is_empty() => format!("\n{}", block(value, indent)),
@@ -47,7 +47,7 @@ pub fn block(value: &Value, indent: usize) -> String {
 }
 
 /// A scalar or empty collection in flow style; strings double-quoted (see [`string`]).
-pub fn scalar(value: &Value) -> String {
+pub(crate) fn scalar(value: &Value) -> String {
     match value {
         Value::Object(_) => "{}".into(),
         Value::Array(_) => "[]".into(),

@@ -26,7 +26,7 @@ pub struct Checked {
 }
 
 /// The archive file's bytes, refusing files larger than any chart Helm would accept.
-pub fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
+pub(crate) fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
     let file = std::fs::File::open(path)?;
     let mut bytes = Vec::new();
     file.take(MAX_CHART_BYTES + 1).read_to_end(&mut bytes)?;

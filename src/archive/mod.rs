@@ -10,9 +10,9 @@ use std::path::Path;
 
 use crate::error::{Code, Error, Result};
 
-pub use chart::{Checked, Problem, MAX_CHART_BYTES};
+pub use chart::MAX_CHART_BYTES;
 
-pub fn archive_error(path: &Path, why: impl std::fmt::Display) -> Error {
+pub(crate) fn archive_error(path: &Path, why: impl std::fmt::Display) -> Error {
     Error::new(
         Code::InvalidArchive,
         format!("{} is not a chart archive: {why}", path.display()),
@@ -32,7 +32,7 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
 }
 
 /// [`chart::check`] with errors naming the file.
-pub fn check_chart(path: &Path, bytes: &[u8]) -> Result<chart::Checked> {
+pub(crate) fn check_chart(path: &Path, bytes: &[u8]) -> Result<chart::Checked> {
     chart::check(bytes).map_err(|problem| match problem {
         chart::Problem::KeyMaterial(why) => key_material_error(&path.display().to_string(), &why),
         chart::Problem::Invalid(why) => archive_error(path, why),
@@ -40,7 +40,7 @@ pub fn check_chart(path: &Path, bytes: &[u8]) -> Result<chart::Checked> {
 }
 
 /// Key material where none may be.
-pub fn key_material_error(what: &str, why: &str) -> Error {
+pub(crate) fn key_material_error(what: &str, why: &str) -> Error {
     Error::new(
         Code::KeyMaterialInChart,
         format!("Refusing to package {what}: {why}."),

@@ -54,7 +54,7 @@ pub struct Checked {
 
 impl Checked {
     /// The top-level names the backup holds (`transfer`, `server`, `log.txt`).
-    pub fn top_level(&self) -> Vec<String> {
+    pub(crate) fn top_level(&self) -> Vec<String> {
         let mut names: Vec<String> = self
             .entries
             .iter()
@@ -342,7 +342,7 @@ fn write_entry(root: &Path, entry: &Entry, data: &mut dyn Read) -> std::io::Resu
 }
 
 /// Whether the backup belongs to `kit`'s participant; why not otherwise.
-pub fn check_owner(path: &Path, manifest: &Manifest, participant: &str, role: Role) -> Result<()> {
+pub(crate) fn check_owner(path: &Path, manifest: &Manifest, participant: &str, role: Role) -> Result<()> {
     if manifest.participant == participant && manifest.role == role {
         return Ok(());
     }

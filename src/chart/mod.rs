@@ -12,7 +12,8 @@ use std::sync::LazyLock;
 use handlebars::{handlebars_helper, Handlebars};
 use serde_json::Value;
 
-pub use context::{chart_context, ChartContext};
+pub(crate) use context::chart_context;
+pub use context::ChartContext;
 
 use crate::error::{Error, Result};
 use crate::kit::Role;
@@ -125,7 +126,7 @@ fn applies_to(applies: Applies, role: Role) -> bool {
 
 /// The chart's `values.schema.json` for `role`, parsed: the same bytes every prepared chart
 /// of that role carries, read from the binary rather than from a kit.
-pub fn values_schema(role: Role) -> Value {
+pub(crate) fn values_schema(role: Role) -> Value {
     let bytes = FILES
         .iter()
         .find(|(applies, path, _)| {

@@ -52,14 +52,6 @@ pub struct ChartValues {
     pub workspace_config: WorkspaceConfig,
 }
 
-impl ChartValues {
-    /// The port the chart serves the parent's internal link on: `port` when set, as the
-    /// chart's `nvflare.parentPort` helper reads it.
-    pub fn served_parent_port(&self) -> u16 {
-        self.port.unwrap_or(self.parent_port)
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Image {
@@ -166,7 +158,7 @@ pub struct Item {
 }
 
 impl WorkspaceConfig {
-    pub fn is_staged(&self) -> bool {
+    pub(crate) fn is_staged(&self) -> bool {
         !self.local.config_map_name.is_empty() || !self.startup.secret_name.is_empty()
     }
 }
@@ -174,7 +166,7 @@ impl WorkspaceConfig {
 impl ChartValues {
     /// The ports the parent's Service serves: FL, admin and parent for a server; the
     /// parent port for a client.
-    pub fn service_ports(&self) -> Vec<u16> {
+    pub(crate) fn service_ports(&self) -> Vec<u16> {
         let mut ports: Vec<u16> = [self.fed_learn_port, self.admin_port, Some(self.parent_port)]
             .into_iter()
             .flatten()
@@ -185,7 +177,7 @@ impl ChartValues {
     }
 
     /// The pod-level `runAsUser` and `fsGroup`, when set.
-    pub fn pod_identity(&self) -> (Option<i64>, Option<i64>) {
+    pub(crate) fn pod_identity(&self) -> (Option<i64>, Option<i64>) {
         (
             self.security_context["runAsUser"].as_i64(),
             self.security_context["fsGroup"].as_i64(),

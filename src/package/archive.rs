@@ -33,7 +33,7 @@ pub fn tgz(entries: &[(String, Vec<u8>)]) -> std::io::Result<Vec<u8>> {
 /// templates/, then everything else; within a group, the order of a depth-first walk with
 /// names sorted at each level (so `docs/readme.md` comes before `docs.md`). Sort walk-ordered
 /// entries stably by this key.
-pub fn helm_group(rel: &str) -> u8 {
+pub(crate) fn helm_group(rel: &str) -> u8 {
     match rel {
         "Chart.yaml" => 0,
         "values.yaml" => 1,

@@ -84,7 +84,7 @@ impl Built {
     }
 
     /// The same, into another folder (a federation's work folder) under the same names.
-    pub fn write_to(&self, archive: &Path) -> Result<()> {
+    pub(crate) fn write_to(&self, archive: &Path) -> Result<()> {
         write_archive(archive, &self.bytes)?;
         if let Some(prov) = &self.provenance {
             if let Err(err) = write_archive(&provenance::prov_path(archive), prov.as_bytes()) {
@@ -97,7 +97,7 @@ impl Built {
 }
 
 /// `<path>` itself when it holds Chart.yaml, else `<path>/helm_chart` of a prepared kit.
-pub fn chart_dir_of(source: &Path) -> Result<PathBuf> {
+pub(crate) fn chart_dir_of(source: &Path) -> Result<PathBuf> {
     if source.join("Chart.yaml").is_file() {
         return Ok(source.to_path_buf());
     }
@@ -122,7 +122,7 @@ fn chart_error(chart_dir: &Path, why: impl std::fmt::Display) -> Error {
     )
 }
 
-pub fn read_chart_yaml(chart_dir: &Path) -> Result<Map<String, Value>> {
+pub(crate) fn read_chart_yaml(chart_dir: &Path) -> Result<Map<String, Value>> {
     let text = std::fs::read_to_string(chart_dir.join("Chart.yaml"))
         .map_err(|e| chart_error(chart_dir, e))?;
     match serde_saphyr::from_str::<Value>(&text) {
@@ -288,7 +288,7 @@ pub fn package(settings: &PackageSettings) -> Result<Packaged> {
 }
 
 /// Writes an archive where `package` was asked to.
-pub fn write_archive(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_archive(path: &Path, bytes: &[u8]) -> Result<()> {
     crate::fs_tree::write_atomically(path, bytes).map_err(|e| {
         Error::new(
             Code::InvalidArgs,

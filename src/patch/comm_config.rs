@@ -55,7 +55,7 @@ fn internal_resources_mut(internal: &mut Map<String, Value>) -> Result<&mut Map<
 
 /// How the parent and its jobs talk, by NVFlare release: 2.8 always clear, 2.9 as
 /// configured (mTLS by default).
-pub fn internal_security(
+pub(crate) fn internal_security(
     version: NvflareVersion,
     configured: Option<ConnectionSecurity>,
 ) -> ConnectionSecurity {
@@ -83,7 +83,7 @@ fn refuse_shared_file(
 }
 
 /// Kubernetes: job pods dial `host:port` = the parent Service and the parent port.
-pub fn patch_for_k8s(
+pub(crate) fn patch_for_k8s(
     kit_dir: &Path,
     service_host: &str,
     parent_port: u16,
@@ -104,7 +104,7 @@ pub fn patch_for_k8s(
 
 /// Docker: the parent listens on every interface of its container network. NVFlare 2.8
 /// keeps the kit's security setting (clear when unset); 2.9 sets it.
-pub fn patch_for_docker(
+pub(crate) fn patch_for_docker(
     kit_dir: &Path,
     security: ConnectionSecurity,
     version: NvflareVersion,

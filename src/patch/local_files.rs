@@ -30,7 +30,7 @@ pub const STUDY_DATA_TEMPLATE: &str =
 ";
 
 /// Writes `local/study_data.yaml` unless the kit already has one.
-pub fn ensure_study_data_template(kit_dir: &Path) -> Result<()> {
+pub(crate) fn ensure_study_data_template(kit_dir: &Path) -> Result<()> {
     let path = kit_dir.join("local").join(STUDY_DATA_YAML);
     if path.symlink_metadata().is_ok() {
         return Ok(());
@@ -40,7 +40,7 @@ pub fn ensure_study_data_template(kit_dir: &Path) -> Result<()> {
 
 /// NVFlare 2.9: writes `local/study_runtime.yaml` unless the kit has it, or has a legacy
 /// `study_data.yaml` (NVFlare 2.9 keeps reading that one, and the two must not coexist).
-pub fn ensure_study_runtime_template(kit_dir: &Path) -> Result<()> {
+pub(crate) fn ensure_study_runtime_template(kit_dir: &Path) -> Result<()> {
     let local = kit_dir.join("local");
     let path = local.join(STUDY_RUNTIME_YAML);
     if path.symlink_metadata().is_ok() || local.join(STUDY_DATA_YAML).symlink_metadata().is_ok() {
@@ -50,7 +50,7 @@ pub fn ensure_study_runtime_template(kit_dir: &Path) -> Result<()> {
 }
 
 /// Removes `startup/` start scripts, except those in `keep`.
-pub fn remove_start_scripts(kit_dir: &Path, keep: &[&str], version: NvflareVersion) -> Result<()> {
+pub(crate) fn remove_start_scripts(kit_dir: &Path, keep: &[&str], version: NvflareVersion) -> Result<()> {
     let slurm: &[&str] = if version >= NvflareVersion::V2_9 {
         &SLURM_SCRIPTS
     } else {

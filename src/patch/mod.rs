@@ -9,7 +9,7 @@ pub type Warnings = Vec<String>;
 
 /// A warning of NVFlare's (kept word for word in `--format json`, for parity with
 /// `nvflare deploy prepare`) said in plain words: what changed, and whether to act.
-pub fn plain_words(warning: &str) -> String {
+pub(crate) fn plain_words(warning: &str) -> String {
     let quoted = |text: &str| text.split('\'').nth(1).unwrap_or("").to_string();
     if warning.starts_with("deploy prepare replaces component 'resource_manager'") {
         return "local/resources.json.default: the kit's resource manager is replaced by \

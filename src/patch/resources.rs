@@ -173,7 +173,7 @@ fn warn_for_replaced_components(
 
 /// Removes every launcher, resource consumer and resource manager, then appends the
 /// PassthroughResourceManager and the runtime's launcher with `launcher_args`.
-pub fn install_launcher(
+pub(crate) fn install_launcher(
     kit_dir: &Path,
     launcher_id: &str,
     launcher_path: &str,
@@ -199,7 +199,7 @@ pub fn install_launcher(
 
 /// Points the server's snapshot storage and job store at the workspace mount, so they live
 /// on the workspace volume instead of the container's ephemeral filesystem.
-pub fn relocate_server_storage(
+pub(crate) fn relocate_server_storage(
     kit_dir: &Path,
     workspace_mount_path: &str,
     warnings: &mut Warnings,

@@ -18,7 +18,7 @@ pub(super) fn check_package_runtime(
 }
 
 /// `--output`, or `<source>/prepared/<runtime>`.
-pub fn resolve_output(
+pub(crate) fn resolve_output(
     settings: &PrepareSettings,
     source: &Path,
     config: &RuntimeConfig,
@@ -34,7 +34,7 @@ pub fn resolve_output(
 /// it may only be a new folder or an earlier output of this tool: never `startup/`,
 /// `local/`, `transfer/` or anything else the kit already has. Outside the input, an
 /// existing folder is replaced only when it is empty or an earlier output of this tool.
-pub fn check_output(source: &Path, output: &Path) -> Result<()> {
+pub(crate) fn check_output(source: &Path, output: &Path) -> Result<()> {
     if output == source || source.starts_with(output) {
         return Err(Error::invalid_args(
             "--output must not be the same as --kit or contain it.",
@@ -126,7 +126,7 @@ fn not_kit_content<'a>(kit_dir: &'a Path, output: &'a Path) -> impl Fn(&Path) ->
 
 /// The kit's content as a walk, refusing symlinks and special files: a link could copy a
 /// file from anywhere on this machine into the output (and from there into the cluster).
-pub fn kit_entries(kit_dir: &Path, output: &Path) -> Result<Vec<fs_tree::Entry>> {
+pub(crate) fn kit_entries(kit_dir: &Path, output: &Path) -> Result<Vec<fs_tree::Entry>> {
     let entries = fs_tree::walk(kit_dir, &not_kit_content(kit_dir, output)).map_err(|e| {
         Error::invalid_kit(
             format!("Cannot read the kit {}: {e}", kit_dir.display()),
@@ -150,7 +150,7 @@ pub fn kit_entries(kit_dir: &Path, output: &Path) -> Result<Vec<fs_tree::Entry>>
 }
 
 /// The checks on one kit and its output, for a config that is already loaded.
-pub fn check_kit(
+pub(crate) fn check_kit(
     kit_dir: &Path,
     config: RuntimeConfig,
     mut layout: Layout,

@@ -29,7 +29,7 @@ use crate::runtime_config::{
 use crate::shell_quote::quote;
 
 use checks::check_package_runtime;
-pub use checks::{check_kit, check_output, kit_entries, resolve_output};
+pub(crate) use checks::{check_kit, check_output, kit_entries, resolve_output};
 use docker::prepare_docker;
 use k8s::prepare_k8s;
 
@@ -158,7 +158,7 @@ impl Prepared {
     }
 
     /// Where a chart archive went (`--package`).
-    pub fn set_package(&mut self, packaged: &crate::package::Packaged) {
+    pub(crate) fn set_package(&mut self, packaged: &crate::package::Packaged) {
         self.package = Some(packaged.archive.clone());
         self.sha256 = Some(packaged.sha256.clone());
         self.provenance = packaged.provenance.clone();
@@ -188,7 +188,7 @@ pub struct Plan {
 
 /// The runtime config a run uses (`--config`, or `<kit>/config.yaml`), and the NVFlare
 /// release to prepare for.
-pub fn load_config(settings: &PrepareSettings, kit_dir: &Path) -> Result<(RuntimeConfig, Layout)> {
+pub(crate) fn load_config(settings: &PrepareSettings, kit_dir: &Path) -> Result<(RuntimeConfig, Layout)> {
     let config_path = settings
         .config
         .as_deref()

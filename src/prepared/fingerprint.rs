@@ -18,7 +18,7 @@ pub fn of(dir: &Path) -> Result<String> {
 }
 
 /// `sha256:<hex>` over the given folders of `dir` (deploy also fingerprints `helm_chart/`).
-pub fn of_folders(dir: &Path, folders: &[&str]) -> Result<String> {
+pub(crate) fn of_folders(dir: &Path, folders: &[&str]) -> Result<String> {
     let mut hasher = Sha256::new();
     for folder in folders.iter().copied() {
         let root = dir.join(folder);

@@ -152,11 +152,11 @@ impl PreparedKit {
         ))
     }
 
-    pub fn is_server(&self) -> bool {
+    pub(crate) fn is_server(&self) -> bool {
         self.role == Role::Server
     }
 
-    pub fn claim_name(&self) -> &str {
+    pub(crate) fn claim_name(&self) -> &str {
         &self.values.persistence.workspace.claim_name
     }
 
@@ -173,12 +173,12 @@ impl PreparedKit {
     }
 
     /// The Deployment, ServiceAccount and Role name the chart renders (`nvflare.fullname`).
-    pub fn object_name(&self) -> String {
+    pub(crate) fn object_name(&self) -> String {
         crate::names::object_for(self.role, &self.values.name, &self.values.service_name)
     }
 
     /// The ServiceAccount the parent pod (and its launcher) runs as.
-    pub fn service_account(&self) -> String {
+    pub(crate) fn service_account(&self) -> String {
         let account = &self.values.service_account;
         match account.name.as_str() {
             "" if !account.create => "default".into(),
@@ -187,12 +187,12 @@ impl PreparedKit {
         }
     }
 
-    pub fn service_name(&self) -> &str {
+    pub(crate) fn service_name(&self) -> &str {
         &self.values.service_name
     }
 
     /// The role file in `startup/`.
-    pub fn role_file(&self) -> &'static str {
+    pub(crate) fn role_file(&self) -> &'static str {
         self.role.role_file()
     }
 }

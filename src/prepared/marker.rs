@@ -29,12 +29,12 @@ struct Marker {
 }
 
 /// True for a file name the tool keeps its own state in.
-pub fn is_state_file(name: &str) -> bool {
+pub(crate) fn is_state_file(name: &str) -> bool {
     name.starts_with(STATE_PREFIX)
 }
 
 /// Marks `dir` as an output of this tool.
-pub fn write_marker(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn write_marker(dir: &Path) -> std::io::Result<()> {
     let marker = Marker {
         tool: "helm-nvflare".into(),
         version: env!("CARGO_PKG_VERSION").into(),
@@ -44,14 +44,14 @@ pub fn write_marker(dir: &Path) -> std::io::Result<()> {
 }
 
 /// True when `dir` is a folder this tool wrote (it carries the marker as a regular file).
-pub fn is_output(dir: &Path) -> bool {
+pub(crate) fn is_output(dir: &Path) -> bool {
     std::fs::symlink_metadata(dir.join(MARKER_FILE)).is_ok_and(|m| m.is_file())
 }
 
 /// True when `dir` is an output of this tool, or a folder holding nothing but such outputs
 /// (and temporary folders of interrupted runs): replacing something inside it destroys no
 /// kit content. An empty folder is not ours: a kit may ship one (a server's `transfer/`).
-pub fn holds_only_outputs(dir: &Path) -> bool {
+pub(crate) fn holds_only_outputs(dir: &Path) -> bool {
     if is_output(dir) {
         return true;
     }

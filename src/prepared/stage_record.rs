@@ -222,7 +222,7 @@ pub fn remove(kit: &Path) -> Result<()> {
 /// stage record names, or one whose chart values record a staged ConfigMap or Secret in
 /// `workspaceConfig` (what `nvflare deploy k8s stage` writes, and `stage --method
 /// configmap` too), whoever staged it.
-pub fn refuse_if_staged(output: &Path) -> Result<()> {
+pub(crate) fn refuse_if_staged(output: &Path) -> Result<()> {
     // Not a folder (yet): nothing can be staged from it; prepare's own checks say the rest.
     if !std::fs::symlink_metadata(output).is_ok_and(|m| m.is_dir()) {
         return Ok(());

@@ -117,7 +117,7 @@ impl KitSummary {
 
     /// From a release's values (what Helm returns is untrusted: a summary that does not
     /// parse is no summary).
-    pub fn from_values(values: &Value) -> Option<KitSummary> {
+    pub(crate) fn from_values(values: &Value) -> Option<KitSummary> {
         serde_json::from_value(values["global"]["helmNvflareKit"].clone()).ok()
     }
 }
@@ -239,7 +239,7 @@ pub fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, String>) 
 
 /// What changes in the chart values between the deployed release (`helm get values
 /// --all`) and the new kit's merged values; our own bookkeeping values are left out.
-pub fn values_diff(deployed: &Value, new: &Value) -> Vec<Change> {
+pub(crate) fn values_diff(deployed: &Value, new: &Value) -> Vec<Change> {
     let ours = |k: &String| {
         k.starts_with("global.helmNvflare") || k.starts_with("podAnnotations.helm-nvflare/")
     };

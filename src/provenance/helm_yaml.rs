@@ -7,7 +7,7 @@
 use serde_json::{Map, Value};
 
 /// The metadata block (ends with a newline), from Chart.yaml's fields.
-pub fn chart_metadata(chart: &Map<String, Value>) -> String {
+pub(crate) fn chart_metadata(chart: &Map<String, Value>) -> String {
     let kept: Map<String, Value> = chart
         .iter()
         .filter(|(_, v)| !is_empty(v))
@@ -110,7 +110,7 @@ fn scalar_value(value: &Value) -> String {
 
 /// A string as go-yaml v2 emits it: double-quoted when plain text would read as another
 /// type, single-quoted when plain text is not allowed there, else plain.
-pub fn scalar(s: &str) -> String {
+pub(crate) fn scalar(s: &str) -> String {
     if s.is_empty() || reads_as_non_string(s) {
         return serde_json::to_string(s).expect("strings serialize");
     }

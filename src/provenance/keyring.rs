@@ -72,7 +72,7 @@ impl Keyring {
     }
 }
 
-pub fn fingerprint_hex(fingerprint: &pgp::types::Fingerprint) -> String {
+pub(crate) fn fingerprint_hex(fingerprint: &pgp::types::Fingerprint) -> String {
     fingerprint
         .as_bytes()
         .iter()
@@ -80,7 +80,7 @@ pub fn fingerprint_hex(fingerprint: &pgp::types::Fingerprint) -> String {
         .collect()
 }
 
-pub fn now_secs() -> u64 {
+pub(crate) fn now_secs() -> u64 {
     u64::from(Timestamp::now().as_secs())
 }
 
@@ -101,7 +101,7 @@ pub fn date(secs: u64) -> String {
 }
 
 /// A time for names and records: `YYYY-MM-DD HH:MM:SS` (UTC).
-pub fn date_time(secs: u64) -> String {
+pub(crate) fn date_time(secs: u64) -> String {
     let t = secs % 86_400;
     format!(
         "{} {:02}:{:02}:{:02}",

@@ -311,7 +311,7 @@ fn files_of(signed: &str) -> Result<BTreeMap<String, String>> {
 /// `<archive>.prov` as text, read as untrusted: None when there is none; the reason when it
 /// is not a regular file (a link is not followed) of at most [`MAX_PROVENANCE_BYTES`], or
 /// not a clear-signed text. Callers turn the reason into their own error.
-pub fn read_beside(archive: &std::path::Path) -> std::result::Result<Option<String>, String> {
+pub(crate) fn read_beside(archive: &std::path::Path) -> std::result::Result<Option<String>, String> {
     let path = prov_path(archive);
     let Ok(meta) = std::fs::symlink_metadata(&path) else {
         return Ok(None);
@@ -327,7 +327,7 @@ pub fn read_beside(archive: &std::path::Path) -> std::result::Result<Option<Stri
 }
 
 /// `<archive>.prov`.
-pub fn prov_path(archive: &std::path::Path) -> std::path::PathBuf {
+pub(crate) fn prov_path(archive: &std::path::Path) -> std::path::PathBuf {
     let mut name = archive.as_os_str().to_owned();
     name.push(".prov");
     std::path::PathBuf::from(name)

@@ -76,7 +76,7 @@ fn is_token_byte_char(c: char) -> bool {
 }
 
 /// RFC 3986 percent-encoding of a query value: unreserved characters stay.
-pub fn percent_encode(value: &str) -> String {
+pub(crate) fn percent_encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for b in value.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
@@ -89,7 +89,7 @@ pub fn percent_encode(value: &str) -> String {
 }
 
 /// `realm` with `params` appended to its query (the realm may already have one).
-pub fn url_with_query(realm: &str, params: &[(&str, &str)]) -> String {
+pub(crate) fn url_with_query(realm: &str, params: &[(&str, &str)]) -> String {
     let (base, fragment) = realm.split_once('#').unwrap_or((realm, ""));
     let mut url = base.to_string();
     for (name, value) in params {

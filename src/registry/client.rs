@@ -236,7 +236,7 @@ impl Client {
 
     /// A GET or HEAD that follows no redirect: a 3xx comes back, for the caller to follow
     /// with [`Self::resolve`] (and, off this registry, without our credentials).
-    pub fn send_unfollowed(
+    pub(crate) fn send_unfollowed(
         &self,
         method: &str,
         url: &str,
@@ -249,7 +249,7 @@ impl Client {
     /// A PUT whose body of `length` bytes streams from `reader` (a blob, never buffered
     /// whole). It cannot be sent twice, so it is not retried on a challenge: the upload's
     /// POST has authenticated already.
-    pub fn put_reader(
+    pub(crate) fn put_reader(
         &self,
         url: &str,
         content_type: &str,
@@ -348,7 +348,7 @@ impl Client {
     }
 
     /// A response body of at most `limit` bytes; a longer one is refused, not buffered.
-    pub fn body_bytes(&self, response: &mut Response<Body>, limit: u64) -> Result<Vec<u8>> {
+    pub(crate) fn body_bytes(&self, response: &mut Response<Body>, limit: u64) -> Result<Vec<u8>> {
         response
             .body_mut()
             .with_config()
@@ -363,7 +363,7 @@ impl Client {
     }
 
     /// A response body as text, read up to [`MAX_BODY_BYTES`].
-    pub fn body_text(response: &mut Response<Body>) -> String {
+    pub(crate) fn body_text(response: &mut Response<Body>) -> String {
         response
             .body_mut()
             .with_config()
@@ -550,7 +550,7 @@ impl Client {
         )
     }
 
-    pub fn protocol_error(&self, what: &str) -> Error {
+    pub(crate) fn protocol_error(&self, what: &str) -> Error {
         Error::new(
             Code::RegistryError,
             format!("Registry {} answered with {what}.", self.host),

@@ -517,7 +517,7 @@ impl Session {
     }
 
     /// Copies `image` from its registry into `sink` (a bundle's layout).
-    pub fn copy_to(
+    pub(crate) fn copy_to(
         &mut self,
         image: &ImageRef,
         sink: &mut dyn Sink,
@@ -548,7 +548,7 @@ impl Session {
     }
 
     /// Copies `image` from `source` (a bundle's layout, say) to `dest`.
-    pub fn copy_from(
+    pub(crate) fn copy_from(
         &mut self,
         source: &mut dyn Source,
         image: &ImageRef,
@@ -581,7 +581,7 @@ impl Session {
 }
 
 /// What a pull of `image` asks for: its digest, else its tag, else `latest`.
-pub fn reference_of(image: &ImageRef) -> String {
+pub(crate) fn reference_of(image: &ImageRef) -> String {
     if !image.digest.is_empty() {
         image.digest.clone()
     } else if image.tag.is_empty() {

@@ -122,7 +122,7 @@ impl ChartArchive {
     }
 
     /// Helm's config blob: Chart.yaml's metadata as JSON, in Helm's field order.
-    pub fn config_json(&self) -> Vec<u8> {
+    pub(crate) fn config_json(&self) -> Vec<u8> {
         const ORDER: [&str; 17] = [
             "name",
             "home",
@@ -209,7 +209,7 @@ impl ChartArchive {
 }
 
 /// `sha256:` and 64 hex digits.
-pub fn digest_is_sha256(text: &str) -> bool {
+pub(crate) fn digest_is_sha256(text: &str) -> bool {
     text.strip_prefix("sha256:")
         .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }

@@ -76,7 +76,7 @@ impl PluginArchive {
 
     /// The repository name: the archive's file name up to `-<version>` (Helm's rule for
     /// naming a plugin after its archive), e.g. `helm-nvflare`.
-    pub fn repository_name(&self) -> String {
+    pub(crate) fn repository_name(&self) -> String {
         let file = self
             .path
             .file_name()
@@ -99,13 +99,13 @@ impl PluginArchive {
     }
 
     /// The name Helm 4 verifies a registry plugin under.
-    pub fn registry_file_name(&self) -> String {
+    pub(crate) fn registry_file_name(&self) -> String {
         format!("{}-{}.tgz", self.name, self.version)
     }
 }
 
 /// plugin.yaml's name and version, from the archive's root or its one top folder.
-pub fn plugin_metadata(bytes: &[u8]) -> std::result::Result<(String, String), Problem> {
+pub(crate) fn plugin_metadata(bytes: &[u8]) -> std::result::Result<(String, String), Problem> {
     let tar = chart_archive::gunzip(bytes, MAX_PLUGIN_BYTES)?;
     let (files, dirs) = chart_archive::entries(&tar, MAX_PLUGIN_BYTES)?;
     // A plugin archive travels like a chart: no key may ride along.
@@ -193,7 +193,7 @@ fn plugin_provenance(archive: &PluginArchive) -> Result<Option<Vec<u8>>> {
 }
 
 /// The manifest Helm 4 installs a plugin from; a pure function of the archive and `.prov`.
-pub fn plugin_manifest(archive: &PluginArchive, repo_name: &str, prov: Option<&[u8]>) -> Vec<u8> {
+pub(crate) fn plugin_manifest(archive: &PluginArchive, repo_name: &str, prov: Option<&[u8]>) -> Vec<u8> {
     let title = format!("{repo_name}-{}.tgz", archive.version);
     let mut layers = vec![json!({
         "mediaType": PLUGIN_LAYER_MEDIA_TYPE,

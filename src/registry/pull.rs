@@ -98,7 +98,7 @@ impl ChartRef {
     }
 
     /// The component before the chart's name: where `push` puts a participant's charts.
-    pub fn participant_path(&self) -> Option<&str> {
+    pub(crate) fn participant_path(&self) -> Option<&str> {
         let mut parts = self.repository.rsplit('/');
         parts.next();
         parts.next()
@@ -122,7 +122,7 @@ fn not_helms_shape(chart: &ChartRef, why: &str) -> Error {
 /// an image manifest (not an index), Helm's config, one chart content layer of the
 /// current media type, at most one provenance layer, nothing else. Each blob is checked
 /// against its digest; nothing is unpacked here.
-pub fn pull_chart(chart: &ChartRef, access: &RegistryAccess) -> Result<PulledChart> {
+pub(crate) fn pull_chart(chart: &ChartRef, access: &RegistryAccess) -> Result<PulledChart> {
     let client = access.client(&chart.host)?;
     let repo = &chart.repository;
     let scope = format!("repository:{repo}:pull");

@@ -53,7 +53,7 @@ impl Remote {
 }
 
 /// OCI tags cannot hold `+`; Helm writes `_` instead.
-pub fn tag_for_version(version: &str) -> String {
+pub(crate) fn tag_for_version(version: &str) -> String {
     version.replace('+', "_")
 }
 

@@ -8,24 +8,6 @@ use crate::image::ImageRef;
 
 const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
 
-/// (registry host, repository path) of an image, as Docker reads a reference: the first
-/// component is a host when it has a `.` or `:` or is `localhost`; otherwise Docker Hub,
-/// with `library/` for one-component names.
-pub fn locate(image: &ImageRef) -> (String, String) {
-    match image.repository.split_once('/') {
-        Some((first, rest))
-            if first.contains('.') || first.contains(':') || first == "localhost" =>
-        {
-            (first.to_string(), rest.to_string())
-        }
-        _ if !image.repository.contains('/') => (
-            "registry-1.docker.io".into(),
-            format!("library/{}", image.repository),
-        ),
-        _ => ("registry-1.docker.io".into(), image.repository.clone()),
-    }
-}
-
 /// The digest the registry answers for `image`'s tag (`latest` when it has none).
 pub fn digest(image: &ImageRef, access: &RegistryAccess) -> Result<String> {
     let (host, repo) = image.registry_and_path();

@@ -96,7 +96,7 @@ pub enum RuntimeConfig {
 
 impl RuntimeConfig {
     /// The parent image from a mirror (`prepare --image-mirror`), tag and digest kept.
-    pub fn in_mirror(&mut self, mirror: &str) {
+    pub(crate) fn in_mirror(&mut self, mirror: &str) {
         match self {
             RuntimeConfig::K8s(c) => c.parent.image = c.parent.image.in_mirror(mirror),
             RuntimeConfig::Docker(c) => {
@@ -141,7 +141,7 @@ impl RuntimeConfig {
     }
 
     /// Checks what only one NVFlare release understands.
-    pub fn check_for(&self, version: NvflareVersion) -> Result<()> {
+    pub(crate) fn check_for(&self, version: NvflareVersion) -> Result<()> {
         if let (RuntimeConfig::Docker(docker), NvflareVersion::V2_9) = (self, version) {
             refuse_reserved_kwargs(
                 &docker.default_job_container_kwargs,

@@ -106,7 +106,7 @@ fn items(files: &[(String, Vec<u8>)]) -> Vec<Item> {
 
 /// Rewrites the `workspaceConfig:` block of the chart's values.yaml (the last top-level
 /// key `prepare` writes), keeping every comment and other value as it is.
-pub fn set_workspace_config(kit: &PreparedKit, config: &WorkspaceConfig) -> Result<()> {
+pub(crate) fn set_workspace_config(kit: &PreparedKit, config: &WorkspaceConfig) -> Result<()> {
     let path = kit.dir.join(crate::chart::CHART_DIR).join("values.yaml");
     let text =
         std::fs::read_to_string(&path).map_err(|e| crate::prepared::kit_io("read", &path, e))?;

@@ -14,7 +14,7 @@ fn labels(release: &str) -> Value {
 }
 
 /// The helper pod's name: at most 63 characters, a valid DNS-1123 label.
-pub fn helper_pod_name(release: &str) -> String {
+pub(crate) fn helper_pod_name(release: &str) -> String {
     crate::names::stable_k8s_name(&format!("nvflare-stage-{release}"), 63)
 }
 
@@ -28,7 +28,7 @@ pub struct Identity {
 /// hour at most, should nobody delete it). Its security context passes the `restricted`
 /// Pod Security Standard and OpenShift's restricted SCC when `identity` comes from the
 /// namespace's UID range.
-pub fn helper_pod(
+pub(crate) fn helper_pod(
     name: &str,
     release: &str,
     claim: &str,

@@ -10,9 +10,8 @@ pub mod manifests;
 mod pvc;
 mod workspace;
 
-pub use workspace::{
-    on_workspace, Step as WorkspaceStep, WorkspaceSettings, PREVIOUS, STAGING_OWNS,
-};
+pub(crate) use workspace::on_workspace;
+pub use workspace::{Step as WorkspaceStep, WorkspaceSettings, PREVIOUS, STAGING_OWNS};
 
 use std::path::PathBuf;
 
@@ -74,7 +73,7 @@ impl DryRun {
 
 /// The plans of several participants (deploy, undeploy): each under a line naming the
 /// participant, its cluster and namespace, then that nothing was run.
-pub fn participant_plans<'a>(
+pub(crate) fn participant_plans<'a>(
     plans: impl Iterator<Item = (&'a str, &'a str, &'a str, &'a [PlanStep])>,
 ) -> String {
     let mut out = String::new();
@@ -91,7 +90,7 @@ pub fn participant_plans<'a>(
 }
 
 /// A plan as text: each command (with its note), then the manifest it sends.
-pub fn plan_text(plan: &[PlanStep]) -> String {
+pub(crate) fn plan_text(plan: &[PlanStep]) -> String {
     {
         let mut lines = Vec::new();
         for step in plan {
@@ -262,7 +261,7 @@ impl<'a> Session<'a> {
 
     /// In a dry run, a call that would run only in some cases (`note` says which); it is
     /// shown with its manifest, and nothing is claimed about the cluster.
-    pub fn plan_conditional(&mut self, args: &[String], manifest: Option<&Value>, note: &str) {
+    pub(crate) fn plan_conditional(&mut self, args: &[String], manifest: Option<&Value>, note: &str) {
         let args = self.namespaced(args);
         self.record_plan(&args, manifest, Some(note));
     }
@@ -323,7 +322,7 @@ impl<'a> Session<'a> {
     }
 
     /// Cleanup: runs even after an error or Ctrl-C, in its own process group.
-    pub fn cleanup(&mut self, args: &[String]) -> Result<()> {
+    pub(crate) fn cleanup(&mut self, args: &[String]) -> Result<()> {
         let args = self.namespaced(args);
         if self.dry_run() {
             self.record_plan(

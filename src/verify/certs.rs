@@ -128,7 +128,7 @@ fn parse_all<'a>(pems: &'a [Pem]) -> Vec<X509Certificate<'a>> {
 }
 
 /// `warn_days`: a certificate expiring sooner is a warning (`--warn-expiry`).
-pub fn kit_certificates(kit: &PreparedKit, warn_days: i64) -> Vec<Check> {
+pub(crate) fn kit_certificates(kit: &PreparedKit, warn_days: i64) -> Vec<Check> {
     let startup = kit.dir.join("startup");
     let base = if kit.is_server() { "server" } else { "client" };
     let cert_file = format!("{base}.crt");
@@ -359,7 +359,7 @@ fn server_host(kit: &PreparedKit, cert: &X509Certificate) -> Check {
 
 /// The kubeconfig's cluster CA, which the parent's Kubernetes client (Python 3.13+)
 /// rejects without keyUsage/keyCertSign: `CA cert does not include key usage extension`.
-pub fn kubeconfig_ca(kubectl: &Kubectl) -> Check {
+pub(crate) fn kubeconfig_ca(kubectl: &Kubectl) -> Check {
     const ID: &str = "kubeconfig-ca";
     let view = args(&["config", "view", "--raw", "--minify", "-o", "json"]);
     let config: Value = match kubectl.call(&view, None, false) {

@@ -527,7 +527,7 @@ pub enum PodState {
     },
 }
 
-pub fn classify_pod(pod: &Value) -> PodState {
+pub(crate) fn classify_pod(pod: &Value) -> PodState {
     let status = &pod["status"];
     let ready = status["conditions"]
         .as_array()
