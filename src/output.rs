@@ -207,7 +207,9 @@ pub(crate) fn key_value_lines(data: &Map<String, Value>) -> String {
 
 /// The exit code of a report with a row per participant: 130 when one was interrupted
 /// (as a shell reports Ctrl-C), else 1 when any has an error, else 0.
-pub(crate) fn rows_exit_code<'a>(errors: impl Iterator<Item = Option<&'a crate::error::Brief>>) -> i32 {
+pub(crate) fn rows_exit_code<'a>(
+    errors: impl Iterator<Item = Option<&'a crate::error::Brief>>,
+) -> i32 {
     let mut code = 0;
     for error in errors.flatten() {
         if error.error_code == crate::error::Code::Interrupted.as_str() {

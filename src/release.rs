@@ -48,7 +48,11 @@ pub struct DeploySettings {
 }
 
 /// The cluster a target names, on top of the command's.
-pub(crate) fn cluster_for(target: &Target, base: &ClusterSettings, dry_run: bool) -> ClusterSettings {
+pub(crate) fn cluster_for(
+    target: &Target,
+    base: &ClusterSettings,
+    dry_run: bool,
+) -> ClusterSettings {
     ClusterSettings {
         namespace: Some(target.namespace.clone()),
         context: target.context.clone().or_else(|| base.context.clone()),
@@ -131,7 +135,11 @@ pub(crate) fn deployed_state(helm: &Kubectl, target: &Target) -> Result<Option<D
 }
 
 /// What this deploy would install: chart, values files, `--set`s and staged files.
-pub(crate) fn desired_digest(target: &Target, settings: &DeploySettings, staged: &str) -> Result<String> {
+pub(crate) fn desired_digest(
+    target: &Target,
+    settings: &DeploySettings,
+    staged: &str,
+) -> Result<String> {
     let mut h = Sha256::new();
     match &target.chart {
         Chart::Local(dir) => {

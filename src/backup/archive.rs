@@ -342,7 +342,12 @@ fn write_entry(root: &Path, entry: &Entry, data: &mut dyn Read) -> std::io::Resu
 }
 
 /// Whether the backup belongs to `kit`'s participant; why not otherwise.
-pub(crate) fn check_owner(path: &Path, manifest: &Manifest, participant: &str, role: Role) -> Result<()> {
+pub(crate) fn check_owner(
+    path: &Path,
+    manifest: &Manifest,
+    participant: &str,
+    role: Role,
+) -> Result<()> {
     if manifest.participant == participant && manifest.role == role {
         return Ok(());
     }

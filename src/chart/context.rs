@@ -47,7 +47,11 @@ pub struct ChartContext {
 /// NVFlare's default FL port, when a client kit does not name the server's.
 const DEFAULT_FL_PORT: u16 = 8002;
 
-pub(crate) fn chart_context(kit: &KitInfo, config: &K8sConfig, version: NvflareVersion) -> ChartContext {
+pub(crate) fn chart_context(
+    kit: &KitInfo,
+    config: &K8sConfig,
+    version: NvflareVersion,
+) -> ChartContext {
     let parent = &config.parent;
     let image = &parent.image;
     let mount = &parent.workspace_mount_path;

@@ -76,7 +76,10 @@ pub fn merge(base: &mut Map<String, Value>, over: &Map<String, Value>) {
 
 /// Every key of `values` the schema does not allow, as dotted paths (`nodeSelecter`,
 /// `image.tagg`), each with the nearest allowed sibling when one is close.
-pub(crate) fn unknown_keys(values: &Map<String, Value>, schema: &Value) -> Vec<(String, Option<String>)> {
+pub(crate) fn unknown_keys(
+    values: &Map<String, Value>,
+    schema: &Value,
+) -> Vec<(String, Option<String>)> {
     let mut out = Vec::new();
     walk(values, schema, "", &mut out);
     out

@@ -50,7 +50,11 @@ pub(crate) fn ensure_study_runtime_template(kit_dir: &Path) -> Result<()> {
 }
 
 /// Removes `startup/` start scripts, except those in `keep`.
-pub(crate) fn remove_start_scripts(kit_dir: &Path, keep: &[&str], version: NvflareVersion) -> Result<()> {
+pub(crate) fn remove_start_scripts(
+    kit_dir: &Path,
+    keep: &[&str],
+    version: NvflareVersion,
+) -> Result<()> {
     let slurm: &[&str] = if version >= NvflareVersion::V2_9 {
         &SLURM_SCRIPTS
     } else {

@@ -188,7 +188,10 @@ pub struct Plan {
 
 /// The runtime config a run uses (`--config`, or `<kit>/config.yaml`), and the NVFlare
 /// release to prepare for.
-pub(crate) fn load_config(settings: &PrepareSettings, kit_dir: &Path) -> Result<(RuntimeConfig, Layout)> {
+pub(crate) fn load_config(
+    settings: &PrepareSettings,
+    kit_dir: &Path,
+) -> Result<(RuntimeConfig, Layout)> {
     let config_path = settings
         .config
         .as_deref()

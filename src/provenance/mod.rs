@@ -311,7 +311,9 @@ fn files_of(signed: &str) -> Result<BTreeMap<String, String>> {
 /// `<archive>.prov` as text, read as untrusted: None when there is none; the reason when it
 /// is not a regular file (a link is not followed) of at most [`MAX_PROVENANCE_BYTES`], or
 /// not a clear-signed text. Callers turn the reason into their own error.
-pub(crate) fn read_beside(archive: &std::path::Path) -> std::result::Result<Option<String>, String> {
+pub(crate) fn read_beside(
+    archive: &std::path::Path,
+) -> std::result::Result<Option<String>, String> {
     let path = prov_path(archive);
     let Ok(meta) = std::fs::symlink_metadata(&path) else {
         return Ok(None);

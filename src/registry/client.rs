@@ -296,7 +296,14 @@ impl Client {
         if response.status() != 401 {
             return Ok(response);
         }
-        // Another host's challenge is never answered with this registry's login.
+        // Another host's challenge is never answered with this registry's login: not the
+        // one we asked, and not the one a followed redirect ended at.
+        let answered = ureq::ResponseExt::get_uri(&response).to_string();
+        let url = if self.is_own(url) && !self.is_own(&answered) {
+            answered.as_str()
+        } else {
+            url
+        };
         if !self.is_own(url) {
             let other = origin(url)
                 .map(|(s, h)| format!("{s}://{h}"))

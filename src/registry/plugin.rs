@@ -193,7 +193,11 @@ fn plugin_provenance(archive: &PluginArchive) -> Result<Option<Vec<u8>>> {
 }
 
 /// The manifest Helm 4 installs a plugin from; a pure function of the archive and `.prov`.
-pub(crate) fn plugin_manifest(archive: &PluginArchive, repo_name: &str, prov: Option<&[u8]>) -> Vec<u8> {
+pub(crate) fn plugin_manifest(
+    archive: &PluginArchive,
+    repo_name: &str,
+    prov: Option<&[u8]>,
+) -> Vec<u8> {
     let title = format!("{repo_name}-{}.tgz", archive.version);
     let mut layers = vec![json!({
         "mediaType": PLUGIN_LAYER_MEDIA_TYPE,

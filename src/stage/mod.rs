@@ -261,7 +261,12 @@ impl<'a> Session<'a> {
 
     /// In a dry run, a call that would run only in some cases (`note` says which); it is
     /// shown with its manifest, and nothing is claimed about the cluster.
-    pub(crate) fn plan_conditional(&mut self, args: &[String], manifest: Option<&Value>, note: &str) {
+    pub(crate) fn plan_conditional(
+        &mut self,
+        args: &[String],
+        manifest: Option<&Value>,
+        note: &str,
+    ) {
         let args = self.namespaced(args);
         self.record_plan(&args, manifest, Some(note));
     }

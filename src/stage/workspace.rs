@@ -171,7 +171,11 @@ fn step(s: &mut Session, pod: &str, step: &Step, done: &mut Done) -> Result<()> 
 
 /// Runs `steps` on the workspace PVC of the prepared kit, in one helper pod that is
 /// deleted afterwards whatever happened.
-pub(crate) fn on_workspace(settings: &WorkspaceSettings, out: &Output, steps: &[Step]) -> Result<Done> {
+pub(crate) fn on_workspace(
+    settings: &WorkspaceSettings,
+    out: &Output,
+    steps: &[Step],
+) -> Result<Done> {
     let kit = PreparedKit::open(&settings.kit)?;
     let namespace = super::resolve_namespace(&kit, &settings.cluster)?;
     let rec = record::read(&kit.dir)?;

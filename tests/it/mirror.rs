@@ -691,3 +691,114 @@ fn issue_23_a_bundle_carries_a_site_to_a_registry_the_source_cannot_reach() {
         404
     );
 }
+
+/// A server that answers every request with `answer(its host, path)` (a whole HTTP
+/// response) and
+/// records `METHOD PATH auth|no-auth`.
+fn scripted(
+    answer: impl Fn(&str, &str) -> String + Send + 'static,
+) -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let own = host.clone();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut stream = stream;
+            let mut request = String::new();
+            if reader.read_line(&mut request).unwrap_or(0) == 0 {
+                continue;
+            }
+            let mut auth = false;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                auth |= line.to_ascii_lowercase().starts_with("authorization:");
+            }
+            let mut parts = request.split_whitespace();
+            let (method, path) = (
+                parts.next().unwrap_or(""),
+                parts.next().unwrap_or("").to_string(),
+            );
+            log.lock().unwrap().push(format!(
+                "{method} {path} {}",
+                if auth { "auth" } else { "no-auth" }
+            ));
+            let _ = stream.write_all(answer(&own, &path).as_bytes());
+        }
+    });
+    (host, seen)
+}
+
+/// A registry that sends a manifest request on to another host (Helm's and Docker's
+/// clients follow redirects), where a login is asked for: that host's challenge is not
+/// answered, so our login for the registry never reaches it or its token endpoint.
+#[test]
+fn issue_23_a_followed_redirect_never_gets_the_registrys_login() {
+    // The other host's challenge names its own token endpoint.
+    let (other, other_seen) = scripted(|own, _| {
+        format!("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"http://{own}/token\",service=\"evil\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    });
+    let other_host = other.clone();
+    let (registry, _) = scripted(move |_, path| {
+        if path == "/v2/" {
+            return "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into();
+        }
+        format!("HTTP/1.1 307 Temporary Redirect\r\nLocation: http://{other_host}/v2/elsewhere\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let project = Project::new(&root.join("ws/example_project"), "fl.example.com");
+    let image = format!("{registry}/nvidia/nvflare:2.9.0");
+    let config = write(
+        &root.join("k8s.yaml"),
+        &K8S_CONFIG.replace("localhost:5000/nvflare:2.9.0", &image),
+    );
+    let out = root.join("prepared/site-1");
+    prepare_json(&project.client_kit("site-1"), &config, &out, &[]);
+    let docker = root.join("docker");
+    use base64::Engine;
+    let auth = base64::engine::general_purpose::STANDARD.encode("reader:registry-secret");
+    write(
+        &docker.join("config.json"),
+        &format!("{{\"auths\": {{\"{registry}\": {{\"auth\": \"{auth}\"}}}}}}"),
+    );
+    let mut cmd = nvflare_cmd();
+    cmd.env("DOCKER_CONFIG", &docker);
+    cmd.args([
+        "images",
+        p(&out),
+        "--resolve",
+        "--plain-http",
+        "--format",
+        "json",
+    ]);
+    let run = run_cmd(cmd);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let row = run.json()["data"]["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["image"] == image.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(row["error"]["error_code"], "REGISTRY_AUTH_FAILED", "{row}");
+    assert!(
+        row["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is not sent to another host"),
+        "{row}"
+    );
+    let seen = other_seen.lock().unwrap().clone();
+    assert!(!seen.is_empty(), "the redirect was not followed");
+    assert!(
+        seen.iter()
+            .all(|r| r.ends_with("no-auth") && !r.contains("/token")),
+        "{seen:?}"
+    );
+}
