@@ -307,11 +307,14 @@ enum Answer {
     Redirect(String),
 }
 
-/// A source registry that asks for a login (Basic) and then answers `answers`; every
-/// request is recorded as `METHOD PATH auth|no-auth`.
-fn hostile_source(answers: Vec<(String, Answer)>) -> (String, Arc<Mutex<Vec<String>>>) {
+/// A server on 127.0.0.1: `handle(its host, method, path, whether a login came, stream)`
+/// answers each request; every request is recorded as `METHOD PATH auth|no-auth`.
+fn serve(
+    handle: impl Fn(&str, &str, &str, bool, &mut std::net::TcpStream) + Send + 'static,
+) -> (String, Arc<Mutex<Vec<String>>>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let host = listener.local_addr().unwrap().to_string();
+    let own = host.clone();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = Arc::clone(&seen);
     std::thread::spawn(move || {
@@ -331,38 +334,42 @@ fn hostile_source(answers: Vec<(String, Answer)>) -> (String, Arc<Mutex<Vec<Stri
                 auth |= line.to_ascii_lowercase().starts_with("authorization:");
             }
             let mut parts = request.split_whitespace();
-            let (method, path) = (
-                parts.next().unwrap_or("").to_string(),
-                parts.next().unwrap_or("").to_string(),
-            );
+            let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
             log.lock().unwrap().push(format!(
                 "{method} {path} {}",
                 if auth { "auth" } else { "no-auth" }
             ));
-            if !auth {
-                let _ = stream.write_all(b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"source\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-                continue;
-            }
-            let found = answers.iter().find(|(p, _)| *p == path).map(|(_, a)| a);
-            let _ = match found {
-                Some(Answer::Manifest(media_type, body)) => stream
-                    .write_all(format!("HTTP/1.1 200 OK\r\nContent-Type: {media_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).as_bytes())
-                    .and_then(|_| if method == "GET" { stream.write_all(body) } else { Ok(()) }),
-                Some(Answer::Blob(body)) => stream
-                    .write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).as_bytes())
-                    .and_then(|_| stream.write_all(body)),
-                Some(Answer::Endless) => {
-                    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
-                    let chunk = vec![0u8; 64 * 1024];
-                    while stream.write_all(&chunk).is_ok() {}
-                    Ok(())
-                }
-                Some(Answer::Redirect(to)) => stream.write_all(format!("HTTP/1.1 307 Temporary Redirect\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes()),
-                None => stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
-            };
+            handle(&own, method, path, auth, &mut stream);
         }
     });
     (host, seen)
+}
+
+/// A source registry that asks for a login (Basic) and then answers `answers`.
+fn hostile_source(answers: Vec<(String, Answer)>) -> (String, Arc<Mutex<Vec<String>>>) {
+    serve(move |_, method, path, auth, stream| {
+        if !auth {
+            let _ = stream.write_all(b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"source\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            return;
+        }
+        let found = answers.iter().find(|(p, _)| p == path).map(|(_, a)| a);
+        let _ = match found {
+            Some(Answer::Manifest(media_type, body)) => stream
+                .write_all(format!("HTTP/1.1 200 OK\r\nContent-Type: {media_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).as_bytes())
+                .and_then(|_| if method == "GET" { stream.write_all(body) } else { Ok(()) }),
+            Some(Answer::Blob(body)) => stream
+                .write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).as_bytes())
+                .and_then(|_| stream.write_all(body)),
+            Some(Answer::Endless) => {
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+                let chunk = vec![0u8; 64 * 1024];
+                while stream.write_all(&chunk).is_ok() {}
+                Ok(())
+            }
+            Some(Answer::Redirect(to)) => stream.write_all(format!("HTTP/1.1 307 Temporary Redirect\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes()),
+            None => stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+        };
+    })
 }
 
 fn docker_manifest(config: &[u8], layers: &[(String, u64)]) -> Vec<u8> {
@@ -692,46 +699,14 @@ fn issue_23_a_bundle_carries_a_site_to_a_registry_the_source_cannot_reach() {
     );
 }
 
-/// A server that answers every request with `answer(its host, path)` (a whole HTTP
-/// response) and
-/// records `METHOD PATH auth|no-auth`.
+/// A server that answers every request with `answer(its host, path)`, a whole HTTP
+/// response.
 fn scripted(
     answer: impl Fn(&str, &str) -> String + Send + 'static,
 ) -> (String, Arc<Mutex<Vec<String>>>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let host = listener.local_addr().unwrap().to_string();
-    let own = host.clone();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = Arc::clone(&seen);
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut stream = stream;
-            let mut request = String::new();
-            if reader.read_line(&mut request).unwrap_or(0) == 0 {
-                continue;
-            }
-            let mut auth = false;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                auth |= line.to_ascii_lowercase().starts_with("authorization:");
-            }
-            let mut parts = request.split_whitespace();
-            let (method, path) = (
-                parts.next().unwrap_or(""),
-                parts.next().unwrap_or("").to_string(),
-            );
-            log.lock().unwrap().push(format!(
-                "{method} {path} {}",
-                if auth { "auth" } else { "no-auth" }
-            ));
-            let _ = stream.write_all(answer(&own, &path).as_bytes());
-        }
-    });
-    (host, seen)
+    serve(move |own, _, path, _, stream| {
+        let _ = stream.write_all(answer(own, path).as_bytes());
+    })
 }
 
 /// A registry that sends a manifest request on to another host (Helm's and Docker's
