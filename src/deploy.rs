@@ -23,7 +23,7 @@ use crate::release::{
     cluster_for, deployed_state, desired_digest, release_args, verify_failed, verify_target,
 };
 use crate::stage::{self, PlanStep, StageSettings};
-use crate::targets::{self, Target};
+use crate::targets::{self, Placement, Target};
 use crate::verify::Status;
 
 /// How a participant's deploy ended.
@@ -43,11 +43,8 @@ pub enum Outcome {
 /// One participant's deploy.
 #[derive(Debug, Clone, Serialize)]
 pub struct Deployed {
-    pub participant: String,
-    pub role: Role,
-    pub cluster: String,
-    pub namespace: String,
-    pub release: String,
+    #[serde(flatten)]
+    pub at: Placement,
     /// The Helm revision now deployed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revision: Option<u64>,
@@ -79,14 +76,7 @@ impl Report for DeployReport {
         let mut out = String::new();
         if self.dry_run {
             out.push_str(&crate::stage::participant_plans(
-                self.participants.iter().map(|p| {
-                    (
-                        p.participant.as_str(),
-                        p.cluster.as_str(),
-                        p.namespace.as_str(),
-                        p.plan.as_slice(),
-                    )
-                }),
+                self.participants.iter().map(|p| (&p.at, p.plan.as_slice())),
             ));
         }
         let rows: Vec<[String; 6]> = self
@@ -94,10 +84,10 @@ impl Report for DeployReport {
             .iter()
             .map(|p| {
                 [
-                    crate::terminal::escape(&p.participant),
-                    crate::terminal::escape(&p.cluster),
-                    p.namespace.clone(),
-                    p.release.clone(),
+                    crate::terminal::escape(&p.at.participant),
+                    crate::terminal::escape(&p.at.cluster),
+                    p.at.namespace.clone(),
+                    p.at.release.clone(),
                     p.revision.map_or("-".into(), |r| r.to_string()),
                     format!("{:?}", p.result).to_lowercase(),
                 ]
@@ -117,7 +107,7 @@ impl Report for DeployReport {
         out.push_str(&crate::output::failures(
             self.participants
                 .iter()
-                .map(|p| (p.participant.as_str(), p.error.as_ref())),
+                .map(|p| (p.at.participant.as_str(), p.error.as_ref())),
         ));
         out
     }
@@ -144,7 +134,11 @@ pub fn deploy(settings: &DeploySettings, out: &Output) -> Result<DeployReport> {
             out.progress(
                 n,
                 total,
-                &format!("participants deployed ({} {:?})", d.participant, d.result).to_lowercase(),
+                &format!(
+                    "participants deployed ({} {:?})",
+                    d.at.participant, d.result
+                )
+                .to_lowercase(),
             );
         }
     };
@@ -170,11 +164,7 @@ pub fn deploy(settings: &DeploySettings, out: &Output) -> Result<DeployReport> {
 /// One participant's deploy; a failure is its row, never the whole command's.
 fn deploy_one(target: &Target, settings: &DeploySettings, out: &Output) -> Deployed {
     let mut row = Deployed {
-        participant: target.participant.clone(),
-        role: target.kit.role,
-        cluster: target.cluster(),
-        namespace: target.namespace.clone(),
-        release: target.kit.release.clone(),
+        at: target.placement(),
         revision: None,
         result: Outcome::Failed,
         staged: "unchanged",

@@ -263,31 +263,11 @@ fn study_runtime_with_images(
     pinned: &dyn Fn(&str) -> Option<ImageRef>,
 ) -> Option<(String, usize)> {
     let text = std::fs::read_to_string(path).ok()?;
-    let mut config: serde_json::Value =
-        serde_saphyr::from_str::<Option<serde_json::Value>>(&text).ok()??;
-    let mut n = 0;
-    for study in config["studies"]
-        .as_object_mut()
-        .into_iter()
-        .flat_map(|m| m.values_mut())
-    {
-        let Some(image) = study["container"]["image"].as_str() else {
-            continue;
-        };
-        if let Some(new) = pinned(image) {
-            study["container"]["image"] = serde_json::Value::String(new.to_string());
-            n += 1;
-        }
-    }
-    (n > 0).then(|| {
-        (
-            format!(
-                "# Job images from the mirror, pinned by digest (helm nvflare mirror --rewrite).\n{}\n",
-                serde_json::to_string_pretty(&config).expect("JSON values serialize")
-            ),
-            n,
-        )
-    })
+    crate::study_runtime::with_job_images(
+        &text,
+        "Job images from the mirror, pinned by digest (helm nvflare mirror --rewrite).",
+        &|image| pinned(image).map(|i| i.to_string()),
+    )
 }
 
 #[cfg(test)]

@@ -75,6 +75,8 @@ pub struct DeployedRelease {
     pub chart: Option<String>,
     /// The digest a deploy recorded in the release's values.
     pub digest: Option<String>,
+    /// The release's values as Helm computed them (`helm get values --all`; untrusted).
+    pub values: Value,
 }
 
 /// What is deployed now, None when nothing is. `helm history` and `helm get values` read
@@ -117,6 +119,7 @@ pub(crate) fn deployed_state(helm: &Kubectl, target: &Target) -> Result<Option<D
             release,
             "--namespace",
             &target.namespace,
+            "--all",
             "--output",
             "json",
         ]),
@@ -131,6 +134,7 @@ pub(crate) fn deployed_state(helm: &Kubectl, target: &Target) -> Result<Option<D
         status,
         chart,
         digest,
+        values,
     }))
 }
 

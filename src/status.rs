@@ -17,7 +17,7 @@ use crate::kubectl::{self, ClusterSettings, Kubectl};
 use crate::output::Report;
 use crate::prepared::{fingerprint, stage_record};
 use crate::release::{cluster_for, deployed_state};
-use crate::targets::{self, CommandDefaults, Target};
+use crate::targets::{self, CommandDefaults, Placement, Target};
 
 /// How much of the parent's log is read: the newest lines hold the answer.
 const LOG_LINES: &str = "20000";
@@ -33,11 +33,8 @@ pub struct StatusSettings {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ParticipantStatus {
-    pub participant: String,
-    pub role: Role,
-    pub cluster: String,
-    pub namespace: String,
-    pub release: String,
+    #[serde(flatten)]
+    pub at: Placement,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revision: Option<u64>,
     /// Helm's status of the release (`deployed`, `failed`, ...), or `not installed`.
@@ -74,10 +71,10 @@ impl Report for StatusReport {
             .iter()
             .map(|p| {
                 [
-                    crate::terminal::escape(&p.participant),
-                    crate::terminal::escape(&p.cluster),
-                    p.namespace.clone(),
-                    p.release.clone(),
+                    crate::terminal::escape(&p.at.participant),
+                    crate::terminal::escape(&p.at.cluster),
+                    p.at.namespace.clone(),
+                    p.at.release.clone(),
                     p.revision.map_or("-".into(), |r| r.to_string()),
                     p.chart.clone().unwrap_or_else(|| "-".into()),
                     p.pods_ready.clone(),
@@ -105,7 +102,7 @@ impl Report for StatusReport {
         out.push_str(&crate::output::failures(
             self.participants
                 .iter()
-                .map(|p| (p.participant.as_str(), p.error.as_ref())),
+                .map(|p| (p.at.participant.as_str(), p.error.as_ref())),
         ));
         out
     }
@@ -135,11 +132,7 @@ fn one(target: &Target, settings: &StatusSettings) -> ParticipantStatus {
         }
     };
     let mut row = ParticipantStatus {
-        participant: target.participant.clone(),
-        role: kit.role,
-        cluster: target.cluster(),
-        namespace: target.namespace.clone(),
-        release: kit.release.clone(),
+        at: target.placement(),
         revision: None,
         helm_status: "not installed".into(),
         chart: None,

@@ -572,6 +572,36 @@ fn check_pod_template(
     }
 }
 
+/// `study_runtime.yaml`'s text with each study's `container.image` replaced by what
+/// `new` gives for it (unchanged where it gives None), and how many were replaced; None
+/// when the text does not parse or nothing was replaced. Written as JSON (which YAML reads
+/// the same; comments are dropped) under the comment line `comment`.
+pub(crate) fn with_job_images(
+    text: &str,
+    comment: &str,
+    new: &dyn Fn(&str) -> Option<String>,
+) -> Option<(String, usize)> {
+    let mut config: Value = serde_saphyr::from_str::<Option<Value>>(text).ok()??;
+    let mut n = 0;
+    for study in config["studies"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|m| m.values_mut())
+    {
+        let Some(image) = study["container"]["image"].as_str() else {
+            continue;
+        };
+        if let Some(replaced) = new(image) {
+            study["container"]["image"] = Value::String(replaced);
+            n += 1;
+        }
+    }
+    (n > 0).then(|| {
+        let json = serde_json::to_string_pretty(&config).expect("JSON values serialize");
+        (format!("# {comment}\n{json}\n"), n)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -86,7 +86,28 @@ pub struct Target {
     pub chart: Chart,
 }
 
+/// Who a report's row is about and where it runs: the first columns of every lifecycle
+/// command's rows (deploy, status, undeploy, upgrade), flattened into their JSON.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Placement {
+    pub participant: String,
+    pub role: Role,
+    pub cluster: String,
+    pub namespace: String,
+    pub release: String,
+}
+
 impl Target {
+    pub fn placement(&self) -> Placement {
+        Placement {
+            participant: self.participant.clone(),
+            role: self.kit.role,
+            cluster: self.cluster(),
+            namespace: self.namespace.clone(),
+            release: self.kit.release.clone(),
+        }
+    }
+
     /// The cluster as a table shows it: the context, else "current context".
     pub fn cluster(&self) -> String {
         match (&self.context, &self.kubeconfig) {

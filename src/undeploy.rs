@@ -13,7 +13,7 @@ use crate::kubectl::{self, ClusterSettings, Kubectl};
 use crate::output::{Output, Report};
 use crate::release::{cluster_for, deployed_state};
 use crate::stage::{self, PlanStep, UnstageSettings};
-use crate::targets::{self, CommandDefaults, Target};
+use crate::targets::{self, CommandDefaults, Placement, Target};
 
 #[derive(Debug, Clone)]
 pub struct UndeploySettings {
@@ -30,11 +30,8 @@ pub struct UndeploySettings {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Undeployed {
-    pub participant: String,
-    pub role: Role,
-    pub cluster: String,
-    pub namespace: String,
-    pub release: String,
+    #[serde(flatten)]
+    pub at: Placement,
     /// `uninstalled`, `not installed`, `planned` or `failed`.
     pub release_result: &'static str,
     /// `unstaged`, `not staged`, `planned` or `failed`.
@@ -63,14 +60,7 @@ impl Report for UndeployReport {
         let mut out = String::new();
         if self.dry_run {
             out.push_str(&crate::stage::participant_plans(
-                self.participants.iter().map(|p| {
-                    (
-                        p.participant.as_str(),
-                        p.cluster.as_str(),
-                        p.namespace.as_str(),
-                        p.plan.as_slice(),
-                    )
-                }),
+                self.participants.iter().map(|p| (&p.at, p.plan.as_slice())),
             ));
             out.push('\n');
         }
@@ -79,10 +69,10 @@ impl Report for UndeployReport {
             .iter()
             .map(|p| {
                 [
-                    crate::terminal::escape(&p.participant),
-                    crate::terminal::escape(&p.cluster),
-                    p.namespace.clone(),
-                    p.release.clone(),
+                    crate::terminal::escape(&p.at.participant),
+                    crate::terminal::escape(&p.at.cluster),
+                    p.at.namespace.clone(),
+                    p.at.release.clone(),
                     p.release_result.to_string(),
                     p.stage_result.to_string(),
                     p.workspace.to_string(),
@@ -104,7 +94,7 @@ impl Report for UndeployReport {
         out.push_str(&crate::output::failures(
             self.participants
                 .iter()
-                .map(|p| (p.participant.as_str(), p.error.as_ref())),
+                .map(|p| (p.at.participant.as_str(), p.error.as_ref())),
         ));
         out
     }
@@ -127,11 +117,7 @@ pub fn undeploy(settings: &UndeploySettings, out: &Output) -> Result<UndeployRep
 
 fn one(target: &Target, settings: &UndeploySettings, out: &Output) -> Undeployed {
     let mut row = Undeployed {
-        participant: target.participant.clone(),
-        role: target.kit.role,
-        cluster: target.cluster(),
-        namespace: target.namespace.clone(),
-        release: target.kit.release.clone(),
+        at: target.placement(),
         release_result: "failed",
         stage_result: "failed",
         workspace: "kept",

@@ -27,7 +27,7 @@ use crate::prepared::summary::{self, Change, KitSummary};
 use crate::prepared::{fingerprint, Method};
 use crate::release::{self, cluster_for, deployed_state, DeploySettings, DeployedRelease};
 use crate::stage::{self, PlanStep, StageSettings, WorkspaceSettings, WorkspaceStep};
-use crate::targets::{self, Target};
+use crate::targets::{self, Placement, Target};
 use crate::verify::Status;
 
 #[derive(Debug, Clone)]
@@ -58,11 +58,8 @@ pub enum Outcome {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Upgraded {
-    pub participant: String,
-    pub role: Role,
-    pub cluster: String,
-    pub namespace: String,
-    pub release: String,
+    #[serde(flatten)]
+    pub at: Placement,
     /// The revision deployed before.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from_revision: Option<u64>,
@@ -102,9 +99,9 @@ impl Report for UpgradeReport {
         for p in &self.participants {
             out.push_str(&format!(
                 "# {} ({}, namespace {}): {}\n",
-                crate::terminal::escape(&p.participant),
-                crate::terminal::escape(&p.cluster),
-                p.namespace,
+                crate::terminal::escape(&p.at.participant),
+                crate::terminal::escape(&p.at.cluster),
+                p.at.namespace,
                 if p.changes.is_empty() {
                     "no changes"
                 } else {
@@ -135,9 +132,9 @@ impl Report for UpgradeReport {
             .map(|p| {
                 let rev = |r: Option<u64>| r.map_or("-".into(), |r| r.to_string());
                 [
-                    crate::terminal::escape(&p.participant),
-                    p.namespace.clone(),
-                    p.release.clone(),
+                    crate::terminal::escape(&p.at.participant),
+                    p.at.namespace.clone(),
+                    p.at.release.clone(),
                     format!("{} -> {}", rev(p.from_revision), rev(p.revision)),
                     serde_json::to_value(p.result)
                         .ok()
@@ -163,7 +160,7 @@ impl Report for UpgradeReport {
         out.push_str(&crate::output::failures(
             self.participants
                 .iter()
-                .map(|p| (p.participant.as_str(), p.error.as_ref())),
+                .map(|p| (p.at.participant.as_str(), p.error.as_ref())),
         ));
         out
     }
@@ -236,7 +233,7 @@ pub fn upgrade(settings: &UpgradeSettings, out: &Output) -> Result<UpgradeReport
             out.progress(
                 results.len() + 1,
                 total,
-                &format!("participants upgraded ({})", row.participant),
+                &format!("participants upgraded ({})", row.at.participant),
             );
             results.push(row);
         } else {
@@ -265,7 +262,7 @@ pub fn upgrade(settings: &UpgradeSettings, out: &Output) -> Result<UpgradeReport
         out.progress(
             n,
             total,
-            &format!("participants upgraded ({})", row.participant),
+            &format!("participants upgraded ({})", row.at.participant),
         );
         row
     });
@@ -278,11 +275,7 @@ pub fn upgrade(settings: &UpgradeSettings, out: &Output) -> Result<UpgradeReport
 
 fn new_row(target: &Target) -> Upgraded {
     Upgraded {
-        participant: target.participant.clone(),
-        role: target.kit.role,
-        cluster: target.cluster(),
-        namespace: target.namespace.clone(),
-        release: target.kit.release.clone(),
+        at: target.placement(),
         from_revision: None,
         revision: None,
         result: Outcome::Failed,
@@ -346,27 +339,14 @@ fn plan_steps(
             format!("Wait for it, or `helm rollback {release} -n {}` a release stuck pending, then upgrade again.", target.namespace),
         ));
     }
-    let values = helm.run(
-        &kubectl::args(&[
-            "get",
-            "values",
-            release,
-            "--namespace",
-            &target.namespace,
-            "--all",
-            "--output",
-            "json",
-        ]),
-        None,
-    )?;
-    let deployed_values: Value = serde_json::from_str(&values).unwrap_or(Value::Null);
+    let deployed_values = &deployed.values;
     let new_summary = KitSummary::of(&target.kit)?;
     row.changes = summary::diff(
-        KitSummary::from_values(&deployed_values).as_ref(),
+        KitSummary::from_values(deployed_values).as_ref(),
         &new_summary,
     );
     row.changes
-        .extend(summary::values_diff(&deployed_values, &new_values(target)?));
+        .extend(summary::values_diff(deployed_values, &new_values(target)?));
     for set in &d.sets {
         row.changes.push(Change {
             what: "value",

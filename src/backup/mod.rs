@@ -168,21 +168,13 @@ impl Report for Restored {
     }
 }
 
-/// Checks the whole backup before anything reaches the cluster: its manifest names the
-/// kit's participant, every entry is a plain file or folder within the caps. Then unpacks
-/// it into a temporary folder and copies each top-level entry onto the PVC.
+/// Unpacks the whole backup into a temporary folder, checking every entry (a plain file
+/// or folder, within the caps) and that its manifest names the kit's participant; only
+/// then copies each top-level entry onto the PVC.
 pub fn restore(settings: &RestoreSettings, out: &Output) -> Result<Restored> {
     let kit = PreparedKit::open(&settings.workspace.kit)?;
-    let checked = archive::read(&settings.backup, settings.max_bytes, None)?;
-    archive::check_owner(
-        &settings.backup,
-        &checked.manifest,
-        &kit.participant,
-        kit.role,
-    )?;
-    if !settings.force {
-        refuse_if_running(&kit, &settings.workspace.cluster)?;
-    }
+    // One pass: every entry is checked as it is unpacked into a folder of ours; nothing
+    // reaches the cluster until the whole archive has passed.
     let scratch = tempfile::tempdir().map_err(|e| {
         Error::new(
             Code::BackupFailed,
@@ -191,6 +183,15 @@ pub fn restore(settings: &RestoreSettings, out: &Output) -> Result<Restored> {
         )
     })?;
     let unpacked = archive::read(&settings.backup, settings.max_bytes, Some(scratch.path()))?;
+    archive::check_owner(
+        &settings.backup,
+        &unpacked.manifest,
+        &kit.participant,
+        kit.role,
+    )?;
+    if !settings.force {
+        refuse_if_running(&kit, &settings.workspace.cluster)?;
+    }
     let names = unpacked.top_level();
     let done = stage::on_workspace(
         &settings.workspace,
@@ -222,10 +223,10 @@ pub fn restore(settings: &RestoreSettings, out: &Output) -> Result<Restored> {
         release: kit.release,
         namespace: kit.namespace,
         backup: settings.backup.clone(),
-        created: checked.manifest.created,
+        created: unpacked.manifest.created.clone(),
         restored: names,
-        files: checked.manifest.files,
-        bytes: checked.manifest.bytes,
+        files: unpacked.manifest.files,
+        bytes: unpacked.manifest.bytes,
     })
 }
 

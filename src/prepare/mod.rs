@@ -296,7 +296,6 @@ fn ensure_study_template(work: &Path, version: NvflareVersion) -> Result<()> {
 }
 
 /// `--image-mirror`: each study's job image in `local/study_runtime.yaml` from the mirror.
-/// The file is rewritten as JSON (which YAML reads the same), its comments dropped.
 fn mirror_job_images(work: &Path, mirror: &str) -> Result<()> {
     let path = work
         .join("local")
@@ -304,28 +303,13 @@ fn mirror_job_images(work: &Path, mirror: &str) -> Result<()> {
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Ok(());
     };
-    let Ok(Some(mut config)) = serde_saphyr::from_str::<Option<Value>>(&text) else {
-        return Ok(());
+    let comment =
+        format!("Job images from the mirror {mirror} (helm nvflare prepare --image-mirror).");
+    let in_mirror = |image: &str| {
+        let parsed = crate::image::ImageRef::parse(image).ok()?;
+        Some(parsed.in_mirror(mirror).to_string())
     };
-    let mut changed = false;
-    for study in config["studies"]
-        .as_object_mut()
-        .into_iter()
-        .flat_map(|m| m.values_mut())
-    {
-        let Some(image) = study["container"]["image"].as_str() else {
-            continue;
-        };
-        if let Ok(parsed) = crate::image::ImageRef::parse(image) {
-            study["container"]["image"] = Value::String(parsed.in_mirror(mirror).to_string());
-            changed = true;
-        }
-    }
-    if changed {
-        let text = format!(
-            "# Job images from the mirror {mirror} (helm nvflare prepare --image-mirror).\n{}\n",
-            serde_json::to_string_pretty(&config).expect("JSON values serialize")
-        );
+    if let Some((text, _)) = crate::study_runtime::with_job_images(&text, &comment, &in_mirror) {
         std::fs::write(&path, text).map_err(|e| Error::prepare_io("write", &path, e))?;
     }
     Ok(())

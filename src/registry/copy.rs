@@ -224,18 +224,23 @@ pub trait Sink {
     fn put_manifest(&mut self, reference: &str, bytes: &[u8], media_type: &str) -> Result<()>;
 }
 
-/// Copies the image `reference` names from `source` to `sink`, tagging it `tag` there
-/// last of all. Every manifest must hash to the digest that names it; every blob streams
+/// Copies `image` from `source` to `sink`, tagging it there (with its tag, else its
+/// digest) last of all. Every manifest must hash to the digest that names it; every blob streams
 /// through the digest check.
 pub fn copy(
     source: &mut dyn Source,
     sink: &mut dyn Sink,
-    name: &str,
-    reference: &str,
-    tag: &str,
+    image: &ImageRef,
     platforms: &[Platform],
     progress: &dyn Fn(&str),
 ) -> Result<Copied> {
+    let name = &image.to_string();
+    let reference = &reference_of(image);
+    let tag = if image.tag.is_empty() {
+        reference
+    } else {
+        &image.tag
+    };
     let (top, media_type) = checked_manifest(source, reference, name)?;
     let top_json: Value = serde_json::from_slice(&top).expect("checked as JSON");
     // The image manifests to copy, and the top manifest as the sink stores it.
@@ -494,26 +499,12 @@ impl Session {
             client: &self.clients[&(false, host.clone())],
             repo,
         };
-        let reference = reference_of(image);
-        let tag = if image.tag.is_empty() {
-            reference.clone()
-        } else {
-            image.tag.clone()
-        };
         let mut sink = RegistrySink {
             client: &self.clients[&(true, dest.host.clone())],
             repo: &dest.repository,
             held: &mut self.held,
         };
-        copy(
-            &mut source,
-            &mut sink,
-            &image.to_string(),
-            &reference,
-            &tag,
-            platforms,
-            progress,
-        )
+        copy(&mut source, &mut sink, image, platforms, progress)
     }
 
     /// Copies `image` from its registry into `sink` (a bundle's layout).
@@ -530,21 +521,7 @@ impl Session {
             client: &self.clients[&(false, host.clone())],
             repo,
         };
-        let reference = reference_of(image);
-        let tag = if image.tag.is_empty() {
-            reference.clone()
-        } else {
-            image.tag.clone()
-        };
-        copy(
-            &mut source,
-            sink,
-            &image.to_string(),
-            &reference,
-            &tag,
-            platforms,
-            progress,
-        )
+        copy(&mut source, sink, image, platforms, progress)
     }
 
     /// Copies `image` from `source` (a bundle's layout, say) to `dest`.
@@ -556,27 +533,13 @@ impl Session {
         platforms: &[Platform],
         progress: &dyn Fn(&str),
     ) -> Result<Copied> {
-        let reference = reference_of(image);
-        let tag = if image.tag.is_empty() {
-            reference.clone()
-        } else {
-            image.tag.clone()
-        };
         self.ensure(true, &dest.host)?;
         let mut sink = RegistrySink {
             client: &self.clients[&(true, dest.host.clone())],
             repo: &dest.repository,
             held: &mut self.held,
         };
-        copy(
-            source,
-            &mut sink,
-            &image.to_string(),
-            &reference,
-            &tag,
-            platforms,
-            progress,
-        )
+        copy(source, &mut sink, image, platforms, progress)
     }
 }
 

@@ -74,14 +74,15 @@ impl DryRun {
 /// The plans of several participants (deploy, undeploy): each under a line naming the
 /// participant, its cluster and namespace, then that nothing was run.
 pub(crate) fn participant_plans<'a>(
-    plans: impl Iterator<Item = (&'a str, &'a str, &'a str, &'a [PlanStep])>,
+    plans: impl Iterator<Item = (&'a crate::targets::Placement, &'a [PlanStep])>,
 ) -> String {
     let mut out = String::new();
-    for (participant, cluster, namespace, plan) in plans {
+    for (at, plan) in plans {
         out.push_str(&format!(
-            "# {} ({}, namespace {namespace})\n{}\n\n",
-            escape(participant),
-            escape(cluster),
+            "# {} ({}, namespace {})\n{}\n\n",
+            escape(&at.participant),
+            escape(&at.cluster),
+            at.namespace,
             plan_text(plan)
         ));
     }
